@@ -1,0 +1,388 @@
+//! `config/coordinator.toml`: load, validate against `schemas/config.schema.json`, defaults.
+//!
+//! Every key has a default, so an empty file (or no file) works. An unknown key is an error
+//! that names its dotted path (`tools.shell.comand`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::BackoffSpec;
+use crate::schema::SchemaName;
+use crate::{Error, Result};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// How tasks are matched to tools.
+    pub routing: RoutingConfig,
+    /// The tools, by name.
+    pub tools: BTreeMap<String, ToolConfig>,
+    /// Parallelism, timeouts, retries.
+    pub execution: ExecutionConfig,
+    /// The error engine.
+    pub recovery: RecoveryConfig,
+    /// Timings of the state directory machinery.
+    pub state: StateConfig,
+    /// The event log.
+    pub events: EventsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut tools = BTreeMap::new();
+        tools.insert("shell".to_string(), ToolConfig::default());
+        Self {
+            routing: RoutingConfig::default(),
+            tools,
+            execution: ExecutionConfig::default(),
+            recovery: RecoveryConfig::default(),
+            state: StateConfig::default(),
+            events: EventsConfig::default(),
+        }
+    }
+}
+
+/// `[routing]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// The tool for tasks no rule matches.
+    pub default_tool: Option<String>,
+    /// Rules in order; the first whose `kind` matches decides.
+    pub rules: Vec<RoutingRule>,
+    /// How long an inbox file must stay unchanged (and parse) before it is routed, for
+    /// files written in place rather than published by rename.
+    pub settle_ms: u64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            default_tool: Some("shell".to_string()),
+            rules: Vec::new(),
+            settle_ms: 100,
+        }
+    }
+}
+
+/// `[[routing.rules]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRule {
+    /// The task kind this rule matches (`*` matches any).
+    pub kind: String,
+    /// Tools to consider, in order.
+    pub candidates: Vec<String>,
+    /// How to choose among healthy candidates: `fixed` (the first).
+    #[serde(default = "default_strategy")]
+    pub strategy: String,
+}
+
+fn default_strategy() -> String {
+    "fixed".to_string()
+}
+
+/// `[tools.<name>]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolConfig {
+    /// argv template; placeholders (`{command}`, `{description}`, `{files}`, `{task_id}`,
+    /// `{attempt}`, `{workdir}`, `{prompt_file}`) expand to whole argv elements.
+    pub command: Vec<String>,
+    /// Task kinds the tool accepts; empty means any.
+    pub kinds: Vec<String>,
+    /// At most this many of its tasks at once.
+    pub max_parallel: Option<u32>,
+    /// Attempt timeout for its tasks (a task's own `timeout_seconds` wins).
+    pub timeout_seconds: Option<u64>,
+    /// argv run by the router; a non-zero exit (or a missing binary) marks it unhealthy.
+    pub health_check: Option<Vec<String>>,
+    /// Extra environment for its processes.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for ToolConfig {
+    fn default() -> Self {
+        Self {
+            command: vec!["{command}".to_string()],
+            kinds: Vec::new(),
+            max_parallel: None,
+            timeout_seconds: None,
+            health_check: None,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[execution]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionConfig {
+    /// Tasks running at once; default the number of CPUs.
+    pub max_parallel: Option<u32>,
+    /// Default attempt timeout.
+    pub timeout_seconds: u64,
+    /// Default retries after the first attempt.
+    pub max_retries: u32,
+    /// Default back-off between attempts.
+    pub backoff: BackoffSpec,
+    /// Between SIGTERM and SIGKILL when a task times out or is canceled.
+    pub kill_grace_ms: u64,
+    /// On shutdown, how long running tasks may finish before their groups are killed.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        Self {
+            max_parallel: None,
+            timeout_seconds: 3600,
+            max_retries: 3,
+            backoff: BackoffSpec::default(),
+            kill_grace_ms: 2000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl ExecutionConfig {
+    /// `max_parallel`, or the number of CPUs.
+    pub fn parallelism(&self) -> usize {
+        self.max_parallel.map(|n| n.max(1) as usize).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+    }
+}
+
+/// `[recovery]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoveryConfig {
+    /// Failed attempts (since the last `phase retry`) before the task is quarantined.
+    pub max_failures: u32,
+    /// Steps after BASELINE, in order: `mechanical_fix`, then agent tool names.
+    /// QUARANTINE follows the last.
+    pub ladder: Vec<String>,
+    /// Detectors by name.
+    pub detectors: BTreeMap<String, DetectorConfig>,
+    /// Output patterns (regex) that make a failure transient.
+    pub transient_patterns: Vec<String>,
+    /// Output patterns (regex) that make a failure need a person.
+    pub needs_human_patterns: Vec<String>,
+    /// Exit codes that make a failure need a person.
+    pub non_retryable_exit_codes: Vec<i32>,
+    /// Timeout for one fixer or agent run.
+    pub fix_timeout_seconds: u64,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 3,
+            ladder: vec!["mechanical_fix".to_string()],
+            detectors: BTreeMap::new(),
+            transient_patterns: vec![
+                "(?i)connection reset".to_string(),
+                "(?i)rate limit".to_string(),
+                r"\b429\b".to_string(),
+                "(?i)temporarily unavailable".to_string(),
+            ],
+            needs_human_patterns: vec!["(?i)permission denied".to_string()],
+            non_retryable_exit_codes: vec![126, 127],
+            fix_timeout_seconds: 600,
+        }
+    }
+}
+
+/// `[recovery.detectors.<name>]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// argv template run in the task's workdir (same placeholders as tools).
+    pub command: Vec<String>,
+    /// Output parser: `generic` (regex over lines) or `ruff_json`.
+    #[serde(default = "default_parser")]
+    pub parser: String,
+    /// For `generic`: regex with named groups `file`, `line`, `col`, `rule`, `message`.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// argv template that fixes what the detector finds.
+    #[serde(default)]
+    pub fixer: Option<Vec<String>>,
+    /// Task kinds it applies to; empty means any.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Timeout for one run.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+fn default_parser() -> String {
+    "generic".to_string()
+}
+
+/// `[state]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// At most one write of a coalesced state file per this interval.
+    pub flush_interval_ms: u64,
+    /// Wake-ups within this window are coalesced into one reconcile.
+    pub debounce_ms: u64,
+    /// Reconcile at least this often even without events.
+    pub poll_interval_ms: u64,
+    /// Use the polling watcher (network file systems).
+    pub poll: bool,
+    /// Bounded wait for a state file's lock.
+    pub lock_timeout_ms: u64,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            flush_interval_ms: 50,
+            debounce_ms: 5,
+            poll_interval_ms: 1000,
+            poll: false,
+            lock_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[events]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Bytes of stderr kept in events and results.
+    pub stderr_tail_bytes: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            stderr_tail_bytes: 2048,
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(Error::io(path, "read config", e)),
+        };
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates TOML text; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        let config_err = |message: String| Error::Config {
+            path: path.to_path_buf(),
+            message,
+        };
+        let value: toml::Value = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .map(|(l, c)| format!("line {l}, column {c}: "))
+                .unwrap_or_default();
+            config_err(format!("{at}{}", e.message()))
+        })?;
+        let json = serde_json::to_value(&value)
+            .map_err(|e| config_err(format!("cannot convert to JSON: {e}")))?;
+        if let Err(violations) = SchemaName::Config.validate(&json) {
+            let v = &violations[0];
+            return Err(config_err(format!(
+                "{}: {}",
+                dotted(&v.pointer),
+                v.message
+            )));
+        }
+        let config: Config = serde_json::from_value(json)
+            .map_err(|e| config_err(format!("{e}")))?;
+        config.check(path)?;
+        Ok(config)
+    }
+
+    /// Cross-field checks the schema cannot express.
+    fn check(&self, path: &Path) -> Result<()> {
+        let err = |message: String| {
+            Err(Error::Config {
+                path: path.to_path_buf(),
+                message,
+            })
+        };
+        if let Some(tool) = &self.routing.default_tool
+            && !self.tools.contains_key(tool)
+        {
+            return err(format!("routing.default_tool: no tool named {tool:?} in [tools]"));
+        }
+        for (i, rule) in self.routing.rules.iter().enumerate() {
+            for c in &rule.candidates {
+                if !self.tools.contains_key(c) {
+                    return err(format!(
+                        "routing.rules[{i}].candidates: no tool named {c:?} in [tools]"
+                    ));
+                }
+            }
+        }
+        for step in &self.recovery.ladder {
+            if step != "mechanical_fix" && !self.tools.contains_key(step) {
+                return err(format!(
+                    "recovery.ladder: {step:?} is neither \"mechanical_fix\" nor a tool in [tools]"
+                ));
+            }
+        }
+        for (name, tool) in &self.tools {
+            if tool.command.is_empty() {
+                return err(format!("tools.{name}.command: must not be empty"));
+            }
+        }
+        let patterns = self
+            .recovery
+            .transient_patterns
+            .iter()
+            .map(|p| ("recovery.transient_patterns", p))
+            .chain(
+                self.recovery
+                    .needs_human_patterns
+                    .iter()
+                    .map(|p| ("recovery.needs_human_patterns", p)),
+            );
+        for (key, p) in patterns {
+            if let Err(e) = regex::Regex::new(p) {
+                return err(format!("{key}: bad regex {p:?}: {e}"));
+            }
+        }
+        for (name, d) in &self.recovery.detectors {
+            if let Some(p) = &d.pattern
+                && let Err(e) = regex::Regex::new(p)
+            {
+                return err(format!("recovery.detectors.{name}.pattern: bad regex: {e}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `/tools/shell/comand` → `tools.shell.comand`.
+fn dotted(pointer: &str) -> String {
+    if pointer.is_empty() {
+        return "(top level)".to_string();
+    }
+    pointer.trim_start_matches('/').replace('/', ".")
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, column)
+}

@@ -1,0 +1,16 @@
+//! phase-coordinator: a file-driven workflow engine.
+//!
+//! Three phases — router, executor, recovery — are decoupled watchers on a state
+//! directory; JSON files, file locks and atomic renames are their only coordination.
+//! Only [`store`] opens state files; phases depend on `store`, `model`, `config` and
+//! `events`, never on each other.
+
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod model;
+pub mod phase;
+pub mod schema;
+pub mod store;
+
+pub use error::{Error, Result};

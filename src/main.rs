@@ -1,0 +1,2 @@
+//! The `phase` binary: command line only; all logic is in the library.
+fn main() {}

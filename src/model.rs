@@ -1,0 +1,25 @@
+//! Serde types, one per state file, mirroring `schemas/`.
+//!
+//! These types are the contract between the phases and with every other tool that reads
+//! the same files: field names are stable, and a test validates serialised samples of every
+//! type against its JSON Schema.
+
+mod analysis;
+mod assignments;
+mod common;
+mod control;
+mod event;
+mod patches;
+mod results;
+mod routing;
+mod task;
+
+pub use analysis::{Action, Classification, ErrorAnalyses, ErrorAnalysis, Issue};
+pub use assignments::{AdapterAssignment, AdapterAssignments};
+pub use common::{Metadata, SCHEMA_VERSION, StateDoc, is_valid_task_id, now_rfc3339};
+pub use control::{Control, Request, RequestAction};
+pub use event::{Event, EventType};
+pub use patches::{FixPatches, Patch, PatchSource, RetryRecommendation};
+pub use results::{Attempt, ExecutionResults, Status, TaskResult};
+pub use routing::{RoutingDecision, RoutingDecisions, SkippedCandidate};
+pub use task::{BackoffSpec, TaskSpec};

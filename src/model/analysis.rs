@@ -1,0 +1,123 @@
+//! `error_analysis.json`, owned by recovery.
+
+use serde::{Deserialize, Serialize};
+
+use super::Metadata;
+use super::common::{default_schema_version, state_doc};
+use crate::schema::SchemaName;
+
+/// Every analysis recovery has made: one per failed attempt.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorAnalyses {
+    /// Always 1 for this format.
+    #[serde(default = "default_schema_version")]
+    pub schema_version: u32,
+    /// The run that last wrote the file.
+    #[serde(default)]
+    pub run_id: String,
+    /// When the file was last written.
+    #[serde(default)]
+    pub updated_at: String,
+    /// One per analysed (task, attempt), oldest first.
+    #[serde(default)]
+    pub analyses: Vec<ErrorAnalysis>,
+}
+state_doc!(
+    ErrorAnalyses,
+    "error_analysis.json",
+    SchemaName::ErrorAnalysis
+);
+
+/// What kind of failure this is, which decides the next ladder step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Classification {
+    /// Timeout, signal, or a configured transient pattern: retry without a fix.
+    Transient,
+    /// A detector with a fixer found issues: mechanical fix.
+    AutoFixable,
+    /// Anything else a configured agent tier may fix.
+    #[default]
+    AgentFixable,
+    /// Tool missing, permission denied, non-retryable: quarantine at once.
+    NeedsHuman,
+}
+
+/// What recovery decided to do about the attempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Retry as is.
+    Retry,
+    /// Run the detectors' fixers, then retry.
+    MechanicalFix,
+    /// Hand it to the agent tier in `fix_agent`, then retry.
+    AgentFix,
+    /// Stop and escalate to a person.
+    #[default]
+    Quarantine,
+}
+
+/// Recovery's analysis of one failed attempt.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorAnalysis {
+    /// The task's id.
+    pub task_id: String,
+    /// The attempt analysed.
+    pub attempt: u32,
+    /// Short machine name of the failure (`timeout`, `exit_code`, `lint`, `spawn_error`, …).
+    pub error_type: String,
+    /// The class that decides the next step.
+    pub classification: Classification,
+    /// Detectors that ran.
+    #[serde(default)]
+    pub plugins_run: Vec<String>,
+    /// What the detectors (and the attempt's output) found.
+    #[serde(default)]
+    pub issues: Vec<Issue>,
+    /// What to do next.
+    pub recommended_action: Action,
+    /// The agent tier to use when the action is `agent_fix`.
+    #[serde(default)]
+    pub fix_agent: Option<String>,
+    /// The ladder step this analysis moves the task to (`mechanical_fix`, an agent tier's
+    /// name, `retry`, `quarantine`). The latest analysis holds the task's position.
+    #[serde(default)]
+    pub ladder_step: String,
+    /// One line for people.
+    #[serde(default)]
+    pub summary: String,
+    /// When the analysis was made.
+    #[serde(default)]
+    pub analyzed_at: String,
+    /// The task's metadata, carried through.
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+/// One problem a detector reported.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Issue {
+    /// The detector that reported it (`attempt` for the attempt's own output).
+    pub detector: String,
+    /// File, relative to the task's workdir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// 1-based line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// 1-based column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u64>,
+    /// Rule or code (`F401`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The message.
+    pub message: String,
+    /// Whether the detector says its fixer can fix it.
+    #[serde(default)]
+    pub fixable: bool,
+}

@@ -1,0 +1,88 @@
+//! Pieces shared by every state document.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::schema::SchemaName;
+
+/// The `schema_version` every state document written by this build carries.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Free-form metadata carried from the task file through every state file.
+pub type Metadata = serde_json::Map<String, serde_json::Value>;
+
+/// A JSON state document in `.state/`: knows its file name, its schema and its header.
+pub trait StateDoc: Serialize + DeserializeOwned + Default + Clone {
+    /// File name inside the state directory, e.g. `execution_results.json`.
+    const FILE: &'static str;
+    /// The schema the document is validated against.
+    const SCHEMA: SchemaName;
+    /// Sets `schema_version`, `run_id` and `updated_at` before a write.
+    fn stamp(&mut self, run_id: &str);
+}
+
+/// Implements [`StateDoc`] for a struct with `schema_version`, `run_id`, `updated_at`.
+macro_rules! state_doc {
+    ($ty:ty, $file:expr, $schema:expr) => {
+        impl $crate::model::StateDoc for $ty {
+            const FILE: &'static str = $file;
+            const SCHEMA: $crate::schema::SchemaName = $schema;
+            fn stamp(&mut self, run_id: &str) {
+                self.schema_version = $crate::model::SCHEMA_VERSION;
+                self.run_id = run_id.to_string();
+                self.updated_at = $crate::model::now_rfc3339();
+            }
+        }
+    };
+}
+pub(crate) use state_doc;
+
+/// Now, as RFC 3339 UTC with exactly three fractional digits, so strings sort as times.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Whether `id` is a valid task id: `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`.
+pub fn is_valid_task_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+pub(crate) fn default_schema_version() -> u32 {
+    SCHEMA_VERSION
+}
+
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_id_rules() {
+        assert!(is_valid_task_id("a"));
+        assert!(is_valid_task_id("build-1.2_x"));
+        assert!(!is_valid_task_id(""));
+        assert!(!is_valid_task_id(".hidden"));
+        assert!(!is_valid_task_id("../etc"));
+        assert!(!is_valid_task_id("a/b"));
+        assert!(!is_valid_task_id(&"a".repeat(129)));
+        assert!(is_valid_task_id(&"a".repeat(128)));
+    }
+
+    #[test]
+    fn timestamps_have_fixed_millis() {
+        let ts = now_rfc3339();
+        assert_eq!(ts.len(), "2026-01-01T00:00:00.000Z".len(), "{ts}");
+        assert!(ts.ends_with('Z'));
+    }
+}

@@ -1,0 +1,59 @@
+//! One line of `events.jsonl`.
+
+use serde::{Deserialize, Serialize};
+
+/// An event as written to the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// When it happened (RFC 3339 UTC, milliseconds).
+    pub ts: String,
+    /// Increases by one per line, across processes and restarts.
+    pub seq: u64,
+    /// The run of the process that wrote it.
+    pub run_id: String,
+    /// What happened.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// The phase (or `cli`) that wrote it.
+    pub phase: String,
+    /// The task it concerns, if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// The attempt it concerns, if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// Details, by type.
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+/// The kinds of event.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventType {
+    TaskSubmitted,
+    TaskRouted,
+    RoutingComplete,
+    TaskRejected,
+    TaskDuplicateSkipped,
+    TaskStarted,
+    TaskSucceeded,
+    TaskFailed,
+    TaskDepFailed,
+    ErrorAnalyzed,
+    FixApplied,
+    FixFailed,
+    TaskRetryScheduled,
+    TaskQuarantined,
+    TaskEscalated,
+    TaskCanceled,
+    TaskRetryRequested,
+    CircuitOpened,
+    CircuitClosed,
+    StateFileInvalid,
+    StateFileRecovered,
+    RunStarted,
+    RunComplete,
+}

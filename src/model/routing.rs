@@ -1,0 +1,74 @@
+//! `routing_decisions.json`, owned by the router.
+
+use serde::{Deserialize, Serialize};
+
+use super::common::{default_schema_version, state_doc};
+use super::{Metadata, TaskSpec};
+use crate::schema::SchemaName;
+
+/// Every routing decision the router has made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingDecisions {
+    /// Always 1 for this format.
+    #[serde(default = "default_schema_version")]
+    pub schema_version: u32,
+    /// The run that last wrote the file.
+    #[serde(default)]
+    pub run_id: String,
+    /// When the file was last written (RFC 3339 UTC, milliseconds).
+    #[serde(default)]
+    pub updated_at: String,
+    /// One per accepted task, in submission order.
+    #[serde(default)]
+    pub decisions: Vec<RoutingDecision>,
+}
+state_doc!(
+    RoutingDecisions,
+    "routing_decisions.json",
+    SchemaName::RoutingDecisions
+);
+
+/// Which tool runs a task, and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingDecision {
+    /// The task's id.
+    pub task_id: String,
+    /// The task's `kind`.
+    pub task_kind: String,
+    /// The tool that runs the task's next attempt. A person may change it.
+    pub selected_tool: String,
+    /// How the tool was chosen among the candidates (`fixed`, …).
+    pub strategy: String,
+    /// The tools that were considered, in order.
+    #[serde(default)]
+    pub candidates: Vec<String>,
+    /// Candidates passed over, with why (unhealthy, missing binary, wrong kind).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedCandidate>,
+    /// Which rule decided: `task.tool`, `routing.rules[2]`, `routing.default_tool`.
+    #[serde(default)]
+    pub reason: String,
+    /// When the decision was made.
+    #[serde(default)]
+    pub decided_at: String,
+    /// Submission order: ties in priority run in this order.
+    #[serde(default)]
+    pub submission_seq: u64,
+    /// The task's metadata, carried through.
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// The accepted task spec (its `id` filled in).
+    pub task: TaskSpec,
+}
+
+/// A candidate tool the router did not pick.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedCandidate {
+    /// The tool's name.
+    pub tool: String,
+    /// Why it was passed over.
+    pub reason: String,
+}

@@ -1,0 +1,141 @@
+//! JSON Schemas (draft 2020-12) embedded from `schemas/`, each compiled once.
+
+use std::sync::OnceLock;
+
+use jsonschema::Validator;
+use serde_json::Value;
+
+/// The published schemas, one per file kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SchemaName {
+    /// A task file in `inbox/`.
+    Task,
+    /// `routing_decisions.json`.
+    RoutingDecisions,
+    /// `adapter_assignments.json`.
+    AdapterAssignments,
+    /// `execution_results.json`.
+    ExecutionResults,
+    /// `error_analysis.json`.
+    ErrorAnalysis,
+    /// `fix_patches.json`.
+    FixPatches,
+    /// `control.json`.
+    Control,
+    /// One line of `events.jsonl`.
+    Event,
+    /// `config/coordinator.toml`, as JSON.
+    Config,
+}
+
+/// One way a document breaks its schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// JSON pointer to the offending value (`""` is the whole document).
+    pub pointer: String,
+    /// What was expected.
+    pub message: String,
+}
+
+impl SchemaName {
+    /// Every schema, in the order `phase schema` lists them.
+    pub const ALL: [SchemaName; 9] = [
+        SchemaName::Task,
+        SchemaName::RoutingDecisions,
+        SchemaName::AdapterAssignments,
+        SchemaName::ExecutionResults,
+        SchemaName::ErrorAnalysis,
+        SchemaName::FixPatches,
+        SchemaName::Control,
+        SchemaName::Event,
+        SchemaName::Config,
+    ];
+
+    /// The short name (`execution_results`), also the file stem in `schemas/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SchemaName::Task => "task",
+            SchemaName::RoutingDecisions => "routing_decisions",
+            SchemaName::AdapterAssignments => "adapter_assignments",
+            SchemaName::ExecutionResults => "execution_results",
+            SchemaName::ErrorAnalysis => "error_analysis",
+            SchemaName::FixPatches => "fix_patches",
+            SchemaName::Control => "control",
+            SchemaName::Event => "event",
+            SchemaName::Config => "config",
+        }
+    }
+
+    /// Looks a schema up by its short name.
+    pub fn from_name(name: &str) -> Option<SchemaName> {
+        let name = name.trim_end_matches(".json").trim_end_matches(".schema");
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The schema's JSON text as published in `schemas/`.
+    pub fn source(self) -> &'static str {
+        match self {
+            SchemaName::Task => include_str!("../schemas/task.schema.json"),
+            SchemaName::RoutingDecisions => {
+                include_str!("../schemas/routing_decisions.schema.json")
+            }
+            SchemaName::AdapterAssignments => {
+                include_str!("../schemas/adapter_assignments.schema.json")
+            }
+            SchemaName::ExecutionResults => {
+                include_str!("../schemas/execution_results.schema.json")
+            }
+            SchemaName::ErrorAnalysis => include_str!("../schemas/error_analysis.schema.json"),
+            SchemaName::FixPatches => include_str!("../schemas/fix_patches.schema.json"),
+            SchemaName::Control => include_str!("../schemas/control.schema.json"),
+            SchemaName::Event => include_str!("../schemas/event.schema.json"),
+            SchemaName::Config => include_str!("../schemas/config.schema.json"),
+        }
+    }
+
+    fn validator(self) -> &'static Validator {
+        static CELLS: [OnceLock<Validator>; 9] = [const { OnceLock::new() }; 9];
+        let index = Self::ALL
+            .iter()
+            .position(|s| *s == self)
+            .unwrap_or_default();
+        CELLS[index].get_or_init(|| {
+            let schema: Value = serde_json::from_str(self.source())
+                .unwrap_or_else(|e| panic!("embedded schema {} is not JSON: {e}", self.name()));
+            jsonschema::draft202012::new(&schema)
+                .unwrap_or_else(|e| panic!("embedded schema {} does not compile: {e}", self.name()))
+        })
+    }
+
+    /// Validates `doc`; on failure returns every violation, most specific first.
+    pub fn validate(self, doc: &Value) -> Result<(), Vec<Violation>> {
+        let validator = self.validator();
+        if validator.is_valid(doc) {
+            return Ok(());
+        }
+        let mut out: Vec<Violation> = validator
+            .iter_errors(doc)
+            .map(|e| Violation {
+                pointer: e.instance_path().to_string(),
+                message: e.to_string(),
+            })
+            .collect();
+        // Deeper pointers name the field more precisely than the enclosing object.
+        out.sort_by(|a, b| b.pointer.len().cmp(&a.pointer.len()));
+        Err(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_schema_compiles() {
+        for s in SchemaName::ALL {
+            // Validating anything forces compilation.
+            let _ = s.validate(&Value::Null);
+            assert_eq!(SchemaName::from_name(s.name()), Some(s));
+        }
+    }
+}

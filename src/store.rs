@@ -1,0 +1,26 @@
+//! The only code that opens state files.
+//!
+//! Write protocol (README "Cooperating tools"): take the sidecar lock
+//! `locks/<file>.lock`, read the current file and merge if someone else changed it, write a
+//! temp file `.tmp-…` in the same directory, `fsync` it, rename it over the target, `fsync`
+//! the directory, release the lock. Readers need no lock.
+
+mod atomic;
+mod claim;
+mod layout;
+mod lock;
+mod parse;
+mod state_file;
+mod sweep;
+mod task_file;
+
+pub use atomic::{Fingerprint, write_atomic};
+pub use claim::Claim;
+pub use layout::StateDir;
+pub use lock::{LockGuard, LockWait};
+pub use parse::{parse_json_document, parse_state_document};
+pub use state_file::{Locked, StateFile};
+pub use sweep::sweep_stale_temp_files;
+pub use task_file::{MAX_TASK_FILE_BYTES, parse_task_bytes, read_task_file};
+pub use atomic::{create_atomic, sync_dir};
+pub use parse::{parse_json_value, validate_value};

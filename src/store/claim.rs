@@ -1,0 +1,33 @@
+//! Claims: a held `flock` on `claims/<task>.lock` says "this task is running here". The
+//! kernel drops it when the holder dies, so "is it really running?" has a true answer.
+
+use std::path::Path;
+
+use super::{LockGuard, LockWait, StateDir};
+use crate::Result;
+
+/// A held claim on a task. Dropping it releases the claim.
+#[derive(Debug)]
+pub struct Claim {
+    _guard: LockGuard,
+}
+
+impl Claim {
+    /// Claims `task_id` if nobody holds it; `Ok(None)` if another process does.
+    pub fn try_acquire(state: &StateDir, task_id: &str) -> Result<Option<Claim>> {
+        let guard = LockGuard::acquire(&state.claim_path(task_id), LockWait::NoWait)?;
+        Ok(guard.map(|g| Claim { _guard: g }))
+    }
+
+    /// Whether some live process holds the claim on `task_id`.
+    ///
+    /// Within one process a second open file description is used, so a claim held by this
+    /// very process also reads as held (flock locks are per open file description).
+    pub fn is_held(state: &StateDir, task_id: &str) -> Result<bool> {
+        let path = state.claim_path(task_id);
+        if !Path::new(&path).exists() {
+            return Ok(false);
+        }
+        Ok(LockGuard::acquire(&path, LockWait::NoWait)?.is_none())
+    }
+}

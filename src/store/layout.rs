@@ -1,0 +1,102 @@
+//! Where everything lives inside the state directory (DESIGN.md §2).
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// A state directory, e.g. `.state/`. The project root is its parent: task workdirs are
+/// relative to it.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+/// Sub-directories created by `phase init`.
+pub const SUBDIRS: [&str; 7] = [
+    "inbox",
+    "tasks",
+    "rejected",
+    "logs",
+    "escalations",
+    "locks",
+    "claims",
+];
+
+impl StateDir {
+    /// Wraps a path; nothing is created.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The state directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory task workdirs are relative to: the state directory's parent.
+    pub fn project_root(&self) -> PathBuf {
+        let abs = std::path::absolute(&self.root).unwrap_or_else(|_| self.root.clone());
+        abs.parent().map(Path::to_path_buf).unwrap_or(abs)
+    }
+
+    /// A file directly in the state directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// `inbox/`: the drop zone.
+    pub fn inbox(&self) -> PathBuf {
+        self.root.join("inbox")
+    }
+
+    /// `tasks/`: accepted task specs.
+    pub fn tasks(&self) -> PathBuf {
+        self.root.join("tasks")
+    }
+
+    /// `rejected/`: rejected task files and their `.error.json`.
+    pub fn rejected(&self) -> PathBuf {
+        self.root.join("rejected")
+    }
+
+    /// `logs/<task>/`: per-attempt stdout and stderr.
+    pub fn task_logs(&self, task_id: &str) -> PathBuf {
+        self.root.join("logs").join(task_id)
+    }
+
+    /// `escalations/`: human-readable reports.
+    pub fn escalations(&self) -> PathBuf {
+        self.root.join("escalations")
+    }
+
+    /// `locks/<name>.lock`: the sidecar lock of a state file.
+    pub fn lock_path(&self, name: &str) -> PathBuf {
+        self.root.join("locks").join(format!("{name}.lock"))
+    }
+
+    /// `claims/<task>.lock`: held while the task runs.
+    pub fn claim_path(&self, task_id: &str) -> PathBuf {
+        self.root.join("claims").join(format!("{task_id}.lock"))
+    }
+
+    /// Creates the layout; returns the paths that did not exist before.
+    pub fn ensure_layout(&self) -> Result<Vec<PathBuf>> {
+        let mut created = Vec::new();
+        for dir in std::iter::once(self.root.clone()).chain(SUBDIRS.iter().map(|d| self.root.join(d))) {
+            if !dir.is_dir() {
+                std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+                created.push(dir);
+            }
+        }
+        Ok(created)
+    }
+
+    /// Makes sure the directories a running phase needs exist (cheap when they do).
+    pub fn ensure_runtime_dirs(&self) -> Result<()> {
+        for d in SUBDIRS {
+            let dir = self.root.join(d);
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+        }
+        Ok(())
+    }
+}

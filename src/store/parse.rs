@@ -1,0 +1,79 @@
+//! Bytes → validated document, with errors that name file, line, column or JSON pointer.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::model::StateDoc;
+use crate::schema::SchemaName;
+use crate::{Error, Result};
+
+/// Parses JSON text, rejecting encodings a person might save by mistake with a clear
+/// message. A UTF-8 byte-order mark is tolerated.
+pub fn parse_json_value(path: &Path, bytes: &[u8]) -> Result<Value> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(Error::invalid(
+            path,
+            "file is UTF-16 encoded; save it as UTF-8",
+        ));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::invalid(path, "file is empty"));
+    }
+    if bytes.contains(&0) {
+        return Err(Error::invalid(
+            path,
+            "file contains NUL bytes: binary data or UTF-16 text, not UTF-8 JSON",
+        ));
+    }
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(Error::invalid(
+            path,
+            format!("file is not valid UTF-8 (at byte {})", e.valid_up_to()),
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::Syntax {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        message: format!("invalid JSON: {e}")
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
+/// Parses and schema-validates JSON, then converts it to `T`.
+pub fn parse_json_document<T: DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+    schema: SchemaName,
+) -> Result<T> {
+    let value = parse_json_value(path, bytes)?;
+    validate_value(path, &value, schema)?;
+    serde_json::from_value(value).map_err(|e| Error::Schema {
+        path: path.to_path_buf(),
+        pointer: String::new(),
+        message: e.to_string(),
+    })
+}
+
+/// Schema-validates a value; the error names the most specific violation.
+pub fn validate_value(path: &Path, value: &Value, schema: SchemaName) -> Result<()> {
+    schema.validate(value).map_err(|violations| {
+        let first = &violations[0];
+        Error::Schema {
+            path: path.to_path_buf(),
+            pointer: first.pointer.clone(),
+            message: first.message.clone(),
+        }
+    })
+}
+
+/// Parses a state document of kind `T`.
+pub fn parse_state_document<T: StateDoc>(path: &Path, bytes: &[u8]) -> Result<T> {
+    parse_json_document(path, bytes, T::SCHEMA)
+}
