@@ -3,14 +3,16 @@
 //! Every key has a default, so an empty file (or no file) works. An unknown key is an error
 //! that names its dotted path (`tools.shell.comand`).
 
+mod check;
+mod load;
+mod schema_error;
+mod toml_json;
+
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::BackoffSpec;
-use crate::schema::SchemaName;
-use crate::{Error, Result};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -271,118 +273,15 @@ impl Default for EventsConfig {
 }
 
 impl Config {
-    /// Loads `path`; a missing file gives the defaults.
-    pub fn load(path: &Path) -> Result<Config> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(e) => return Err(Error::io(path, "read config", e)),
-        };
-        Self::parse(path, &text)
+    /// How many failed attempts (since the last `phase retry`) a task may have before the
+    /// next failure is quarantined: `min(recovery.max_failures, 1 + max_retries)`.
+    pub fn failure_budget(&self, task: &crate::model::TaskSpec) -> u32 {
+        let retries = task.max_retries.unwrap_or(self.execution.max_retries);
+        self.recovery.max_failures.min(retries.saturating_add(1)).max(1)
     }
 
-    /// Parses and validates TOML text; `path` is only used in messages.
-    pub fn parse(path: &Path, text: &str) -> Result<Config> {
-        let config_err = |message: String| Error::Config {
-            path: path.to_path_buf(),
-            message,
-        };
-        let value: toml::Value = toml::from_str(text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .map(|(l, c)| format!("line {l}, column {c}: "))
-                .unwrap_or_default();
-            config_err(format!("{at}{}", e.message()))
-        })?;
-        let json = serde_json::to_value(&value)
-            .map_err(|e| config_err(format!("cannot convert to JSON: {e}")))?;
-        if let Err(violations) = SchemaName::Config.validate(&json) {
-            let v = &violations[0];
-            return Err(config_err(format!(
-                "{}: {}",
-                dotted(&v.pointer),
-                v.message
-            )));
-        }
-        let config: Config = serde_json::from_value(json)
-            .map_err(|e| config_err(format!("{e}")))?;
-        config.check(path)?;
-        Ok(config)
+    /// The back-off for `task`: its own, or `execution.backoff`.
+    pub fn backoff(&self, task: &crate::model::TaskSpec) -> crate::model::BackoffSpec {
+        task.backoff.unwrap_or(self.execution.backoff)
     }
-
-    /// Cross-field checks the schema cannot express.
-    fn check(&self, path: &Path) -> Result<()> {
-        let err = |message: String| {
-            Err(Error::Config {
-                path: path.to_path_buf(),
-                message,
-            })
-        };
-        if let Some(tool) = &self.routing.default_tool
-            && !self.tools.contains_key(tool)
-        {
-            return err(format!("routing.default_tool: no tool named {tool:?} in [tools]"));
-        }
-        for (i, rule) in self.routing.rules.iter().enumerate() {
-            for c in &rule.candidates {
-                if !self.tools.contains_key(c) {
-                    return err(format!(
-                        "routing.rules[{i}].candidates: no tool named {c:?} in [tools]"
-                    ));
-                }
-            }
-        }
-        for step in &self.recovery.ladder {
-            if step != "mechanical_fix" && !self.tools.contains_key(step) {
-                return err(format!(
-                    "recovery.ladder: {step:?} is neither \"mechanical_fix\" nor a tool in [tools]"
-                ));
-            }
-        }
-        for (name, tool) in &self.tools {
-            if tool.command.is_empty() {
-                return err(format!("tools.{name}.command: must not be empty"));
-            }
-        }
-        let patterns = self
-            .recovery
-            .transient_patterns
-            .iter()
-            .map(|p| ("recovery.transient_patterns", p))
-            .chain(
-                self.recovery
-                    .needs_human_patterns
-                    .iter()
-                    .map(|p| ("recovery.needs_human_patterns", p)),
-            );
-        for (key, p) in patterns {
-            if let Err(e) = regex::Regex::new(p) {
-                return err(format!("{key}: bad regex {p:?}: {e}"));
-            }
-        }
-        for (name, d) in &self.recovery.detectors {
-            if let Some(p) = &d.pattern
-                && let Err(e) = regex::Regex::new(p)
-            {
-                return err(format!("recovery.detectors.{name}.pattern: bad regex: {e}"));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// `/tools/shell/comand` → `tools.shell.comand`.
-fn dotted(pointer: &str) -> String {
-    if pointer.is_empty() {
-        return "(top level)".to_string();
-    }
-    pointer.trim_start_matches('/').replace('/', ".")
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-    (line, column)
 }

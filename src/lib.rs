@@ -10,7 +10,9 @@ pub mod error;
 pub mod events;
 pub mod model;
 pub mod phase;
+pub mod process;
 pub mod schema;
 pub mod store;
+pub mod template;
 
 pub use error::{Error, Result};
