@@ -7,6 +7,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -32,9 +33,19 @@ struct Inner {
     state: StateDir,
     run_id: String,
     pending: Mutex<Vec<Pending>>,
-    /// (file length, last seq) after this process's last append: lets the next append skip
-    /// reading the tail when nobody else wrote in between.
-    last: Mutex<Option<(u64, u64)>>,
+    /// Where this process's last append left the file: lets the next append skip reading
+    /// the tail when nobody else wrote in between.
+    last: Mutex<Option<Tail>>,
+}
+
+/// The log's end as of one append. The inode is part of it so that a log replaced by one
+/// of the same length (rotated, restored) is read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tail {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    seq: u64,
 }
 
 #[derive(Debug)]
@@ -93,20 +104,20 @@ impl EventLog {
             return Ok(());
         }
         let path = self.inner.state.file(EVENTS_FILE);
-        let _guard = LockGuard::acquire(&self.inner.state.lock_path(EVENTS_FILE), LockWait::Forever)?;
+        let _guard =
+            LockGuard::acquire(&self.inner.state.lock_path(EVENTS_FILE), LockWait::Forever)?;
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(&path)
             .map_err(|e| Error::io(&path, "open", e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(&path, "stat", e))?
-            .len();
+        let meta = file.metadata().map_err(|e| Error::io(&path, "stat", e))?;
+        let len = meta.len();
+        let (dev, ino) = (meta.dev(), meta.ino());
         let mut last = lock_ignoring_poison(&self.inner.last);
         let (mut seq, ends_with_newline) = match *last {
-            Some((known_len, known_seq)) if known_len == len => (known_seq, true),
+            Some(t) if (t.dev, t.ino, t.len) == (dev, ino, len) => (t.seq, true),
             _ => last_seq(&mut file, len).map_err(|e| Error::io(&path, "read", e))?,
         };
         let mut out = Vec::with_capacity(batch.len() * 160);
@@ -132,28 +143,48 @@ impl EventLog {
         }
         file.write_all(&out)
             .map_err(|e| Error::io(&path, "append", e))?;
-        *last = Some((len + out.len() as u64, seq));
+        *last = Some(Tail {
+            dev,
+            ino,
+            len: len + out.len() as u64,
+            seq,
+        });
         Ok(())
     }
 }
 
 /// The `seq` of the last complete, parseable line, and whether the file ends with `\n`.
+/// Reads the tail, widening the window until it holds a whole numbered line: one long
+/// event (a big `data`) must not restart the numbering at 1.
 fn last_seq(file: &mut std::fs::File, len: u64) -> std::io::Result<(u64, bool)> {
     if len == 0 {
         return Ok((0, true));
     }
-    let start = len.saturating_sub(TAIL_WINDOW);
-    file.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::with_capacity((len - start) as usize);
-    file.take(len - start).read_to_end(&mut tail)?;
-    let ends_with_newline = tail.last() == Some(&b'\n');
-    let seq = tail
-        .split(|b| *b == b'\n')
-        .rev()
-        .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
-        .find_map(|v| v.get("seq").and_then(Value::as_u64))
-        .unwrap_or(0);
-    Ok((seq, ends_with_newline))
+    let mut window = TAIL_WINDOW;
+    loop {
+        let start = len.saturating_sub(window);
+        file.seek(SeekFrom::Start(start))?;
+        let mut tail = Vec::with_capacity((len - start) as usize);
+        Read::by_ref(file)
+            .take(len - start)
+            .read_to_end(&mut tail)?;
+        let ends_with_newline = tail.last() == Some(&b'\n');
+        let mut lines: Vec<&[u8]> = tail.split(|b| *b == b'\n').collect();
+        if start > 0 {
+            // The window may begin mid-line.
+            lines.remove(0);
+        }
+        let seq = lines
+            .iter()
+            .rev()
+            .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
+            .find_map(|v| v.get("seq").and_then(Value::as_u64));
+        match seq {
+            Some(seq) => return Ok((seq, ends_with_newline)),
+            None if start == 0 => return Ok((0, ends_with_newline)),
+            None => window = window.saturating_mul(4),
+        }
+    }
 }
 
 fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -12,6 +12,7 @@ pub mod model;
 pub mod phase;
 pub mod process;
 pub mod schema;
+pub mod status;
 pub mod store;
 pub mod template;
 

@@ -4,17 +4,21 @@ use std::fs::{File, Permissions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::{Error, Result};
 
 /// Identity of one version of a file, cheap to compare: a rename gives a new inode, an
-/// in-place edit a new size or mtime.
+/// in-place edit a new size, mtime or ctime (ctime cannot be set back by `touch -d` or
+/// `cp -p`). Timestamps come from a coarse kernel clock, so two versions written within
+/// one clock tick can share a fingerprint: see [`Fingerprint::is_racy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fingerprint {
     dev: u64,
     ino: u64,
     len: u64,
     mtime_ns: i128,
+    ctime_ns: i128,
 }
 
 impl Fingerprint {
@@ -27,13 +31,34 @@ impl Fingerprint {
         }
     }
 
-    fn of_metadata(m: &std::fs::Metadata) -> Fingerprint {
+    pub(super) fn of_metadata(m: &std::fs::Metadata) -> Fingerprint {
         Fingerprint {
             dev: m.dev(),
             ino: m.ino(),
             len: m.len(),
             mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+            ctime_ns: m.ctime() as i128 * 1_000_000_000 + m.ctime_nsec() as i128,
         }
+    }
+
+    /// Whether a change made after `observed_at` could still carry this fingerprint: the
+    /// file was changed less than one timestamp granule before it was observed, so a
+    /// same-size in-place edit (or a rename reusing the inode number) in that granule
+    /// would look identical. Such a fingerprint must be backed by a content check — the
+    /// "racy clean" rule of git's index.
+    pub fn is_racy(&self, observed_at: SystemTime) -> bool {
+        // Nanosecond timestamps still move in kernel clock ticks (≤ 10 ms); a zero
+        // fraction means a file system that stores whole seconds (FAT: two).
+        let granule = if self.ctime_ns % 1_000_000_000 == 0 {
+            Duration::from_secs(3)
+        } else {
+            Duration::from_millis(100)
+        };
+        let observed_ns = match observed_at.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        };
+        observed_ns < self.ctime_ns + granule.as_nanos() as i128
     }
 }
 
@@ -60,11 +85,12 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<Fingerprint> {
         .map_err(|e| Error::io(&tmp_path, "chmod", e))?;
     file.sync_all()
         .map_err(|e| Error::io(&tmp_path, "fsync", e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::io(&tmp_path, "stat", e))?;
-    tmp.persist(target)
+    let file = tmp
+        .persist(target)
         .map_err(|e| Error::io(target, "rename into place", e.error))?;
+    // Stat after the rename (it changes the ctime) and through our descriptor, so the
+    // fingerprint is of the version we wrote even if someone replaced it since.
+    let meta = file.metadata().map_err(|e| Error::io(target, "stat", e))?;
     sync_dir(dir)?;
     Ok(Fingerprint::of_metadata(&meta))
 }

@@ -2,13 +2,15 @@
 //! hash), so it can tell its own writes from anyone else's and merge before writing.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Read;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
+use super::StateDir;
 use super::atomic::{Fingerprint, write_atomic};
 use super::lock::{LockGuard, LockWait};
 use super::parse::parse_state_document;
-use super::StateDir;
 use crate::model::StateDoc;
 use crate::{Error, Result};
 
@@ -19,6 +21,19 @@ struct Seen {
     fingerprint: Option<Fingerprint>,
     /// Hash of the content (0 for a missing file).
     hash: u64,
+    /// The fingerprint alone cannot prove the file unchanged (see
+    /// [`Fingerprint::is_racy`]): compare the content next time.
+    racy: bool,
+}
+
+impl Seen {
+    fn new(fingerprint: Option<Fingerprint>, hash: u64, observed_at: SystemTime) -> Seen {
+        Seen {
+            fingerprint,
+            hash,
+            racy: fingerprint.is_some_and(|f| f.is_racy(observed_at)),
+        }
+    }
 }
 
 /// A typed handle on one state file, remembering what this process last read or wrote.
@@ -64,23 +79,31 @@ impl<T: StateDoc> StateFile<T> {
     /// it as seen. An invalid file is an error and is *not* remembered, so a later write
     /// cannot silently replace it.
     pub fn read(&mut self) -> Result<T> {
-        let (doc, seen) = self.load()?;
+        let (bytes, seen) = self.observe()?;
+        let doc = self.parse(bytes.as_deref())?;
         self.seen = Some(seen);
         Ok(doc)
     }
 
     /// Like [`read`](Self::read), but `Ok(None)` when the file is the one this process
-    /// last read or wrote. Costs a `stat` when nothing changed.
+    /// last read or wrote. Costs a `stat` when nothing changed (plus a read and a hash
+    /// when the file changed within a timestamp granule of being seen).
     pub fn read_if_changed(&mut self) -> Result<Option<T>> {
         if let Some(seen) = self.seen
+            && !seen.racy
             && Fingerprint::of_path(&self.path)? == seen.fingerprint
         {
             return Ok(None);
         }
-        let (doc, seen) = self.load()?;
-        let same_content = self.seen.is_some_and(|s| s.hash == seen.hash);
+        let (bytes, seen) = self.observe()?;
+        if self.seen.is_some_and(|s| s.hash == seen.hash) {
+            // Same bytes (rewritten, or touched): nothing to parse.
+            self.seen = Some(seen);
+            return Ok(None);
+        }
+        let doc = self.parse(bytes.as_deref())?;
         self.seen = Some(seen);
-        Ok(if same_content { None } else { Some(doc) })
+        Ok(Some(doc))
     }
 
     /// Takes the sidecar lock and checks whether someone else changed the file since this
@@ -104,27 +127,34 @@ impl<T: StateDoc> StateFile<T> {
         self.seen = None;
     }
 
-    fn load(&self) -> Result<(T, Seen)> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => {
-                let fingerprint = Fingerprint::of_path(&self.path)?;
-                let doc = parse_state_document::<T>(&self.path, &bytes)?;
-                Ok((
-                    doc,
-                    Seen {
-                        fingerprint,
-                        hash: hash_bytes(&bytes),
-                    },
-                ))
+    /// The file's bytes (`None`: no file) and what they are, without parsing. The
+    /// fingerprint is taken from the open descriptor before reading, so a rename in
+    /// between cannot pair the old content with the new file's fingerprint.
+    fn observe(&self) -> Result<(Option<Vec<u8>>, Seen)> {
+        let observed_at = SystemTime::now();
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((None, Seen::new(None, 0, observed_at)));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((
-                T::default(),
-                Seen {
-                    fingerprint: None,
-                    hash: 0,
-                },
-            )),
-            Err(e) => Err(Error::io(&self.path, "read", e)),
+            Err(e) => return Err(Error::io(&self.path, "read", e)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(&self.path, "stat", e))?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+        file.read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&self.path, "read", e))?;
+        let fingerprint = Fingerprint::of_metadata(&meta);
+        let seen = Seen::new(Some(fingerprint), hash_bytes(&bytes), observed_at);
+        Ok((Some(bytes), seen))
+    }
+
+    /// Validates what [`observe`](Self::observe) read; a missing file is the empty document.
+    fn parse(&self, bytes: Option<&[u8]>) -> Result<T> {
+        match bytes {
+            Some(bytes) => parse_state_document::<T>(&self.path, bytes),
+            None => Ok(T::default()),
         }
     }
 }
@@ -147,11 +177,13 @@ impl<T: StateDoc> Locked<'_, T> {
         let mut bytes = serde_json::to_vec_pretty(doc)
             .map_err(|e| Error::invalid(&self.file.path, format!("cannot serialise: {e}")))?;
         bytes.push(b'\n');
+        let observed_at = SystemTime::now();
         let fingerprint = write_atomic(&self.file.path, &bytes)?;
-        self.file.seen = Some(Seen {
-            fingerprint: Some(fingerprint),
-            hash: hash_bytes(&bytes),
-        });
+        self.file.seen = Some(Seen::new(
+            Some(fingerprint),
+            hash_bytes(&bytes),
+            observed_at,
+        ));
         Ok(())
     }
 }

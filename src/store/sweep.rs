@@ -7,11 +7,11 @@ use super::StateDir;
 use super::atomic::TEMP_PREFIX;
 use crate::{Error, Result};
 
-/// A temp file whose writer we cannot identify is removed after this long.
+/// A temp file this old is removed whatever its name says about its writer.
 const ORPHAN_AGE: Duration = Duration::from_secs(3600);
 
-/// Removes `.tmp-<pid>-…` files whose writer process is gone (or that are older than an
-/// hour) from the state directory and its `inbox/`, `tasks/`, `rejected/`, `escalations/`.
+/// Removes `.tmp-<pid>-…` files whose writer process is gone, and any older than an
+/// hour, from the state directory and its `inbox/`, `tasks/`, `rejected/`, `escalations/`.
 /// Returns how many were removed. Temp files of live writers are left alone.
 pub fn sweep_stale_temp_files(state: &StateDir) -> Result<usize> {
     let mut removed = 0;
@@ -45,10 +45,10 @@ fn sweep_dir(dir: &Path) -> Result<usize> {
             .next()
             .and_then(|pid| pid.parse::<i32>().ok())
             .map(process_alive);
-        let stale = match writer_alive {
-            Some(alive) => !alive,
-            None => is_older_than(&entry.path(), ORPHAN_AGE),
-        };
+        // A write takes milliseconds, so an hour-old temp file is stale even when its pid
+        // is alive: pids are reused (in a container the engine may get the same pid
+        // after every restart).
+        let stale = writer_alive == Some(false) || is_older_than(&entry.path(), ORPHAN_AGE);
         if stale && std::fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }
