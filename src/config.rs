@@ -153,11 +153,13 @@ impl Default for ExecutionConfig {
 impl ExecutionConfig {
     /// `max_parallel`, or the number of CPUs.
     pub fn parallelism(&self) -> usize {
-        self.max_parallel.map(|n| n.max(1) as usize).unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
+        self.max_parallel
+            .map(|n| n.max(1) as usize)
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            })
     }
 }
 
@@ -277,7 +279,10 @@ impl Config {
     /// next failure is quarantined: `min(recovery.max_failures, 1 + max_retries)`.
     pub fn failure_budget(&self, task: &crate::model::TaskSpec) -> u32 {
         let retries = task.max_retries.unwrap_or(self.execution.max_retries);
-        self.recovery.max_failures.min(retries.saturating_add(1)).max(1)
+        self.recovery
+            .max_failures
+            .min(retries.saturating_add(1))
+            .max(1)
     }
 
     /// The back-off for `task`: its own, or `execution.backoff`.

@@ -5,6 +5,7 @@
 //! Only [`store`] opens state files; phases depend on `store`, `model`, `config` and
 //! `events`, never on each other.
 
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod events;

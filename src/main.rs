@@ -1,2 +1,5 @@
 //! The `phase` binary: command line only; all logic is in the library.
-fn main() {}
+
+fn main() {
+    std::process::exit(phase_coordinator::cli::main());
+}

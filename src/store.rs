@@ -13,6 +13,7 @@ mod lock;
 mod parse;
 mod presence;
 mod state_file;
+mod submit;
 mod sweep;
 mod task_file;
 
@@ -29,3 +30,4 @@ pub use task_file::{MAX_TASK_FILE_BYTES, parse_task_bytes, read_task_file};
 pub use atomic::{create_atomic, sync_dir};
 pub use parse::{parse_json_value, validate_value};
 pub use atomic::TEMP_PREFIX;
+pub use submit::{Existing, Published, Submission};

@@ -39,7 +39,8 @@ pub fn read_task_file(path: &Path) -> Result<TaskSpec> {
     parse_task_bytes(path, &bytes, stem)
 }
 
-/// Validates task-file content; `default_id` is used when the file has no `id`.
+/// Validates task-file content; `default_id` is used when the file has no `id` (pass `""`
+/// when there is no file name, e.g. for stdin: `id` is then required).
 pub fn parse_task_bytes(path: &Path, bytes: &[u8], default_id: &str) -> Result<TaskSpec> {
     if bytes.len() as u64 > MAX_TASK_FILE_BYTES {
         return Err(Error::invalid(
@@ -59,6 +60,13 @@ pub fn parse_task_bytes(path: &Path, bytes: &[u8], default_id: &str) -> Result<T
     let id = match spec.id.take() {
         Some(id) => id,
         None if is_valid_task_id(default_id) => default_id.to_string(),
+        // No file name to take the id from (e.g. a task read from stdin).
+        None if default_id.is_empty() => {
+            return Err(field(
+                "/id",
+                "missing required field \"id\" (there is no file name to take it from)".to_string(),
+            ));
+        }
         None => {
             return Err(field(
                 "/id",
@@ -75,7 +83,7 @@ pub fn parse_task_bytes(path: &Path, bytes: &[u8], default_id: &str) -> Result<T
             format!("{id:?} is not a valid id: use letters, digits, '.', '_', '-', starting with a letter or digit, at most 128"),
         ));
     }
-    if spec.depends_on.iter().any(|d| *d == id) {
+    if spec.depends_on.contains(&id) {
         return Err(field("/depends_on", format!("task {id:?} depends on itself")));
     }
     for (i, dep) in spec.depends_on.iter().enumerate() {

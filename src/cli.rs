@@ -1,0 +1,208 @@
+//! The `phase` command line: global options, one file per verb in `cli/`, and the one
+//! place that renders errors and maps them to exit codes (DESIGN.md §7).
+//!
+//! Adding a verb: a variant in [`Command`] holding the verb's `Args`, a file
+//! `cli/<verb>.rs` with `pub fn run(args, ctx, out) -> Outcome`, and its arm in
+//! [`Command::run`].
+
+mod init;
+mod out;
+mod schema;
+mod submit;
+mod validate;
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::error::EXIT_USAGE;
+use crate::store::StateDir;
+use crate::{Error, Result};
+
+pub use out::{Out, note, report};
+
+pub use crate::error::EXIT_FAILURE;
+
+/// Exit code: everything is ok.
+pub const EXIT_OK: i32 = 0;
+
+/// `phase`: a file-driven workflow engine.
+#[derive(Debug, Parser)]
+#[command(name = "phase", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The state directory.
+    #[arg(
+        long,
+        global = true,
+        env = "PHASE_STATE_DIR",
+        default_value = ".state",
+        value_name = "DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// The configuration file (missing: built-in defaults, unless given explicitly).
+    #[arg(
+        long,
+        global = true,
+        env = "PHASE_CONFIG",
+        default_value = "config/coordinator.toml",
+        value_name = "FILE"
+    )]
+    pub config: PathBuf,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output on stderr (-q errors only, -qq nothing).
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the state directory layout and a starter config (never overwrites).
+    Init(init::Args),
+    /// Check state files, task files and the config against their schemas.
+    Validate(validate::Args),
+    /// List the published JSON Schemas, or print one.
+    Schema(schema::Args),
+    /// Validate task files and publish them into the inbox.
+    Submit(submit::Args),
+}
+
+/// What a verb returns: its exit code, or an error to render.
+pub type Outcome = std::result::Result<i32, Failure>;
+
+/// An error on its way to the user, with the exit code it ends the program with.
+#[derive(Debug)]
+pub struct Failure {
+    /// What went wrong.
+    pub error: Error,
+    /// The exit code.
+    pub code: i32,
+}
+
+impl Failure {
+    /// The error with exit code 2: the input the user gave is unusable.
+    pub fn usage(error: Error) -> Self {
+        Failure {
+            error,
+            code: EXIT_USAGE,
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        let code = error.exit_code();
+        Failure { error, code }
+    }
+}
+
+/// What every verb gets: where the state directory and the config are.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The state directory.
+    pub state: StateDir,
+    /// The configuration file's path.
+    pub config_path: PathBuf,
+    /// Whether the user named the config (then it must exist).
+    pub config_explicit: bool,
+}
+
+impl Context {
+    /// Loads the configuration: the built-in defaults when the default path is absent,
+    /// an error when an explicitly named file is.
+    pub fn config(&self) -> Result<Config> {
+        if self.config_explicit {
+            Config::load_required(&self.config_path)
+        } else {
+            Config::load(&self.config_path)
+        }
+    }
+}
+
+impl Command {
+    /// Runs the verb.
+    pub fn run(&self, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+        match self {
+            Command::Init(args) => init::run(args, ctx, out),
+            Command::Validate(args) => validate::run(args, ctx, out),
+            Command::Schema(args) => schema::run(args, out),
+            Command::Submit(args) => submit::run(args, ctx, out),
+        }
+    }
+}
+
+/// The program: parses `std::env::args`, runs the verb, renders any error; returns the
+/// exit code.
+pub fn main() -> i32 {
+    run(std::env::args_os(), &mut std::io::stdout().lock())
+}
+
+/// Like [`main`] with explicit arguments (the first is the program name) and stdout.
+pub fn run(args: impl IntoIterator<Item = OsString>, stdout: &mut dyn std::io::Write) -> i32 {
+    let (cli, config_explicit) = match parse(args) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            // clap renders its own `error: …` with usage, or the help/version text.
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    init_logging(cli.verbose, cli.quiet);
+    let ctx = Context {
+        state: StateDir::new(&cli.state_dir),
+        config_path: cli.config.clone(),
+        config_explicit,
+    };
+    let mut out = Out::new(stdout);
+    match cli.command.run(&ctx, &mut out) {
+        Ok(code) => code,
+        // The reader went away (`phase schema task | head`): not worth a message.
+        Err(f) if out::is_broken_pipe(&f.error) => EXIT_OK,
+        Err(f) => {
+            report(&f.error);
+            f.code
+        }
+    }
+}
+
+fn parse(
+    args: impl IntoIterator<Item = OsString>,
+) -> std::result::Result<(Cli, bool), clap::Error> {
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let explicit = !matches!(
+        matches.value_source("config"),
+        None | Some(ValueSource::DefaultValue)
+    );
+    Ok((Cli::from_arg_matches(&matches)?, explicit))
+}
+
+/// Logs go to stderr; default level warn, `-v` info, `-vv` debug, `-q` error, `-qq` off;
+/// `RUST_LOG` wins.
+fn init_logging(verbose: u8, quiet: u8) {
+    let level = match (verbose, quiet) {
+        (0, 0) => "warn",
+        (1, _) => "info",
+        (2, _) => "debug",
+        (_, 0) => "trace",
+        (_, 1) => "error",
+        _ => "off",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Fails only if a subscriber is already set (in-process tests): keep that one.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}

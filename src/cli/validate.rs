@@ -1,0 +1,142 @@
+//! `phase validate [PATH…]`: state files, the event log, task files and the config, each
+//! against its schema. One `error:` line per problem, a summary line on stdout; exit 0 if
+//! everything is valid, else 1.
+
+mod events;
+
+use std::path::{Path, PathBuf};
+
+use super::{Context, EXIT_FAILURE, EXIT_OK, Out, Outcome, report};
+use crate::config::Config;
+use crate::events::EVENTS_FILE;
+use crate::model::{
+    AdapterAssignments, Control, ErrorAnalyses, ExecutionResults, FixPatches, RoutingDecisions,
+    StateDoc,
+};
+use crate::store::{StateFile, list_inbox, list_task_files, read_task_file};
+use crate::{Error, Result};
+
+/// Arguments of `phase validate`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files to check; the kind comes from the name: a state file's name (e.g.
+    /// `execution_results.json`), `*.toml` (config), `*.jsonl` (event log), anything else a
+    /// task file. None: everything in the state directory, and the config.
+    pub paths: Vec<PathBuf>,
+}
+
+type Checker = fn(&Path) -> Result<()>;
+
+/// The JSON state files, by name.
+const STATE_FILES: [(&str, Checker); 6] = [
+    (RoutingDecisions::FILE, check_state::<RoutingDecisions>),
+    (AdapterAssignments::FILE, check_state::<AdapterAssignments>),
+    (ExecutionResults::FILE, check_state::<ExecutionResults>),
+    (ErrorAnalyses::FILE, check_state::<ErrorAnalyses>),
+    (FixPatches::FILE, check_state::<FixPatches>),
+    (Control::FILE, check_state::<Control>),
+];
+
+/// Files checked and files with problems.
+#[derive(Debug, Default)]
+struct Tally {
+    files: usize,
+    invalid: usize,
+}
+
+impl Tally {
+    fn record(&mut self, problems: &[Error]) {
+        self.files += 1;
+        if !problems.is_empty() {
+            self.invalid += 1;
+        }
+        for p in problems {
+            report(p);
+        }
+    }
+}
+
+/// Checks the given paths, or everything.
+pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+    let mut tally = Tally::default();
+    if args.paths.is_empty() {
+        check_everything(ctx, &mut tally)?;
+    } else {
+        for path in &args.paths {
+            tally.record(&check_path(path));
+        }
+    }
+    let plural = |n: usize| if n == 1 { "file" } else { "files" };
+    if tally.invalid == 0 {
+        out.line(format!("ok: {} {} valid", tally.files, plural(tally.files)))?;
+        Ok(EXIT_OK)
+    } else {
+        out.line(format!(
+            "invalid: {} of {} {}",
+            tally.invalid,
+            tally.files,
+            plural(tally.files)
+        ))?;
+        Ok(EXIT_FAILURE)
+    }
+}
+
+/// One explicitly named file, its kind taken from its name.
+fn check_path(path: &Path) -> Vec<Error> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if let Some((_, check)) = STATE_FILES.iter().find(|(file, _)| *file == name) {
+        // A missing state file reads as empty; a file named on the command line must exist.
+        if let Err(e) = std::fs::symlink_metadata(path) {
+            return vec![Error::io(path, "read", e)];
+        }
+        return check(path).err().into_iter().collect();
+    }
+    if name.ends_with(".toml") {
+        return Config::load_required(path).err().into_iter().collect();
+    }
+    if name.ends_with(".jsonl") {
+        return events::check_log(path).unwrap_or_else(|e| vec![e]);
+    }
+    read_task_file(path).err().into_iter().collect()
+}
+
+/// The config and every file of the state directory.
+fn check_everything(ctx: &Context, tally: &mut Tally) -> Result<()> {
+    if ctx.config_explicit || ctx.config_path.exists() {
+        tally.record(&ctx.config().err().into_iter().collect::<Vec<_>>());
+    }
+    let state = &ctx.state;
+    if !state.root().is_dir() {
+        tally.record(&[Error::invalid(
+            state.root(),
+            "no state directory here (run `phase init`, or pass --state-dir)",
+        )]);
+        return Ok(());
+    }
+    for (name, check) in STATE_FILES {
+        let path = state.file(name);
+        if path.exists() {
+            tally.record(&check(&path).err().into_iter().collect::<Vec<_>>());
+        }
+    }
+    let log = state.file(EVENTS_FILE);
+    if log.exists() {
+        tally.record(&events::check_log(&log).unwrap_or_else(|e| vec![e]));
+    }
+    let inbox = list_inbox(state)?.into_iter().map(|f| f.path);
+    let tasks = list_task_files(&state.tasks())?;
+    for path in inbox.chain(tasks) {
+        tally.record(&read_task_file(&path).err().into_iter().collect::<Vec<_>>());
+    }
+    Ok(())
+}
+
+fn check_state<T: StateDoc>(path: &Path) -> Result<()> {
+    // Reading needs no lock (writers replace the file by rename), so no lock path.
+    StateFile::<T>::at(path.to_path_buf(), PathBuf::new())
+        .read()
+        .map(drop)
+}
