@@ -5,9 +5,15 @@
 //! `cli/<verb>.rs` with `pub fn run(args, ctx, out) -> Outcome`, and its arm in
 //! [`Command::run`].
 
+mod control;
+mod events;
 mod init;
+mod log_format;
+mod logs;
 mod out;
+mod run;
 mod schema;
+mod status;
 mod submit;
 mod validate;
 
@@ -20,6 +26,7 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::Config;
 use crate::error::EXIT_USAGE;
+use crate::model::RequestAction;
 use crate::store::StateDir;
 use crate::{Error, Result};
 
@@ -74,6 +81,19 @@ pub enum Command {
     Schema(schema::Args),
     /// Validate task files and publish them into the inbox.
     Submit(submit::Args),
+    /// Run the phases (all, or the ones named) until SIGINT/SIGTERM, or with --once until
+    /// nothing is left to do.
+    Run(run::Args),
+    /// Show every task's state as derived from the files.
+    Status(status::Args),
+    /// Cancel tasks: a running task's process group is killed; the task ends canceled.
+    Cancel(control::Args),
+    /// Give quarantined, failed or canceled tasks a fresh retry budget.
+    Retry(control::Args),
+    /// Print the event log (`--follow` to keep watching).
+    Events(events::Args),
+    /// Print a task attempt's captured stdout (or `--stderr`).
+    Logs(logs::Args),
 }
 
 /// What a verb returns: its exit code, or an error to render.
@@ -136,6 +156,12 @@ impl Command {
             Command::Validate(args) => validate::run(args, ctx, out),
             Command::Schema(args) => schema::run(args, out),
             Command::Submit(args) => submit::run(args, ctx, out),
+            Command::Run(args) => run::run(args, ctx, out),
+            Command::Status(args) => status::run(args, ctx, out),
+            Command::Cancel(args) => control::run(RequestAction::Cancel, args, ctx, out),
+            Command::Retry(args) => control::run(RequestAction::Retry, args, ctx, out),
+            Command::Events(args) => events::run(args, ctx, out),
+            Command::Logs(args) => logs::run(args, ctx, out),
         }
     }
 }
@@ -203,6 +229,6 @@ fn init_logging(verbose: u8, quiet: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
+        .event_format(log_format::CliFormat)
         .try_init();
 }

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
+use crate::Result;
 use crate::model::{
     ExecutionResults, FixPatches, RetryRecommendation, RoutingDecisions, Status, TaskResult,
 };
 use crate::store::{Presence, StateDir, StateFile, list_task_files};
-use crate::Result;
 
 /// Where a task stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -131,7 +131,9 @@ pub fn snapshot(state: &StateDir, live: LivePhases) -> Result<Snapshot> {
     let patches = StateFile::<FixPatches>::new(state).read()?;
     let inbox = list_task_files(&state.inbox())?;
     let rejected = list_task_files(&state.rejected())?;
-    Ok(derive(&decisions, &results, &patches, &inbox, &rejected, live))
+    Ok(derive(
+        &decisions, &results, &patches, &inbox, &rejected, live,
+    ))
 }
 
 fn derive(

@@ -1,0 +1,50 @@
+//! `phase logs ID [--attempt N] [--stderr]`: a task attempt's captured output.
+
+use super::{Context, EXIT_OK, Failure, Out, Outcome};
+use crate::Error;
+use crate::model::{ExecutionResults, is_valid_task_id};
+use crate::store::StateFile;
+
+/// Arguments of `phase logs`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The task.
+    pub id: String,
+    /// Which attempt (default: the latest).
+    #[arg(long)]
+    pub attempt: Option<u32>,
+    /// Print stderr instead of stdout.
+    #[arg(long)]
+    pub stderr: bool,
+}
+
+/// Prints the log file's content.
+pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+    if !is_valid_task_id(&args.id) {
+        return Err(Failure::usage(Error::Usage(format!(
+            "{:?} is not a task id",
+            args.id
+        ))));
+    }
+    let attempt = match args.attempt {
+        Some(n) => n,
+        None => StateFile::<ExecutionResults>::new(&ctx.state)
+            .read()?
+            .results
+            .iter()
+            .find(|r| r.task_id == args.id)
+            .map(|r| r.attempt)
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                Failure::usage(Error::Usage(format!("task {:?} has not run yet", args.id)))
+            })?,
+    };
+    let ext = if args.stderr { "err" } else { "out" };
+    let path = ctx
+        .state
+        .task_logs(&args.id)
+        .join(format!("{attempt}.{ext}"));
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, "read", e))?;
+    out.text(&String::from_utf8_lossy(&bytes))?;
+    Ok(EXIT_OK)
+}

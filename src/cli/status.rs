@@ -1,0 +1,74 @@
+//! `phase status [--json]`: every task's state, derived from the files.
+
+use std::io::IsTerminal;
+
+use comfy_table::{Table, presets};
+
+use super::{Context, EXIT_OK, Failure, Out, Outcome};
+use crate::Error;
+use crate::status::{LivePhases, snapshot};
+
+/// Arguments of `phase status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON for programs (`{"tasks": [...], "counts": {...}}`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Prints the table (or JSON) and the counts. Exit 1 if a state file is invalid.
+pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+    let live = LivePhases::detect(&ctx.state)?;
+    let snap = snapshot(&ctx.state, live)?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&snap)
+            .map_err(|e| Failure::from(Error::Usage(format!("cannot render JSON: {e}"))))?;
+        out.line(text)?;
+        return Ok(EXIT_OK);
+    }
+    let mut table = Table::new();
+    table.load_preset(if std::io::stdout().is_terminal() {
+        presets::UTF8_HORIZONTAL_ONLY
+    } else {
+        presets::NOTHING
+    });
+    table.set_header(["TASK", "STATE", "TOOL", "ATTEMPT", "DETAIL"]);
+    for t in &snap.tasks {
+        table.add_row([
+            t.id.clone(),
+            t.state.as_str().to_string(),
+            t.tool.clone().unwrap_or_default(),
+            t.attempt.to_string(),
+            t.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    if !snap.tasks.is_empty() {
+        out.line(table.to_string().trim_end())?;
+    }
+    let counts: Vec<String> = snap
+        .counts
+        .iter()
+        .map(|(state, n)| format!("{n} {state}"))
+        .collect();
+    let running: Vec<&str> = [
+        (live.router, "router"),
+        (live.executor, "executor"),
+        (live.recovery, "recovery"),
+    ]
+    .iter()
+    .filter(|(alive, _)| *alive)
+    .map(|(_, name)| *name)
+    .collect();
+    out.line(format!(
+        "{} tasks{}{}; phases running: {}",
+        snap.tasks.len(),
+        if counts.is_empty() { "" } else { ": " },
+        counts.join(", "),
+        if running.is_empty() {
+            "none".to_string()
+        } else {
+            running.join(", ")
+        }
+    ))?;
+    Ok(EXIT_OK)
+}

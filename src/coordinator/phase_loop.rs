@@ -1,0 +1,150 @@
+//! One phase's thread: reconcile, then wait for a relevant wake-up (coalescing bursts),
+//! a timer, or shutdown.
+
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::config::Config;
+use crate::phase::{Outcome, Phase, Wake};
+use crate::{Error, Result};
+
+/// What a phase thread tells the coordinator.
+#[derive(Debug)]
+pub enum Report {
+    /// A reconcile pass ended.
+    Reconciled {
+        /// The phase.
+        phase: &'static str,
+        /// Whether it is idle now.
+        idle: bool,
+    },
+    /// The phase could not start.
+    Failed {
+        /// The phase.
+        phase: &'static str,
+        /// Why.
+        error: String,
+    },
+}
+
+/// The loop's timings, from `[state]` and `[execution]`.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopTiming {
+    debounce: Duration,
+    poll_interval: Duration,
+    shutdown_grace: Duration,
+}
+
+impl LoopTiming {
+    /// Reads the timings from the configuration.
+    pub fn from_config(config: &Config) -> LoopTiming {
+        LoopTiming {
+            debounce: Duration::from_millis(config.state.debounce_ms),
+            poll_interval: Duration::from_millis(config.state.poll_interval_ms.max(10)),
+            shutdown_grace: Duration::from_millis(config.execution.shutdown_grace_ms),
+        }
+    }
+}
+
+/// Starts the phase's thread.
+pub fn spawn(
+    phase: Box<dyn Phase>,
+    wakes: Receiver<Wake>,
+    waker: Sender<Wake>,
+    reports: Sender<Report>,
+    timing: LoopTiming,
+) -> Result<JoinHandle<()>> {
+    let name = phase.name();
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || run(phase, wakes, waker, reports, timing))
+        .map_err(|e| Error::Usage(format!("cannot start the {name} thread: {e}")))
+}
+
+fn run(
+    mut phase: Box<dyn Phase>,
+    wakes: Receiver<Wake>,
+    waker: Sender<Wake>,
+    reports: Sender<Report>,
+    timing: LoopTiming,
+) {
+    let name = phase.name();
+    if let Err(e) = phase.start(waker) {
+        tracing::error!(phase = name, "{e}");
+        let _ = reports.send(Report::Failed {
+            phase: name,
+            error: e.to_string(),
+        });
+        return;
+    }
+    loop {
+        let outcome = match phase.reconcile() {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // A runtime error: reported, and the loop carries on.
+                tracing::error!(phase = name, "{e}");
+                Outcome::default()
+            }
+        };
+        let _ = reports.send(Report::Reconciled {
+            phase: name,
+            idle: outcome.idle,
+        });
+        let now = Instant::now();
+        let mut wake_at = now + timing.poll_interval;
+        if let Some(t) = outcome.next_wake {
+            wake_at = wake_at.min(t.max(now));
+        }
+        if wait(&*phase, &wakes, wake_at, timing.debounce) == Next::Stop {
+            break;
+        }
+    }
+    if let Err(e) = phase.shutdown(timing.shutdown_grace) {
+        tracing::error!(phase = name, "shutdown: {e}");
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    Reconcile,
+    Stop,
+}
+
+/// Blocks until something relevant happens (or `wake_at`), then coalesces a burst of
+/// file events for up to `debounce` of quiet. A worker's wake-up skips the coalescing:
+/// a finished task frees a slot that should be refilled at once.
+fn wait(phase: &dyn Phase, wakes: &Receiver<Wake>, wake_at: Instant, debounce: Duration) -> Next {
+    loop {
+        match wakes.recv_deadline(wake_at) {
+            Err(RecvTimeoutError::Timeout) => return Next::Reconcile,
+            Err(RecvTimeoutError::Disconnected) | Ok(Wake::Shutdown) => return Next::Stop,
+            Ok(Wake::Worker) => return drain_now(wakes),
+            Ok(Wake::Changed(path)) if !phase.wakes_on(Path::new(&path)) => continue,
+            Ok(_) => break,
+        }
+    }
+    let limit = Instant::now() + debounce * 10;
+    loop {
+        let quiet_until = (Instant::now() + debounce).min(limit);
+        match wakes.recv_deadline(quiet_until) {
+            Err(RecvTimeoutError::Timeout) => return Next::Reconcile,
+            Err(RecvTimeoutError::Disconnected) | Ok(Wake::Shutdown) => return Next::Stop,
+            Ok(Wake::Worker) => return drain_now(wakes),
+            Ok(_) if Instant::now() >= limit => return Next::Reconcile,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Takes whatever is already queued without waiting; stops on shutdown.
+fn drain_now(wakes: &Receiver<Wake>) -> Next {
+    while let Ok(w) = wakes.try_recv() {
+        if w == Wake::Shutdown {
+            return Next::Stop;
+        }
+    }
+    Next::Reconcile
+}
