@@ -7,14 +7,17 @@
 
 pub mod cli;
 pub mod config;
+pub mod coordinator;
 pub mod error;
 pub mod events;
 pub mod model;
 pub mod phase;
 pub mod process;
+pub mod router;
 pub mod schema;
 pub mod status;
 pub mod store;
 pub mod template;
+pub mod watch;
 
 pub use error::{Error, Result};

@@ -7,6 +7,7 @@
 
 mod atomic;
 mod claim;
+mod inbox;
 mod layout;
 mod listing;
 mod lock;
@@ -30,4 +31,9 @@ pub use task_file::{MAX_TASK_FILE_BYTES, parse_task_bytes, read_task_file};
 pub use atomic::{create_atomic, sync_dir};
 pub use parse::{parse_json_value, validate_value};
 pub use atomic::TEMP_PREFIX;
+pub use inbox::{
+    InboxFile, InboxLock, RejectionNote, accept_task_file, accepted_task_exists,
+    accepted_task_path, inbox_fingerprint, is_inbox_candidate, list_inbox, lock_inbox, reject_task_file,
+    sync_intake_dirs,
+};
 pub use submit::{Existing, Published, Submission};

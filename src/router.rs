@@ -1,0 +1,218 @@
+//! Phase 4, the router: takes task files from `inbox/`, decides which tool runs each one,
+//! records the decisions in `routing_decisions.json` (and the derived
+//! `adapter_assignments.json`), then moves the files to `tasks/` — or to `rejected/` with
+//! a note saying why. The rules are in docs/ROUTING.md.
+
+mod apply;
+mod assignments;
+mod batch;
+mod choose;
+mod health;
+mod intake;
+mod invalid;
+mod ledger;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::Result;
+use crate::config::Config;
+use crate::events::EventLog;
+use crate::model::{AdapterAssignments, EventType, RoutingDecisions, StateDoc};
+use crate::phase::{Outcome, Phase, Waker};
+use crate::store::{LockWait, StateDir, is_inbox_candidate, list_inbox, lock_inbox};
+
+use apply::{Applied, Context};
+use assignments::AssignmentsFile;
+use health::HealthBook;
+use intake::Intake;
+use ledger::{Ledger, Refresh};
+
+/// When another router holds the inbox, look again after this long.
+const BUSY_RETRY: Duration = Duration::from_millis(50);
+
+/// The router phase.
+#[derive(Debug)]
+pub struct Router {
+    state: StateDir,
+    config: Arc<Config>,
+    events: EventLog,
+    waker: Option<Waker>,
+    intake: Intake,
+    health: HealthBook,
+    ledger: Ledger,
+    assignments: AssignmentsFile,
+    /// The [`Ledger::generation`] `adapter_assignments.json` was last derived from.
+    assignments_from: Option<u64>,
+}
+
+impl Router {
+    /// A router on `state`; nothing is read until the first reconcile.
+    pub fn new(state: StateDir, config: Arc<Config>, events: EventLog) -> Router {
+        Router {
+            intake: Intake::new(Duration::from_millis(config.routing.settle_ms)),
+            health: HealthBook::new(state.project_root()),
+            ledger: Ledger::new(&state),
+            assignments: AssignmentsFile::new(&state),
+            assignments_from: None,
+            waker: None,
+            state,
+            config,
+            events,
+        }
+    }
+
+    fn lock_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.state.lock_timeout_ms)
+    }
+
+    fn pass(&mut self) -> Result<Outcome> {
+        let now = Instant::now();
+        let refreshed = self.ledger.refresh(&self.events)?;
+        self.assignments.refresh(&self.events)?;
+        if refreshed == Refresh::Invalid {
+            // A person broke the decisions file: routing waits until it is fixed.
+            return Ok(Outcome {
+                next_wake: None,
+                idle: true,
+            });
+        }
+        let Some(lock) = lock_inbox(&self.state, LockWait::NoWait)? else {
+            return Ok(Outcome {
+                next_wake: Some(now + BUSY_RETRY),
+                idle: false,
+            });
+        };
+        let observation = self.intake.observe(list_inbox(&self.state)?, now)?;
+        let plan = batch::plan(
+            observation.ready,
+            &self.ledger,
+            &self.config,
+            &mut self.health,
+            &self.state,
+        );
+        let lock_timeout = self.lock_timeout();
+        let applied = apply::apply(
+            plan,
+            Context {
+                state: &self.state,
+                events: &self.events,
+                ledger: &mut self.ledger,
+                lock: &lock,
+                lock_timeout,
+            },
+        )?;
+        drop(lock);
+        report_batch(&self.events, &applied);
+        self.write_assignments_if_stale()?;
+        let left_behind = applied.left_behind > 0;
+        Ok(Outcome {
+            // A file left behind (its decision lost a race) is looked at again at once.
+            next_wake: if left_behind {
+                Some(now)
+            } else {
+                observation.next_wake
+            },
+            idle: observation.settling == 0 && !left_behind,
+        })
+    }
+}
+
+impl Router {
+    /// Re-derives `adapter_assignments.json` when the decisions changed since it was last
+    /// derived (also after a pass that failed half-way: the generation tells).
+    fn write_assignments_if_stale(&mut self) -> Result<()> {
+        let generation = self.ledger.generation();
+        if self.assignments_from == Some(generation) {
+            return Ok(());
+        }
+        let desired = assignments::derive(&self.config, self.ledger.decisions(), &self.health);
+        let run_id = self.events.run_id().to_string();
+        self.assignments
+            .write(desired, self.lock_timeout(), &run_id, &self.events)?;
+        self.assignments_from = Some(generation);
+        Ok(())
+    }
+}
+
+fn report_batch(events: &EventLog, applied: &Applied) {
+    if applied.reportable() {
+        events.emit(
+            EventType::RoutingComplete,
+            "router",
+            None,
+            None,
+            json!({
+                "routed": applied.routed,
+                "rejected": applied.rejected,
+                "duplicates": applied.duplicates,
+            }),
+        );
+    }
+}
+
+/// `inbox/*.json` candidates, the inbox itself, and the router's two output files (a
+/// person may edit them).
+fn is_router_input(path: &Path) -> bool {
+    if path == Path::new(RoutingDecisions::FILE) || path == Path::new(AdapterAssignments::FILE) {
+        return true;
+    }
+    match path.strip_prefix("inbox") {
+        Ok(rest) if rest.as_os_str().is_empty() => true,
+        Ok(rest) => {
+            rest.file_name().is_some_and(is_inbox_candidate) && rest.parent() == Some(Path::new(""))
+        }
+        Err(_) => false,
+    }
+}
+
+impl Phase for Router {
+    fn name(&self) -> &'static str {
+        "router"
+    }
+
+    fn wakes_on(&self, path: &Path) -> bool {
+        is_router_input(path)
+    }
+
+    fn start(&mut self, waker: Waker) -> Result<()> {
+        // The router has no worker threads; kept for symmetry and future strategies.
+        self.waker = Some(waker);
+        self.state.ensure_runtime_dirs()
+    }
+
+    fn reconcile(&mut self) -> Result<Outcome> {
+        let outcome = self.pass();
+        // Whatever happened, what was done is logged.
+        let flushed = self.events.flush();
+        let outcome = outcome?;
+        flushed?;
+        Ok(outcome)
+    }
+
+    fn shutdown(&mut self, _grace: Duration) -> Result<()> {
+        self.events.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wakes_on_inbox_files_and_its_own_outputs_only() {
+        assert!(is_router_input(Path::new("inbox/a.json")));
+        assert!(is_router_input(Path::new("inbox")));
+        assert!(is_router_input(Path::new("routing_decisions.json")));
+        assert!(is_router_input(Path::new("adapter_assignments.json")));
+        assert!(!is_router_input(Path::new("inbox/.a.json.tmp")));
+        assert!(!is_router_input(Path::new("inbox/a.txt")));
+        assert!(!is_router_input(Path::new("inbox/sub/a.json")));
+        assert!(!is_router_input(Path::new("execution_results.json")));
+        assert!(!is_router_input(Path::new("tasks/a.json")));
+        assert!(!is_router_input(Path::new("events.jsonl")));
+    }
+}

@@ -1,0 +1,146 @@
+//! Intake: which inbox files are ready to be routed or rejected now, and which must
+//! settle first (docs/ROUTING.md "Intake").
+//!
+//! - A file that parses and validates the first time it is seen is ready at once: a
+//!   truncated JSON object never parses, so a half-written file cannot look valid, and a
+//!   file published by rename (the normal way) pays no settle delay.
+//! - A file seen in any other state first (unparseable, or changing between two looks)
+//!   is ready once the same fingerprint and the same verdict have been observed for
+//!   `routing.settle_ms`: valid ones are then routed, invalid ones rejected.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::{Duration, Instant};
+
+use crate::model::TaskSpec;
+use crate::store::{Fingerprint, InboxFile, inbox_fingerprint, read_task_file};
+use crate::{Error, Result};
+
+/// What reading a file gave.
+#[derive(Debug)]
+pub(super) enum Verdict {
+    /// A valid task (its `id` filled in).
+    Valid(Box<TaskSpec>),
+    /// Unreadable, unparseable or invalid.
+    Invalid(Error),
+}
+
+/// A file to act on now, with what it holds.
+#[derive(Debug)]
+pub(super) struct Ready {
+    pub file: InboxFile,
+    pub verdict: Verdict,
+}
+
+/// The result of looking at the inbox once.
+#[derive(Debug, Default)]
+pub(super) struct Observation {
+    /// Files to route or reject now, oldest first.
+    pub ready: Vec<Ready>,
+    /// Files still settling.
+    pub settling: usize,
+    /// When the first settling file will have settled.
+    pub next_wake: Option<Instant>,
+}
+
+/// One version of a file as observed: identical fingerprint *and* content count as "no
+/// change" (the content catches a same-size rewrite within one timestamp tick).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    fingerprint: Fingerprint,
+    /// Hash of the parsed task or of the error; `None`: it changed while being read.
+    content: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Seen {
+    version: Version,
+    since: Instant,
+}
+
+/// Remembers each inbox file's last observed version and since when it has not changed.
+#[derive(Debug)]
+pub(super) struct Intake {
+    settle: Duration,
+    seen: HashMap<OsString, Seen>,
+}
+
+impl Intake {
+    pub(super) fn new(settle: Duration) -> Self {
+        Self {
+            settle,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Reads every listed file and sorts them into ready and settling. Files no longer
+    /// listed are forgotten.
+    pub(super) fn observe(&mut self, files: Vec<InboxFile>, now: Instant) -> Result<Observation> {
+        let mut listed: HashSet<OsString> = HashSet::with_capacity(files.len());
+        let mut out = Observation::default();
+        for file in files {
+            listed.insert(file.file_name.clone());
+            let Some((version, verdict)) = read_version(&file)? else {
+                continue;
+            };
+            let previous = self.seen.remove(&file.file_name);
+            let first_sight = previous.is_none();
+            let since = match previous {
+                Some(p) if p.version == version => p.since,
+                _ => now,
+            };
+            let settled = now.duration_since(since) >= self.settle;
+            let ready = match (&verdict, first_sight) {
+                (Some(Verdict::Valid(_)), true) => true,
+                (Some(_), _) => settled,
+                (None, _) => false,
+            };
+            self.seen
+                .insert(file.file_name.clone(), Seen { version, since });
+            match verdict {
+                Some(verdict) if ready => out.ready.push(Ready { file, verdict }),
+                _ => {
+                    out.settling += 1;
+                    let at = since + self.settle;
+                    out.next_wake = Some(out.next_wake.map_or(at, |w| w.min(at)));
+                }
+            }
+        }
+        self.seen.retain(|name, _| listed.contains(name));
+        Ok(out)
+    }
+}
+
+/// Reads one file. `None`: it vanished. A verdict of `None`: it changed while being read.
+fn read_version(file: &InboxFile) -> Result<Option<(Version, Option<Verdict>)>> {
+    let verdict = match read_task_file(&file.path) {
+        Ok(spec) => Verdict::Valid(Box::new(spec)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
+        Err(e) => Verdict::Invalid(e),
+    };
+    let Some(fingerprint) = inbox_fingerprint(&file.path)? else {
+        return Ok(None);
+    };
+    if fingerprint != file.fingerprint {
+        let version = Version {
+            fingerprint,
+            content: None,
+        };
+        return Ok(Some((version, None)));
+    }
+    let mut hasher = DefaultHasher::new();
+    match &verdict {
+        Verdict::Valid(spec) => serde_json::to_string(spec)
+            .unwrap_or_default()
+            .hash(&mut hasher),
+        Verdict::Invalid(e) => e.to_string().hash(&mut hasher),
+    }
+    let version = Version {
+        fingerprint,
+        content: Some(hasher.finish()),
+    };
+    Ok(Some((version, Some(verdict))))
+}

@@ -1,0 +1,326 @@
+//! The inbox and its two exits: `tasks/<id>.json` for accepted files, `rejected/<file>`
+//! (with `<file>.error.json` saying why) for the rest. Files are moved, never deleted,
+//! and a rejected file never overwrites another.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::Permissions;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::atomic::{Fingerprint, TEMP_PREFIX, sync_dir};
+use super::{LockGuard, LockWait, StateDir};
+use crate::model::now_rfc3339;
+use crate::{Error, Result};
+
+/// One candidate task file in `inbox/`, as listed.
+#[derive(Debug, Clone)]
+pub struct InboxFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its name inside `inbox/`.
+    pub file_name: OsString,
+    /// Identity of this version (inode, size, mtime, ctime).
+    pub fingerprint: Fingerprint,
+    /// Its modification time: submission order.
+    pub modified: SystemTime,
+}
+
+impl InboxFile {
+    /// The file name for messages (lossy for non-UTF-8 names).
+    pub fn name(&self) -> String {
+        self.file_name.to_string_lossy().into_owned()
+    }
+}
+
+/// Whether `name` is a task file the router takes: `*.json`, not hidden (which also
+/// skips temp files such as `.tmp-…` and `.a.json.tmp`).
+pub fn is_inbox_candidate(name: &OsStr) -> bool {
+    let bytes = name.as_bytes();
+    bytes.ends_with(b".json") && !bytes.starts_with(b".")
+}
+
+/// The task files in `inbox/`, oldest first (by mtime, then name). A missing inbox is
+/// empty; a file that vanishes while listing is skipped.
+pub fn list_inbox(state: &StateDir) -> Result<Vec<InboxFile>> {
+    let dir = state.inbox();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&dir, "list", e)),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, "list", e))?;
+        let file_name = entry.file_name();
+        if !is_inbox_candidate(&file_name) {
+            continue;
+        }
+        // lstat: a symlink is listed as itself, and rejected by the reader.
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(entry.path(), "stat", e)),
+        };
+        files.push(InboxFile {
+            path: entry.path(),
+            fingerprint: Fingerprint::of_metadata(&meta),
+            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            file_name,
+        });
+    }
+    files.sort_by(|a, b| (a.modified, &a.file_name).cmp(&(b.modified, &b.file_name)));
+    Ok(files)
+}
+
+/// The fingerprint of an inbox file as listed (`lstat`: a symlink is itself, not its
+/// target); `Ok(None)` if it is gone.
+pub fn inbox_fingerprint(path: &Path) -> Result<Option<Fingerprint>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) => Ok(Some(Fingerprint::of_metadata(&m))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, "stat", e)),
+    }
+}
+
+/// Held while one router pass moves files out of the inbox, so two routers on one state
+/// directory never move (or reject) the same file twice.
+#[derive(Debug)]
+pub struct InboxLock {
+    _guard: LockGuard,
+}
+
+/// Takes `locks/inbox.lock`; `Ok(None)` with [`LockWait::NoWait`] when another router holds it.
+pub fn lock_inbox(state: &StateDir, wait: LockWait) -> Result<Option<InboxLock>> {
+    let guard = LockGuard::acquire(&state.lock_path("inbox"), wait)?;
+    Ok(guard.map(|g| InboxLock { _guard: g }))
+}
+
+/// `tasks/<id>.json`.
+pub fn accepted_task_path(state: &StateDir, id: &str) -> PathBuf {
+    state.tasks().join(format!("{id}.json"))
+}
+
+/// Whether `tasks/<id>.json` exists.
+pub fn accepted_task_exists(state: &StateDir, id: &str) -> bool {
+    present(&accepted_task_path(state, id))
+}
+
+/// Whether anything (a dangling symlink too) is at `path`.
+fn present(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// Moves an inbox file to `tasks/<id>.json`. `Ok(false)` if it is no longer there.
+/// Not durable until [`sync_intake_dirs`].
+pub fn accept_task_file(
+    state: &StateDir,
+    file: &Path,
+    id: &str,
+    _lock: &InboxLock,
+) -> Result<bool> {
+    let target = accepted_task_path(state, id);
+    let mut result = std::fs::rename(file, &target);
+    if matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::NotFound) && present(file) {
+        // tasks/ itself is gone (removed by hand): recreate it.
+        let dir = state.tasks();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+        result = std::fs::rename(file, &target);
+    }
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !present(file) => Ok(false),
+        Err(e) => Err(Error::io(file, "move to tasks/", e)),
+    }
+}
+
+/// Why a file was rejected: the content of `rejected/<file>.error.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RejectionNote {
+    /// The file's name in the inbox.
+    pub file: String,
+    /// The task id, when the file got far enough to have one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// What is wrong, naming the field or the line.
+    pub error: String,
+    /// JSON pointer of the offending value, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// 1-based line of a syntax error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// 1-based column of a syntax error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// When it was rejected.
+    pub rejected_at: String,
+}
+
+impl RejectionNote {
+    /// A note with a plain message.
+    pub fn new(file: &str, task_id: Option<&str>, error: impl Into<String>) -> Self {
+        Self {
+            file: file.to_string(),
+            task_id: task_id.map(str::to_string),
+            error: error.into(),
+            rejected_at: now_rfc3339(),
+            ..Self::default()
+        }
+    }
+
+    /// A note for a file that could not be read or validated. The message does not repeat
+    /// the path (the note sits next to the file) but keeps the line, column or field.
+    pub fn for_error(file: &str, err: &Error) -> Self {
+        let mut note = Self::new(file, None, String::new());
+        note.error = match err {
+            Error::Syntax {
+                line,
+                column,
+                message,
+                ..
+            } => {
+                note.line = Some(*line);
+                note.column = Some(*column);
+                format!("line {line}, column {column}: {message}")
+            }
+            Error::Schema {
+                pointer, message, ..
+            } => {
+                if pointer.is_empty() {
+                    message.clone()
+                } else {
+                    note.pointer = Some(pointer.clone());
+                    format!("{pointer}: {message}")
+                }
+            }
+            Error::Invalid { message, .. } => message.clone(),
+            Error::Io { action, source, .. } => format!("cannot {action}: {source}"),
+            other => other.to_string(),
+        };
+        note
+    }
+}
+
+/// Moves an inbox file to `rejected/` next to its `.error.json`, under the first free name
+/// (`a.json`, `a.1.json`, `a.2.json`, …): nothing there is ever overwritten. The note is
+/// written first, so a rejected file always has its reason. Returns the new path, or
+/// `Ok(None)` if the file is no longer in the inbox. Not durable until
+/// [`sync_intake_dirs`].
+pub fn reject_task_file(
+    state: &StateDir,
+    file: &Path,
+    note: &RejectionNote,
+    _lock: &InboxLock,
+) -> Result<Option<PathBuf>> {
+    if !present(file) {
+        return Ok(None);
+    }
+    let dir = state.rejected();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+    let name = file.file_name().unwrap_or(OsStr::new("task.json"));
+    let (target, report) = free_slot(&dir, name);
+    let mut bytes = serde_json::to_vec_pretty(note)
+        .map_err(|e| Error::invalid(&report, format!("cannot serialise: {e}")))?;
+    bytes.push(b'\n');
+    create_synced(&report, &bytes)?;
+    match std::fs::rename(file, &target) {
+        Ok(()) => Ok(Some(target)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !present(file) => {
+            // Someone took it meanwhile: the note describes nothing.
+            let _ = std::fs::remove_file(&report);
+            Ok(None)
+        }
+        Err(e) => Err(Error::io(file, "move to rejected/", e)),
+    }
+}
+
+/// fsyncs `inbox/`, `tasks/` and `rejected/`: once per batch, not once per file.
+pub fn sync_intake_dirs(state: &StateDir) -> Result<()> {
+    for dir in [state.tasks(), state.rejected(), state.inbox()] {
+        if dir.is_dir() {
+            sync_dir(&dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// The first `(rejected/<name>, rejected/<name>.error.json)` pair where neither exists.
+fn free_slot(dir: &Path, name: &OsStr) -> (PathBuf, PathBuf) {
+    let bytes = name.as_bytes();
+    let stem = bytes.strip_suffix(b".json").unwrap_or(bytes);
+    let mut n = 0u64;
+    loop {
+        let candidate = if n == 0 {
+            name.to_os_string()
+        } else {
+            let mut s = OsString::from(OsStr::from_bytes(stem));
+            s.push(format!(".{n}.json"));
+            s
+        };
+        let mut report_name = candidate.clone();
+        report_name.push(".error.json");
+        let target = dir.join(&candidate);
+        let report = dir.join(&report_name);
+        if !present(&target) && !present(&report) {
+            return (target, report);
+        }
+        n += 1;
+    }
+}
+
+/// Creates `target` with `bytes`, fsynced, failing if it exists. The directory is synced
+/// by the caller once per batch.
+fn create_synced(target: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, "create temp file", e))?;
+    let tmp_path = tmp.path().to_path_buf();
+    let file = tmp.as_file_mut();
+    file.write_all(bytes)
+        .map_err(|e| Error::io(&tmp_path, "write", e))?;
+    file.set_permissions(Permissions::from_mode(0o644))
+        .map_err(|e| Error::io(&tmp_path, "chmod", e))?;
+    file.sync_all()
+        .map_err(|e| Error::io(&tmp_path, "fsync", e))?;
+    tmp.persist_noclobber(target)
+        .map_err(|e| Error::io(target, "publish", e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_are_visible_json_files() {
+        assert!(is_inbox_candidate(OsStr::new("a.json")));
+        assert!(!is_inbox_candidate(OsStr::new(".a.json")));
+        assert!(!is_inbox_candidate(OsStr::new(".tmp-1-a.json")));
+        assert!(!is_inbox_candidate(OsStr::new("a.json.tmp")));
+        assert!(!is_inbox_candidate(OsStr::new("a.txt")));
+        assert!(!is_inbox_candidate(OsStr::new(".json")));
+    }
+
+    #[test]
+    fn rejected_names_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t0, r0) = free_slot(dir.path(), OsStr::new("a.json"));
+        assert_eq!(t0, dir.path().join("a.json"));
+        assert_eq!(r0, dir.path().join("a.json.error.json"));
+        std::fs::write(&t0, "x").unwrap();
+        let (t1, _) = free_slot(dir.path(), OsStr::new("a.json"));
+        assert_eq!(t1, dir.path().join("a.1.json"));
+        // An orphan report (crash between note and move) also takes the slot.
+        std::fs::write(dir.path().join("a.1.json.error.json"), "{}").unwrap();
+        let (t2, r2) = free_slot(dir.path(), OsStr::new("a.json"));
+        assert_eq!(t2, dir.path().join("a.2.json"));
+        assert_eq!(r2, dir.path().join("a.2.json.error.json"));
+    }
+}
