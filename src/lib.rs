@@ -13,6 +13,7 @@ pub mod events;
 pub mod model;
 pub mod phase;
 pub mod process;
+pub mod recovery;
 pub mod router;
 pub mod schema;
 pub mod status;

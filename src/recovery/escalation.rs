@@ -1,0 +1,260 @@
+//! `escalations/<id>.md`: what a person needs to take over a quarantined task — the task,
+//! every attempt with its error, what was tried with which diff, the files changed, what
+//! to do next, and the command to retry.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use super::workspace::Workspace;
+use crate::model::{Classification, ErrorAnalysis, FixPatches, Issue, TaskResult};
+use crate::store::StateDir;
+use crate::{Error, Result};
+
+/// Everything the report is made of.
+#[derive(Debug)]
+pub struct Report<'a> {
+    /// The task and its workdir.
+    pub ws: &'a Workspace,
+    /// The tool that ran the task.
+    pub tool: &'a str,
+    /// The executor's record (every attempt).
+    pub result: &'a TaskResult,
+    /// This task's analyses, oldest first.
+    pub analyses: Vec<&'a ErrorAnalysis>,
+    /// The patches file (filtered by task here).
+    pub patches: &'a FixPatches,
+    /// The analysis that quarantined it.
+    pub verdict: &'a ErrorAnalysis,
+}
+
+/// `escalations/<id>.md`.
+pub fn path(state: &StateDir, task_id: &str) -> PathBuf {
+    state.escalations().join(format!("{task_id}.md"))
+}
+
+/// Writes the report atomically; returns its path.
+pub fn write(state: &StateDir, report: &Report<'_>) -> Result<PathBuf> {
+    let dir = state.escalations();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+    let path = path(state, report.ws.task_id());
+    crate::store::write_atomic(&path, render(report).as_bytes())?;
+    Ok(path)
+}
+
+/// The name a value has in the files (`agent_fixable`, `mechanical_fix`).
+pub fn wire_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// `file:line:col [rule] message (detector)`.
+pub fn describe_issue(i: &Issue) -> String {
+    let mut at = i.file.clone().unwrap_or_default();
+    for n in [i.line, i.column].into_iter().flatten() {
+        let _ = write!(at, ":{n}");
+    }
+    let rule = i
+        .rule
+        .as_deref()
+        .map(|r| format!("{r} "))
+        .unwrap_or_default();
+    let fix = if i.fixable { ", fixable" } else { "" };
+    let at = if at.is_empty() {
+        String::new()
+    } else {
+        format!("{at}: ")
+    };
+    format!("{at}{rule}{} ({}{fix})", i.message, i.detector)
+}
+
+/// The report's Markdown.
+pub fn render(r: &Report<'_>) -> String {
+    let task = &r.ws.task;
+    let id = task.id();
+    let mut s = String::new();
+    let _ = writeln!(s, "# Task `{id}` quarantined\n");
+    let _ = writeln!(s, "**Why:** {}\n", r.verdict.summary);
+    let steps: Vec<&str> = r.analyses.iter().map(|a| a.ladder_step.as_str()).collect();
+    let _ = writeln!(
+        s,
+        "**Progress:** {} attempt(s); steps taken: {}\n",
+        r.result.attempts.len().max(1),
+        steps.join(" → ")
+    );
+    if let Some(last) = r.result.latest() {
+        let said = last
+            .stderr_tail
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty());
+        let reason = last.reason.as_deref().unwrap_or(last.status.as_str());
+        let said = said.map(|l| format!(": `{l}`")).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "**Last error:** attempt {}, {reason}{said}\n",
+            last.attempt
+        );
+    }
+    let _ = writeln!(s, "## Task\n");
+    let _ = writeln!(s, "- id: `{id}`");
+    let _ = writeln!(s, "- kind: {}", task.kind);
+    let _ = writeln!(s, "- tool: {}", r.tool);
+    if !task.description.is_empty() {
+        let _ = writeln!(s, "- description: {}", task.description);
+    }
+    let _ = writeln!(
+        s,
+        "- command: `{}`",
+        serde_json::Value::from(task.command.clone())
+    );
+    let _ = writeln!(s, "- workdir: {}", r.ws.workdir.display());
+    if !task.files.is_empty() {
+        let _ = writeln!(s, "- files: {}", task.files.join(", "));
+    }
+    let _ = writeln!(s, "\n## Attempts\n");
+    for a in &r.result.attempts {
+        let _ = writeln!(s, "### Attempt {} — {}\n", a.attempt, a.status.as_str());
+        let _ = writeln!(s, "- tool: {}", a.tool_id);
+        let finished = a.finished_at.as_deref().unwrap_or("?");
+        let _ = writeln!(
+            s,
+            "- ran: {} → {finished} ({} ms)",
+            a.started_at, a.duration_ms
+        );
+        let code = a.exit_code.map_or("none".to_string(), |c| c.to_string());
+        let _ = writeln!(s, "- exit code: {code}");
+        if let Some(sig) = a.signal {
+            let _ = writeln!(s, "- signal: {sig}");
+        }
+        if let Some(reason) = &a.reason {
+            let _ = writeln!(s, "- reason: {reason}");
+        }
+        let _ = writeln!(s, "- logs: `{}`, `{}`", a.log_out, a.log_err);
+        if let Some(p) = &a.patch_id {
+            let _ = writeln!(s, "- ran after patch: {p}");
+        }
+        if !a.stderr_tail.trim().is_empty() {
+            let _ = writeln!(s, "\n```text\n{}\n```", a.stderr_tail.trim_end());
+        }
+        let _ = writeln!(s);
+    }
+    tried(&mut s, r);
+    files_changed(&mut s, r);
+    let _ = writeln!(s, "## Recommended next steps\n");
+    for step in next_steps(r.verdict) {
+        let _ = writeln!(s, "- {step}");
+    }
+    let _ = writeln!(
+        s,
+        "\n## Retry\n\nAfter fixing, run the task again (this restarts its retry budget and \
+         its ladder):\n\n```sh\nphase retry {id}\n```"
+    );
+    s
+}
+
+fn tried(s: &mut String, r: &Report<'_>) {
+    let _ = writeln!(s, "## What was tried\n");
+    if r.analyses.is_empty() {
+        let _ = writeln!(s, "Nothing.\n");
+    }
+    for a in &r.analyses {
+        let _ = writeln!(
+            s,
+            "### Attempt {}: {} ({}, {})\n\n{}\n",
+            a.attempt,
+            a.ladder_step,
+            wire_name(&a.classification),
+            a.error_type,
+            a.summary
+        );
+        if !a.plugins_run.is_empty() {
+            let _ = writeln!(s, "Detectors run: {}\n", a.plugins_run.join(", "));
+        }
+        for issue in a.issues.iter().take(20) {
+            let _ = writeln!(s, "- {}", describe_issue(issue));
+        }
+        if a.issues.len() > 20 {
+            let _ = writeln!(s, "- … and {} more", a.issues.len() - 20);
+        }
+        if let Some(retry) = r
+            .patches
+            .retries
+            .iter()
+            .find(|x| x.task_id == a.task_id && x.attempt == a.attempt)
+        {
+            let _ = writeln!(s, "\nOutcome ({}): {}\n", retry.ladder_step, retry.reason);
+        }
+        for p in r
+            .patches
+            .patches
+            .iter()
+            .filter(|p| p.task_id == a.task_id && p.attempt == a.attempt)
+        {
+            let check = if p.validated {
+                "validated"
+            } else {
+                "not validated"
+            };
+            let _ = writeln!(
+                s,
+                "Patch `{}` by {} to `{}` ({check}):\n\n```diff\n{}\n```\n",
+                p.patch_id,
+                p.fixer,
+                p.file,
+                p.diff.trim_end()
+            );
+        }
+    }
+}
+
+fn files_changed(s: &mut String, r: &Report<'_>) {
+    let mut files: Vec<&str> = r
+        .patches
+        .patches
+        .iter()
+        .filter(|p| p.task_id == r.ws.task_id() && p.applied)
+        .map(|p| p.file.as_str())
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    if !s.ends_with("\n\n") {
+        s.push('\n');
+    }
+    let _ = writeln!(s, "## Files changed\n");
+    if files.is_empty() {
+        let _ = writeln!(s, "None.\n");
+    }
+    for f in &files {
+        let _ = writeln!(s, "- `{f}`");
+    }
+    if !files.is_empty() {
+        s.push('\n');
+    }
+}
+
+fn next_steps(verdict: &ErrorAnalysis) -> Vec<&'static str> {
+    match (verdict.classification, verdict.error_type.as_str()) {
+        (Classification::NeedsHuman, "spawn_error") => vec![
+            "Install the missing tool or fix the tool's `command` in config/coordinator.toml.",
+            "Check the task's `command` and `workdir`.",
+        ],
+        (Classification::NeedsHuman, "permission_denied" | "needs_human_output") => vec![
+            "Fix the permissions (or the condition the output names) on the files and programs the task uses.",
+            "Read the last error above and the attempt's stderr log.",
+        ],
+        (Classification::NeedsHuman, _) => vec![
+            "The exit code says the command could not run (126: not executable, 127: not found): check the command and PATH.",
+        ],
+        (Classification::Transient, _) => vec![
+            "The failures look transient (timeouts, signals, flaky output): check the service or machine the task depends on.",
+            "Raise the task's `timeout_seconds` or `max_retries` if it needs more time or tries.",
+        ],
+        _ => vec![
+            "Read the last error and the diffs above; fix the code by hand, or write a patch into fix_patches.json.",
+            "Add or tune a detector (`[recovery.detectors.*]`) so the next failure of this kind is fixed mechanically.",
+        ],
+    }
+}

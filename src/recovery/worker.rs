@@ -1,0 +1,151 @@
+//! The worker thread: runs recovery jobs one at a time (detectors, fixers and agents can
+//! take minutes; the phase's reconcile must not wait for them), reports each job done and
+//! wakes the phase.
+//!
+//! One at a time on purpose: a fix's diff is the difference between two snapshots, so two
+//! fixers running at once in the same project would see each other's changes.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::Shared;
+use super::attempt::{AttemptJob, recover};
+use super::files::Tracked;
+use super::hand_patch::{HandPatchJob, apply};
+use super::runner::Abort;
+use crate::model::ExecutionResults;
+use crate::phase::{Wake, Waker};
+
+/// A unit of recovery work.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// A failed attempt to analyse (or whose ladder step to resume).
+    Attempt(AttemptJob),
+    /// A person's patch to apply.
+    HandPatch(HandPatchJob),
+}
+
+/// Identifies a job, so the phase queues it once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JobKey {
+    /// `(task, attempt)`.
+    Attempt(String, u32),
+    /// A patch id.
+    Patch(String),
+}
+
+impl Job {
+    /// Its key.
+    pub fn key(&self) -> JobKey {
+        match self {
+            Job::Attempt(j) => JobKey::Attempt(j.task.id().to_string(), j.attempt()),
+            Job::HandPatch(j) => JobKey::Patch(j.patch.patch_id.clone()),
+        }
+    }
+}
+
+/// The phase's handle on its worker thread.
+#[derive(Debug)]
+pub struct Worker {
+    shared: Arc<Shared>,
+    jobs: Option<Sender<Job>>,
+    done: Receiver<(JobKey, bool)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Starts the thread.
+    pub fn start(shared: Arc<Shared>, waker: Option<Waker>) -> std::io::Result<Worker> {
+        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let for_thread = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("recovery-worker".to_string())
+            .spawn(move || work(&for_thread, &jobs_rx, &done_tx, waker.as_ref()))?;
+        Ok(Worker {
+            shared,
+            jobs: Some(jobs_tx),
+            done: done_rx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a job; `false` if the worker is gone.
+    pub fn submit(&self, job: Job) -> bool {
+        self.jobs.as_ref().is_some_and(|tx| tx.send(job).is_ok())
+    }
+
+    /// Jobs finished since the last call, each with whether it completed.
+    pub fn finished(&self) -> Vec<(JobKey, bool)> {
+        self.done.try_iter().collect()
+    }
+
+    /// Stops taking jobs; lets the one in flight finish within `grace`, then kills its
+    /// process and abandons it (the files say where it stood; the next start resumes it).
+    pub fn stop(&mut self, grace: Duration) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.jobs = None;
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let deadline = Instant::now() + grace;
+        while !thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if !thread.is_finished() {
+            tracing::warn!("recovery: grace period over, killing the fixer in flight");
+            self.shared.runner.abort();
+            // Killed processes are reaped at once; a bounded wait covers a lock wait.
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        } else {
+            tracing::warn!("recovery: worker still busy after shutdown; leaving it");
+        }
+    }
+}
+
+fn work(
+    shared: &Shared,
+    jobs: &Receiver<Job>,
+    done: &Sender<(JobKey, bool)>,
+    waker: Option<&Waker>,
+) {
+    // The worker's own view of the results, to check a task is still stuck before
+    // quarantining it.
+    let mut results = Tracked::<ExecutionResults>::new(&shared.state);
+    for job in jobs.iter() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let key = job.key();
+        let outcome = match &job {
+            Job::Attempt(j) => recover(shared, &mut results, j),
+            Job::HandPatch(j) => apply(shared, j),
+        };
+        let ok = match outcome {
+            Ok(()) => true,
+            Err(Abort::Stopped) => break,
+            Err(Abort::Failed(e)) => {
+                tracing::error!(job = ?key, "recovery: {e}");
+                false
+            }
+        };
+        if let Err(e) = shared.events.flush() {
+            tracing::error!("recovery: {e}");
+        }
+        let _ = done.send((key, ok));
+        if let Some(w) = waker {
+            let _ = w.send(Wake::Worker);
+        }
+    }
+    let _ = shared.events.flush();
+}
