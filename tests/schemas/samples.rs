@@ -1,0 +1,381 @@
+//! Sample values of every model type, built in Rust: `full` ones with every optional
+//! field set (so their JSON shows every field the type can write) and `minimal` ones with
+//! only what the type requires. Documents are stamped, as the store does before a write.
+
+use std::collections::BTreeMap;
+
+use phase_coordinator::model::*;
+use phase_coordinator::schema::SchemaName;
+use serde_json::{Value, json};
+
+/// The run id every sample document is stamped with.
+pub const RUN_ID: &str = "0198c0de-0000-7000-8000-000000000001";
+/// A timestamp in the files' format.
+pub const TS: &str = "2026-01-02T03:04:05.678Z";
+
+fn metadata() -> Metadata {
+    let mut m = Metadata::new();
+    m.insert("ticket".into(), json!("PROJ-42"));
+    m.insert("labels".into(), json!(["ci", "python"]));
+    m
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn stamped<T: StateDoc>(mut doc: T) -> T {
+    doc.stamp(RUN_ID);
+    doc
+}
+
+/// A task spec with every field set.
+pub fn full_task() -> TaskSpec {
+    TaskSpec {
+        id: Some("lint-src".into()),
+        kind: "lint".into(),
+        description: "Lint the Python sources".into(),
+        command: strings(&["ruff", "check", "src"]),
+        files: strings(&["src/app.py"]),
+        depends_on: strings(&["build", "gen.proto"]),
+        tool: Some("ruff".into()),
+        priority: -3,
+        timeout_seconds: Some(120),
+        max_retries: Some(2),
+        backoff: Some(BackoffSpec {
+            initial_ms: 500,
+            factor: 1.5,
+            max_ms: 10_000,
+        }),
+        workdir: Some("services/api".into()),
+        env: BTreeMap::from([("RUFF_CACHE_DIR".to_string(), ".cache/ruff".to_string())]),
+        metadata: metadata(),
+    }
+}
+
+/// A task spec with only `kind`.
+pub fn minimal_task() -> TaskSpec {
+    TaskSpec {
+        kind: "shell".into(),
+        ..TaskSpec::default()
+    }
+}
+
+/// Routing decisions with every field set.
+pub fn full_routing() -> RoutingDecisions {
+    stamped(RoutingDecisions {
+        decisions: vec![RoutingDecision {
+            task_id: "lint-src".into(),
+            task_kind: "lint".into(),
+            selected_tool: "ruff".into(),
+            strategy: "fixed".into(),
+            candidates: strings(&["aider", "ruff"]),
+            skipped: vec![SkippedCandidate {
+                tool: "aider".into(),
+                reason: "binary not found on PATH".into(),
+            }],
+            reason: "task.tool".into(),
+            decided_at: TS.into(),
+            submission_seq: 7,
+            metadata: metadata(),
+            task: full_task(),
+        }],
+        ..Default::default()
+    })
+}
+
+/// Routing decisions with one decision holding only what is required.
+pub fn minimal_routing() -> RoutingDecisions {
+    stamped(RoutingDecisions {
+        decisions: vec![RoutingDecision {
+            task_id: "t1".into(),
+            task_kind: "shell".into(),
+            selected_tool: "shell".into(),
+            strategy: "fixed".into(),
+            task: TaskSpec {
+                id: Some("t1".into()),
+                ..minimal_task()
+            },
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+/// Adapter assignments with every field set.
+pub fn full_assignments() -> AdapterAssignments {
+    let adapter = AdapterAssignment {
+        tool_id: "shell".into(),
+        command: strings(&["{command}"]),
+        kinds: strings(&["shell", "build"]),
+        max_parallel: Some(4),
+        timeout_seconds: Some(600),
+        healthy: false,
+        health_note: Some("health check exited 127".into()),
+        task_ids: strings(&["build", "test"]),
+    };
+    stamped(AdapterAssignments {
+        adapters: BTreeMap::from([("shell".to_string(), adapter)]),
+        ..Default::default()
+    })
+}
+
+/// Adapter assignments with one adapter holding only what is required.
+pub fn minimal_assignments() -> AdapterAssignments {
+    let adapter = AdapterAssignment {
+        tool_id: "echo".into(),
+        command: strings(&["echo", "{command}"]),
+        ..Default::default()
+    };
+    stamped(AdapterAssignments {
+        adapters: BTreeMap::from([("echo".to_string(), adapter)]),
+        ..Default::default()
+    })
+}
+
+fn full_attempt() -> Attempt {
+    Attempt {
+        attempt: 2,
+        tool_id: "ruff".into(),
+        status: Status::Failed,
+        exit_code: Some(1),
+        signal: Some(9),
+        reason: Some("exit code 1".into()),
+        argv: strings(&["ruff", "check", "src"]),
+        started_at: TS.into(),
+        finished_at: Some("2026-01-02T03:04:06.001Z".into()),
+        duration_ms: 323,
+        log_out: "logs/lint-src/2.out".into(),
+        log_err: "logs/lint-src/2.err".into(),
+        stderr_tail: "src/app.py:1:8: F401 `os` imported but unused\n".into(),
+        files_modified: strings(&["src/app.py"]),
+        patch_id: Some("lint-src-1-1".into()),
+        executor: "build-host:4242".into(),
+    }
+}
+
+/// Execution results with every field set.
+pub fn full_results() -> ExecutionResults {
+    stamped(ExecutionResults {
+        results: vec![TaskResult {
+            task_id: "lint-src".into(),
+            tool_id: "ruff".into(),
+            attempt: 2,
+            exit_code: Some(1),
+            status: Status::Failed,
+            duration_ms: 323,
+            output_patch_id: Some("lint-src-1-1".into()),
+            files_modified: strings(&["src/app.py"]),
+            reason: Some("exit code 1".into()),
+            started_at: TS.into(),
+            finished_at: Some("2026-01-02T03:04:06.001Z".into()),
+            retry_at: Some("2026-01-02T03:04:07.001Z".into()),
+            budget_from_attempt: 2,
+            handled_requests: strings(&["0198c0de-0000-7000-8000-0000000000aa"]),
+            metadata: metadata(),
+            attempts: vec![full_attempt()],
+        }],
+        ..Default::default()
+    })
+}
+
+/// Execution results: a task that never ran, and a running attempt with only what is
+/// required. `exit_code` and `output_patch_id` serialise as `null`.
+pub fn minimal_results() -> ExecutionResults {
+    stamped(ExecutionResults {
+        results: vec![
+            TaskResult {
+                task_id: "test".into(),
+                status: Status::DepFailed,
+                ..Default::default()
+            },
+            TaskResult {
+                task_id: "build".into(),
+                status: Status::Running,
+                attempts: vec![Attempt {
+                    attempt: 1,
+                    tool_id: "shell".into(),
+                    status: Status::Running,
+                    started_at: TS.into(),
+                    log_out: "logs/build/1.out".into(),
+                    log_err: "logs/build/1.err".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    })
+}
+
+/// Error analyses with every field set.
+pub fn full_analyses() -> ErrorAnalyses {
+    stamped(ErrorAnalyses {
+        analyses: vec![ErrorAnalysis {
+            task_id: "lint-src".into(),
+            attempt: 1,
+            error_type: "lint".into(),
+            classification: Classification::AgentFixable,
+            plugins_run: strings(&["ruff"]),
+            issues: vec![Issue {
+                detector: "ruff".into(),
+                file: Some("src/app.py".into()),
+                line: Some(1),
+                column: Some(8),
+                rule: Some("F401".into()),
+                message: "`os` imported but unused".into(),
+                fixable: true,
+            }],
+            recommended_action: Action::AgentFix,
+            fix_agent: Some("aider".into()),
+            ladder_step: "aider".into(),
+            summary: "1 lint issue the agent may fix".into(),
+            analyzed_at: TS.into(),
+            metadata: metadata(),
+        }],
+        ..Default::default()
+    })
+}
+
+/// Error analyses with one analysis holding only what is required (`fix_agent: null`).
+pub fn minimal_analyses() -> ErrorAnalyses {
+    stamped(ErrorAnalyses {
+        analyses: vec![ErrorAnalysis {
+            task_id: "build".into(),
+            attempt: 1,
+            error_type: "timeout".into(),
+            classification: Classification::Transient,
+            issues: vec![Issue {
+                detector: "attempt".into(),
+                message: "timed out after 60 s".into(),
+                ..Default::default()
+            }],
+            recommended_action: Action::Retry,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+/// Fix patches with every field set.
+pub fn full_patches() -> FixPatches {
+    stamped(FixPatches {
+        patches: vec![Patch {
+            patch_id: "hand-fix-1".into(),
+            task_id: "lint-src".into(),
+            attempt: 1,
+            fixer: "human".into(),
+            file: "src/app.py".into(),
+            diff: "--- a/src/app.py\n+++ b/src/app.py\n@@ -1 +0,0 @@\n-import os\n".into(),
+            applied: false,
+            validated: false,
+            source: PatchSource::Human,
+            created_at: TS.into(),
+            error: Some("hunk 1 does not apply".into()),
+            rejected: true,
+        }],
+        retries: vec![RetryRecommendation {
+            task_id: "lint-src".into(),
+            attempt: 1,
+            retry_recommended: true,
+            ladder_step: "mechanical_fix".into(),
+            patch_ids: strings(&["lint-src-1-1"]),
+            reason: "ruff --fix removed the unused import".into(),
+            decided_at: TS.into(),
+        }],
+        ..Default::default()
+    })
+}
+
+/// Fix patches with one patch and one retry entry holding only what is required.
+pub fn minimal_patches() -> FixPatches {
+    stamped(FixPatches {
+        patches: vec![Patch {
+            patch_id: "p1".into(),
+            task_id: "t1".into(),
+            file: "README.md".into(),
+            diff: String::new(),
+            ..Default::default()
+        }],
+        retries: vec![RetryRecommendation {
+            task_id: "t1".into(),
+            attempt: 1,
+            retry_recommended: false,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+/// Control requests, one of each action (a request has no optional fields).
+pub fn full_control() -> Control {
+    let request = |id: &str, action, task: &str| Request {
+        request_id: id.into(),
+        action,
+        task_id: task.into(),
+        requested_at: TS.into(),
+    };
+    stamped(Control {
+        requests: vec![
+            request(
+                "0198c0de-0000-7000-8000-0000000000aa",
+                RequestAction::Cancel,
+                "build",
+            ),
+            request(
+                "0198c0de-0000-7000-8000-0000000000ab",
+                RequestAction::Retry,
+                "build",
+            ),
+        ],
+        ..Default::default()
+    })
+}
+
+/// An event with every field set.
+pub fn full_event() -> Event {
+    Event {
+        ts: TS.into(),
+        seq: 12,
+        run_id: RUN_ID.into(),
+        kind: EventType::TaskFailed,
+        phase: "executor".into(),
+        task_id: Some("lint-src".into()),
+        attempt: Some(1),
+        data: json!({"exit_code": 1, "duration_ms": 323}),
+    }
+}
+
+/// An event with only what is required (`data` serialises as `null`).
+pub fn minimal_event() -> Event {
+    Event {
+        ts: TS.into(),
+        seq: 1,
+        run_id: RUN_ID.into(),
+        kind: EventType::RunStarted,
+        phase: "cli".into(),
+        task_id: None,
+        attempt: None,
+        data: Value::Null,
+    }
+}
+
+/// Empty documents, as a fresh state directory holds after the first write.
+pub fn empty_documents() -> Vec<(SchemaName, Value)> {
+    fn doc<T: StateDoc>() -> (SchemaName, Value) {
+        (T::SCHEMA, to_json(&stamped(T::default())))
+    }
+    vec![
+        doc::<RoutingDecisions>(),
+        doc::<AdapterAssignments>(),
+        doc::<ExecutionResults>(),
+        doc::<ErrorAnalyses>(),
+        doc::<FixPatches>(),
+        doc::<Control>(),
+    ]
+}
+
+/// Serialises a sample (samples always serialise).
+pub fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("model types serialise")
+}
