@@ -317,12 +317,12 @@ fn settle_blocked(
         }
     }
     // A blocked cycle never moves by itself: the executor reports it.
-    for i in 0..tasks.len() {
-        if tasks[i].state == TaskState::Blocked
-            && tasks[i].waiting_on.is_none()
-            && in_cycle(&tasks[i].id, deps)
+    for task in tasks.iter_mut() {
+        if task.state == TaskState::Blocked
+            && task.waiting_on.is_none()
+            && in_cycle(&task.id, deps)
         {
-            tasks[i].waiting_on = executor;
+            task.waiting_on = executor;
         }
     }
 }

@@ -18,22 +18,22 @@ mod submit;
 mod sweep;
 mod task_file;
 
+pub use atomic::TEMP_PREFIX;
 pub use atomic::{Fingerprint, write_atomic};
+pub use atomic::{create_atomic, sync_dir};
 pub use claim::Claim;
+pub use inbox::{
+    InboxFile, InboxLock, RejectionNote, accept_task_file, accepted_task_exists,
+    accepted_task_path, inbox_fingerprint, is_inbox_candidate, list_inbox, lock_inbox,
+    reject_task_file, sync_intake_dirs,
+};
 pub use layout::StateDir;
 pub use listing::list_task_files;
 pub use lock::{LockGuard, LockWait};
 pub use parse::{parse_json_document, parse_state_document};
+pub use parse::{parse_json_value, validate_value};
 pub use presence::Presence;
 pub use state_file::{Locked, StateFile};
+pub use submit::{Existing, Published, Submission};
 pub use sweep::sweep_stale_temp_files;
 pub use task_file::{MAX_TASK_FILE_BYTES, parse_task_bytes, read_task_file};
-pub use atomic::{create_atomic, sync_dir};
-pub use parse::{parse_json_value, validate_value};
-pub use atomic::TEMP_PREFIX;
-pub use inbox::{
-    InboxFile, InboxLock, RejectionNote, accept_task_file, accepted_task_exists,
-    accepted_task_path, inbox_fingerprint, is_inbox_candidate, list_inbox, lock_inbox, reject_task_file,
-    sync_intake_dirs,
-};
-pub use submit::{Existing, Published, Submission};

@@ -49,10 +49,19 @@ fn shipped_demo_shows_the_whole_loop() {
     let mut submit = vec!["submit"];
     submit.extend(tasks.iter().map(String::as_str));
     let out = phase(&demo, &submit);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = phase(&demo, &["run", "--once"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let results: Value = serde_json::from_slice(
         &std::fs::read(demo.join(".state/execution_results.json")).expect("results"),
@@ -74,7 +83,12 @@ fn shipped_demo_shows_the_whole_loop() {
     assert_eq!(status("announce"), "dep_failed");
 
     let config = std::fs::read_to_string(demo.join("work/config.ini")).expect("config.ini");
-    assert!(!config.lines().any(|l| l.ends_with(' ') || l.ends_with('\t')), "{config:?}");
+    assert!(
+        !config
+            .lines()
+            .any(|l| l.ends_with(' ') || l.ends_with('\t')),
+        "{config:?}"
+    );
     let patches: Value = serde_json::from_slice(
         &std::fs::read(demo.join(".state/fix_patches.json")).expect("patches"),
     )

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::schema_error::describe;
 use super::toml_json::to_json;
-use super::{Config, ToolConfig};
+use super::Config;
 use crate::schema::SchemaName;
 use crate::{Error, Result};
 
@@ -50,7 +50,7 @@ impl Config {
         config
             .tools
             .entry("shell".to_string())
-            .or_insert_with(ToolConfig::default);
+            .or_default();
         config.check().map_err(config_err)?;
         Ok(config)
     }

@@ -82,9 +82,12 @@ impl StateDir {
     /// Creates the layout; returns the paths that did not exist before.
     pub fn ensure_layout(&self) -> Result<Vec<PathBuf>> {
         let mut created = Vec::new();
-        for dir in std::iter::once(self.root.clone()).chain(SUBDIRS.iter().map(|d| self.root.join(d))) {
+        for dir in
+            std::iter::once(self.root.clone()).chain(SUBDIRS.iter().map(|d| self.root.join(d)))
+        {
             if !dir.is_dir() {
-                std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| Error::io(&dir, "create directory", e))?;
                 created.push(dir);
             }
         }

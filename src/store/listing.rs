@@ -16,11 +16,9 @@ pub fn list_task_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| {
-                    n.ends_with(".json") && !n.starts_with('.') && !n.ends_with(".error.json")
-                })
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.ends_with(".json") && !n.starts_with('.') && !n.ends_with(".error.json")
+            })
         })
         .collect();
     out.sort();

@@ -80,11 +80,16 @@ pub fn parse_task_bytes(path: &Path, bytes: &[u8], default_id: &str) -> Result<T
     if !is_valid_task_id(&id) {
         return Err(field(
             "/id",
-            format!("{id:?} is not a valid id: use letters, digits, '.', '_', '-', starting with a letter or digit, at most 128"),
+            format!(
+                "{id:?} is not a valid id: use letters, digits, '.', '_', '-', starting with a letter or digit, at most 128"
+            ),
         ));
     }
     if spec.depends_on.contains(&id) {
-        return Err(field("/depends_on", format!("task {id:?} depends on itself")));
+        return Err(field(
+            "/depends_on",
+            format!("task {id:?} depends on itself"),
+        ));
     }
     for (i, dep) in spec.depends_on.iter().enumerate() {
         if !is_valid_task_id(dep) {
