@@ -3,8 +3,8 @@
 mod violation;
 mod whole_floats;
 
-use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, OnceLock};
 
 use jsonschema::Validator;
 use serde_json::Value;
@@ -128,32 +128,80 @@ impl SchemaName {
     /// Stricter than JSON Schema in one way: `1.0` where the schema says `integer` is a
     /// violation, because the serde types reject it.
     pub fn validate(self, doc: &Value) -> Result<(), Vec<Violation>> {
-        let validator = self.validator();
-        let root = self.root();
-        let floats = whole_floats::check(root, doc);
-        if floats.is_empty() && validator.is_valid(doc) {
-            return Ok(());
-        }
-        let mut ranked: Vec<(usize, u8, Violation)> = validator
-            .iter_errors(doc)
-            .map(|e| {
-                let pointer = e.instance_path().as_str().to_string();
-                let (rank, message) = violation::describe(&e, root);
-                (rank, Violation { pointer, message })
-            })
-            .chain(floats.into_iter().map(|v| (1, v)))
-            .map(|(rank, v)| (v.pointer.matches('/').count(), rank, v))
-            .collect();
-        // Stable: ties keep the validator's order, which follows the schema's.
-        ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut seen = HashSet::new();
-        let out: Vec<Violation> = ranked
-            .into_iter()
-            .map(|(_, _, v)| v)
-            .filter(|v| seen.insert((v.pointer.clone(), v.message.clone())))
-            .collect();
-        Err(out)
+        rank_violations(self.validator(), self.root(), doc)
     }
+
+    /// Validates one element of the document's array `field` (e.g. one entry of
+    /// `results`) against that array's item schema; pointers are relative to the element.
+    /// Lets a large document be validated one element at a time.
+    pub fn validate_element(self, field: &str, element: &Value) -> Result<(), Vec<Violation>> {
+        match element_schema(self, field) {
+            Some((root, validator)) => rank_violations(validator, root, element),
+            None => Err(vec![Violation {
+                pointer: String::new(),
+                message: format!("schema {} has no array field {field:?}", self.name()),
+            }]),
+        }
+    }
+}
+
+/// The item schema of `schema`'s array property `field`, as a standalone schema that keeps
+/// the `$defs` its references point into. Compiled once per (schema, field).
+fn element_schema(schema: SchemaName, field: &str) -> Option<&'static (Value, Validator)> {
+    type Cache = Mutex<HashMap<(SchemaName, String), &'static (Value, Validator)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = cache.get(&(schema, field.to_string())) {
+        return Some(found);
+    }
+    let full = schema.root();
+    let items = full.pointer(&format!("/properties/{field}/items"))?;
+    let mut root = serde_json::Map::new();
+    root.insert(
+        "$schema".into(),
+        full.get("$schema").cloned().unwrap_or_default(),
+    );
+    let mut defs = full
+        .get("$defs")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    defs.insert("__element".into(), items.clone());
+    root.insert("$defs".into(), Value::Object(defs));
+    root.insert("$ref".into(), "#/$defs/__element".into());
+    let root = Value::Object(root);
+    let validator = jsonschema::draft202012::new(&root).ok()?;
+    let leaked: &'static (Value, Validator) = Box::leak(Box::new((root, validator)));
+    cache.insert((schema, field.to_string()), leaked);
+    Some(leaked)
+}
+
+/// Every violation of `doc`, most specific first, without duplicates.
+fn rank_violations(validator: &Validator, root: &Value, doc: &Value) -> Result<(), Vec<Violation>> {
+    let floats = whole_floats::check(root, doc);
+    if floats.is_empty() && validator.is_valid(doc) {
+        return Ok(());
+    }
+    let mut ranked: Vec<(usize, u8, Violation)> = validator
+        .iter_errors(doc)
+        .map(|e| {
+            let pointer = e.instance_path().as_str().to_string();
+            let (rank, message) = violation::describe(&e, root);
+            (rank, Violation { pointer, message })
+        })
+        .chain(floats.into_iter().map(|v| (1, v)))
+        .map(|(rank, v)| (v.pointer.matches('/').count(), rank, v))
+        .collect();
+    // Stable: ties keep the validator's order, which follows the schema's.
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut seen = HashSet::new();
+    let out: Vec<Violation> = ranked
+        .into_iter()
+        .map(|(_, _, v)| v)
+        .filter(|v| seen.insert((v.pointer.clone(), v.message.clone())))
+        .collect();
+    Err(out)
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@ pub struct ErrorAnalyses {
 state_doc!(
     ErrorAnalyses,
     "error_analysis.json",
-    SchemaName::ErrorAnalysis
+    SchemaName::ErrorAnalysis,
+    [analyses]
 );
 
 /// What kind of failure this is, which decides the next ladder step.

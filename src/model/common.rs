@@ -19,10 +19,56 @@ pub trait StateDoc: Serialize + DeserializeOwned + Default + Clone {
     const SCHEMA: SchemaName;
     /// Sets `schema_version`, `run_id` and `updated_at` before a write.
     fn stamp(&mut self, run_id: &str);
+
+    /// Hands `visit` the document in parts, so that validating a large document needs
+    /// memory for one array element at a time: first each element of its large arrays
+    /// (`Some((field, index))`), then the rest with those arrays empty (`None`).
+    /// Stops at the first `Err`.
+    fn visit_parts<E>(
+        &self,
+        visit: &mut dyn FnMut(Option<(&'static str, usize)>, serde_json::Value) -> Result<(), E>,
+    ) -> Result<(), E>;
 }
 
-/// Implements [`StateDoc`] for a struct with `schema_version`, `run_id`, `updated_at`.
+/// Implements [`StateDoc`] for a struct with `schema_version`, `run_id`, `updated_at`
+/// and the listed array fields (validated element by element).
 macro_rules! state_doc {
+    ($ty:ty, $file:expr, $schema:expr, [$($field:ident),*]) => {
+        impl $crate::model::StateDoc for $ty {
+            const FILE: &'static str = $file;
+            const SCHEMA: $crate::schema::SchemaName = $schema;
+            fn stamp(&mut self, run_id: &str) {
+                self.schema_version = $crate::model::SCHEMA_VERSION;
+                self.run_id = run_id.to_string();
+                self.updated_at = $crate::model::now_rfc3339();
+            }
+            fn visit_parts<E>(
+                &self,
+                visit: &mut dyn FnMut(
+                    Option<(&'static str, usize)>,
+                    serde_json::Value,
+                ) -> Result<(), E>,
+            ) -> Result<(), E> {
+                $(
+                    for (i, element) in self.$field.iter().enumerate() {
+                        let value = serde_json::to_value(element).unwrap_or_default();
+                        visit(Some((stringify!($field), i)), value)?;
+                    }
+                )*
+                let mut rest = serde_json::Map::new();
+                rest.insert("schema_version".into(), self.schema_version.into());
+                // Empty means absent in the file (serde's default): not a value to check.
+                if !self.run_id.is_empty() {
+                    rest.insert("run_id".into(), self.run_id.clone().into());
+                }
+                if !self.updated_at.is_empty() {
+                    rest.insert("updated_at".into(), self.updated_at.clone().into());
+                }
+                $( rest.insert(stringify!($field).into(), serde_json::Value::Array(Vec::new())); )*
+                visit(None, serde_json::Value::Object(rest))
+            }
+        }
+    };
     ($ty:ty, $file:expr, $schema:expr) => {
         impl $crate::model::StateDoc for $ty {
             const FILE: &'static str = $file;
@@ -31,6 +77,15 @@ macro_rules! state_doc {
                 self.schema_version = $crate::model::SCHEMA_VERSION;
                 self.run_id = run_id.to_string();
                 self.updated_at = $crate::model::now_rfc3339();
+            }
+            fn visit_parts<E>(
+                &self,
+                visit: &mut dyn FnMut(
+                    Option<(&'static str, usize)>,
+                    serde_json::Value,
+                ) -> Result<(), E>,
+            ) -> Result<(), E> {
+                visit(None, serde_json::to_value(self).unwrap_or_default())
             }
         }
     };

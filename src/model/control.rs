@@ -23,7 +23,7 @@ pub struct Control {
     #[serde(default)]
     pub requests: Vec<Request>,
 }
-state_doc!(Control, "control.json", SchemaName::Control);
+state_doc!(Control, "control.json", SchemaName::Control, [requests]);
 
 /// What a person asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -25,7 +25,12 @@ pub struct FixPatches {
     #[serde(default)]
     pub retries: Vec<RetryRecommendation>,
 }
-state_doc!(FixPatches, "fix_patches.json", SchemaName::FixPatches);
+state_doc!(
+    FixPatches,
+    "fix_patches.json",
+    SchemaName::FixPatches,
+    [patches, retries]
+);
 
 /// Who wrote a patch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

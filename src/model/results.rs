@@ -26,7 +26,8 @@ pub struct ExecutionResults {
 state_doc!(
     ExecutionResults,
     "execution_results.json",
-    SchemaName::ExecutionResults
+    SchemaName::ExecutionResults,
+    [results]
 );
 
 /// Where a task's latest attempt stands.

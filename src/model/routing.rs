@@ -26,7 +26,8 @@ pub struct RoutingDecisions {
 state_doc!(
     RoutingDecisions,
     "routing_decisions.json",
-    SchemaName::RoutingDecisions
+    SchemaName::RoutingDecisions,
+    [decisions]
 );
 
 /// Which tool runs a task, and why.

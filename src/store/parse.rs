@@ -74,6 +74,76 @@ pub fn validate_value(path: &Path, value: &Value, schema: SchemaName) -> Result<
 }
 
 /// Parses a state document of kind `T`.
+///
+/// Large documents are parsed straight into their types and then schema-checked one
+/// array element at a time, so memory stays near the size of the typed document; only a
+/// document that does not fit its types takes the slower path through one JSON tree,
+/// which yields the precise error (line and column, or JSON pointer).
 pub fn parse_state_document<T: StateDoc>(path: &Path, bytes: &[u8]) -> Result<T> {
-    parse_json_document(path, bytes, T::SCHEMA)
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // serde also reads a struct from an array (`[]`): only objects take the fast path.
+    let is_object = text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let Some(doc) = is_object
+        .then(|| serde_json::from_slice::<T>(text).ok())
+        .flatten()
+    else {
+        return parse_json_document(path, bytes, T::SCHEMA);
+    };
+    doc.visit_parts(&mut |part, value| {
+        let (checked, prefix) = match part {
+            Some((field, i)) => (
+                T::SCHEMA.validate_element(field, &value),
+                format!("/{field}/{i}"),
+            ),
+            None => (T::SCHEMA.validate(&value), String::new()),
+        };
+        checked.map_err(|violations| {
+            let first = &violations[0];
+            Error::Schema {
+                path: path.to_path_buf(),
+                pointer: format!("{prefix}{}", first.pointer),
+                message: first.message.clone(),
+            }
+        })
+    })?;
+    Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ExecutionResults;
+
+    fn results_with_second_id(id: &str) -> Vec<u8> {
+        format!(
+            r#"{{"schema_version": 1, "run_id": "r", "updated_at": "2026-01-01T00:00:00.000Z",
+               "results": [
+                 {{"task_id": "ok", "status": "succeeded"}},
+                 {{"task_id": "{id}", "status": "succeeded"}}
+               ]}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn fast_path_checks_each_element_against_the_schema() {
+        let path = Path::new("execution_results.json");
+        let doc = parse_state_document::<ExecutionResults>(path, &results_with_second_id("b"))
+            .expect("valid");
+        assert_eq!(doc.results.len(), 2);
+        // Types accept any string; only the schema knows the id pattern.
+        let err = parse_state_document::<ExecutionResults>(path, &results_with_second_id("../x"))
+            .expect_err("bad id");
+        match err {
+            Error::Schema { pointer, .. } => assert_eq!(pointer, "/results/1/task_id"),
+            other => panic!("expected a schema error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn an_array_is_not_a_document() {
+        let err = parse_state_document::<ExecutionResults>(Path::new("x.json"), b"[]")
+            .expect_err("array");
+        assert!(matches!(err, Error::Schema { .. }), "{err}");
+    }
 }
