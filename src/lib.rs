@@ -10,6 +10,7 @@ pub mod config;
 pub mod coordinator;
 pub mod error;
 pub mod events;
+pub mod executor;
 pub mod model;
 pub mod phase;
 pub mod process;

@@ -8,12 +8,16 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, Signal};
 
 /// Where an output stream goes.
@@ -26,6 +30,9 @@ pub enum Sink {
     File(PathBuf),
     /// Kept in memory and returned in [`Finished`].
     Capture,
+    /// A pipe the caller reads itself, taken with [`Running::take_pipes`] (no reader
+    /// thread is started for it).
+    Pipe,
 }
 
 /// What to run and how.
@@ -116,10 +123,14 @@ pub fn spawn(spec: &Spec) -> std::io::Result<Running> {
         .spawn()
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot start {program:?}: {e}")))?;
     let mut readers = Vec::new();
-    if let Some(out) = child.stdout.take() {
+    if matches!(spec.stdout, Sink::Capture)
+        && let Some(out) = child.stdout.take()
+    {
         readers.push((true, read_all(out)));
     }
-    if let Some(err) = child.stderr.take() {
+    if matches!(spec.stderr, Sink::Capture)
+        && let Some(err) = child.stderr.take()
+    {
         readers.push((false, read_all(err)));
     }
     Ok(Running {
@@ -142,19 +153,39 @@ impl Running {
         self.child.id() as i32
     }
 
+    /// The read ends of the [`Sink::Pipe`] streams (each `None` for another sink, or once
+    /// taken). The caller must keep reading them until the process ends, or it blocks.
+    pub fn take_pipes(&mut self) -> (Option<ChildStdout>, Option<ChildStderr>) {
+        (self.child.stdout.take(), self.child.stderr.take())
+    }
+
     /// Waits for the process, enforcing the timeout; then kills what is left of its group.
-    pub fn wait(mut self) -> Finished {
+    pub fn wait(self) -> Finished {
+        self.wait_inner(None)
+    }
+
+    /// Like [`wait`](Self::wait), but also ends the group (SIGTERM, grace, SIGKILL) as soon
+    /// as `stop` is triggered from another thread. The waiting thread does the killing,
+    /// while it still owns the unreaped child, so the signal cannot reach a recycled pid.
+    /// `timed_out` stays false for a stopped process: the caller knows it asked.
+    pub fn wait_stoppable(self, stop: &StopHandle) -> Finished {
+        self.wait_inner(Some(stop))
+    }
+
+    fn wait_inner(mut self, stop: Option<&StopHandle>) -> Finished {
+        let deadline = self.timeout.map(|limit| self.started + limit);
         let mut timed_out = false;
-        let status = match self.timeout {
-            None => self.child.wait().ok(),
-            Some(limit) => match self.wait_until(self.started + limit) {
-                Some(status) => Some(status),
-                None => {
-                    timed_out = true;
+        let status = match (deadline, stop) {
+            (None, None) => self.child.wait().ok(),
+            _ => match self.wait_until(deadline, stop) {
+                Waited::Exited(status) => Some(status),
+                ended => {
+                    timed_out = ended == Waited::Deadline;
                     kill_group(self.pid(), Signal::TERM);
-                    match self.wait_until(Instant::now() + self.kill_grace) {
-                        Some(status) => Some(status),
-                        None => {
+                    let grace_end = Instant::now() + self.kill_grace;
+                    match self.wait_until(Some(grace_end), None) {
+                        Waited::Exited(status) => Some(status),
+                        _ => {
                             kill_group(self.pid(), Signal::KILL);
                             self.child.wait().ok()
                         }
@@ -183,33 +214,109 @@ impl Running {
         finished
     }
 
-    /// Waits until `deadline`; `None` if the process is still running then.
-    fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
+    /// Waits until the process exits, `deadline` passes (`None`: no deadline) or `stop`
+    /// is triggered, whichever comes first.
+    fn wait_until(&mut self, deadline: Option<Instant>, stop: Option<&StopHandle>) -> Waited {
         // pidfd + poll: no extra thread and no busy loop. Falls back to polling try_wait.
         let pidfd = Pid::from_raw(self.pid()).and_then(|pid| {
             rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
         });
+        let stop_fd = stop.and_then(|s| s.inner.fd.as_ref());
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
+                return Waited::Exited(status);
+            }
+            if stop.is_some_and(StopHandle::is_stopped) {
+                return Waited::Stopped;
             }
             let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            let left = deadline - now;
+            let left = match deadline {
+                Some(d) if now >= d => return Waited::Deadline,
+                Some(d) => Some(d - now),
+                None => None,
+            };
             match &pidfd {
                 Some(fd) => {
-                    let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
-                    let ts = rustix::event::Timespec {
-                        tv_sec: left.as_secs() as i64,
-                        tv_nsec: left.subsec_nanos() as i64,
+                    let mut fds = vec![PollFd::new(fd, PollFlags::IN)];
+                    if let Some(sfd) = stop_fd {
+                        fds.push(PollFd::new(sfd, PollFlags::IN));
+                    }
+                    // Without a stop fd, a stop is noticed by polling the flag.
+                    let left = match (left, stop.is_some() && stop_fd.is_none()) {
+                        (Some(l), true) => Some(l.min(Duration::from_millis(5))),
+                        (None, true) => Some(Duration::from_millis(5)),
+                        (l, false) => l,
                     };
-                    let _ = rustix::event::poll(&mut fds, Some(&ts));
+                    let ts = left.map(|l| rustix::event::Timespec {
+                        tv_sec: l.as_secs() as i64,
+                        tv_nsec: l.subsec_nanos() as i64,
+                    });
+                    let _ = rustix::event::poll(&mut fds, ts.as_ref());
                 }
-                None => std::thread::sleep(left.min(Duration::from_millis(5))),
+                None => {
+                    std::thread::sleep(left.unwrap_or(Duration::MAX).min(Duration::from_millis(5)))
+                }
             }
         }
+    }
+}
+
+/// How [`Running::wait_until`] ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Waited {
+    Exited(ExitStatus),
+    Deadline,
+    Stopped,
+}
+
+/// Asks a process waited on with [`Running::wait_stoppable`] to stop, from any thread.
+/// Cheap to clone; triggering it is sticky.
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    inner: Arc<StopInner>,
+}
+
+#[derive(Debug)]
+struct StopInner {
+    stopped: AtomicBool,
+    /// An eventfd that becomes readable on stop, so a waiter in `poll` wakes at once;
+    /// `None` if the kernel refused one (the waiter then polls the flag).
+    fd: Option<OwnedFd>,
+}
+
+impl Default for StopHandle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StopHandle {
+    /// A handle that has not been triggered.
+    pub fn new() -> StopHandle {
+        let fd = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )
+        .ok();
+        StopHandle {
+            inner: Arc::new(StopInner {
+                stopped: AtomicBool::new(false),
+                fd,
+            }),
+        }
+    }
+
+    /// Triggers the stop (idempotent).
+    pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::SeqCst);
+        if let Some(fd) = &self.inner.fd {
+            let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+        }
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stopped.load(Ordering::SeqCst)
     }
 }
 
@@ -223,7 +330,7 @@ pub fn kill_group(pgid: i32, signal: Signal) {
 fn stdio_for(sink: &Sink) -> std::io::Result<Stdio> {
     Ok(match sink {
         Sink::Null => Stdio::null(),
-        Sink::Capture => Stdio::piped(),
+        Sink::Capture | Sink::Pipe => Stdio::piped(),
         Sink::File(path) => Stdio::from(File::create(path).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
         })?),

@@ -1,0 +1,107 @@
+//! What a task's result says it needs next: a first attempt, a retry (now or at
+//! `retry_at`), or nothing. Dependencies are checked by the caller.
+
+use std::collections::HashMap;
+
+use crate::model::{FixPatches, RetryRecommendation, Status, TaskResult};
+
+/// Recovery's verdicts (`fix_patches.json` `retries[]`) by (task, attempt); a later entry
+/// for the same attempt wins.
+#[derive(Debug, Default)]
+pub(super) struct Verdicts {
+    by_attempt: HashMap<(String, u32), RetryRecommendation>,
+}
+
+impl Verdicts {
+    /// Indexes the verdicts of `doc`.
+    pub(super) fn from_doc(doc: &FixPatches) -> Verdicts {
+        let by_attempt = doc
+            .retries
+            .iter()
+            .map(|r| ((r.task_id.clone(), r.attempt), r.clone()))
+            .collect();
+        Verdicts { by_attempt }
+    }
+
+    /// The verdict on `attempt` of `task`.
+    pub(super) fn get(&self, task: &str, attempt: u32) -> Option<&RetryRecommendation> {
+        self.by_attempt.get(&(task.to_string(), attempt))
+    }
+}
+
+/// The next step a result asks for, dependencies aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Start `attempt` (once every dependency succeeded).
+    Attempt {
+        /// The attempt number.
+        attempt: u32,
+        /// The patch this attempt retries, if any.
+        patch_id: Option<String>,
+        /// Not before this time (RFC 3339), for a back-off.
+        not_before: Option<String>,
+    },
+    /// Nothing for the executor to do.
+    Nothing,
+}
+
+/// A person ran `phase retry`: the next attempt starts a fresh budget.
+pub(super) fn retry_requested(r: &TaskResult) -> bool {
+    r.budget_from_attempt > r.attempt
+        && matches!(
+            r.status,
+            Status::Failed
+                | Status::TimedOut
+                | Status::Quarantined
+                | Status::Canceled
+                | Status::DepFailed
+        )
+}
+
+/// Ended for good unless a person intervenes: its dependents become `dep_failed`.
+pub(super) fn is_dead_end(r: &TaskResult) -> bool {
+    r.status.is_dead_end() && !retry_requested(r)
+}
+
+/// The verdict that applies to a failed result: the one on its latest attempt, unless
+/// a `phase retry` started a fresh budget after it.
+pub(super) fn verdict_for<'a>(
+    r: &TaskResult,
+    verdicts: &'a Verdicts,
+) -> Option<&'a RetryRecommendation> {
+    if !r.status.is_failure() || retry_requested(r) {
+        return None;
+    }
+    verdicts.get(&r.task_id, r.attempt)
+}
+
+/// What `entry` (`None`: no result yet) needs next. `verdicts` is `None` while
+/// `fix_patches.json` is invalid: no retry starts then.
+pub(super) fn next_step(entry: Option<&TaskResult>, verdicts: Option<&Verdicts>) -> Step {
+    let Some(r) = entry else {
+        return Step::Attempt {
+            attempt: 1,
+            patch_id: None,
+            not_before: None,
+        };
+    };
+    if retry_requested(r) {
+        return Step::Attempt {
+            attempt: r.attempt + 1,
+            patch_id: None,
+            not_before: None,
+        };
+    }
+    match (r.status, verdicts) {
+        (Status::Failed | Status::TimedOut, Some(verdicts)) => match verdict_for(r, verdicts) {
+            // Until retry_at is set (next plan), the retry is not scheduled.
+            Some(v) if v.retry_recommended && r.retry_at.is_some() => Step::Attempt {
+                attempt: r.attempt + 1,
+                patch_id: v.patch_ids.first().cloned(),
+                not_before: r.retry_at.clone(),
+            },
+            _ => Step::Nothing,
+        },
+        _ => Step::Nothing,
+    }
+}
