@@ -318,9 +318,7 @@ fn settle_blocked(
     }
     // A blocked cycle never moves by itself: the executor reports it.
     for task in tasks.iter_mut() {
-        if task.state == TaskState::Blocked
-            && task.waiting_on.is_none()
-            && in_cycle(&task.id, deps)
+        if task.state == TaskState::Blocked && task.waiting_on.is_none() && in_cycle(&task.id, deps)
         {
             task.waiting_on = executor;
         }

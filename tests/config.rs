@@ -192,11 +192,14 @@ fn references_to_missing_tools_are_errors() {
         error_of("[routing]\ndefault_tool = \"bash\"\n"),
         "config/coordinator.toml: routing.default_tool: no tool named \"bash\" in [tools]"
     );
-    // Giving [tools] replaces the default `shell`, so the default default_tool dangles.
-    assert_eq!(
-        error_of("[tools.make]\ncommand = [\"make\", \"{command}\"]\n"),
-        "config/coordinator.toml: routing.default_tool: no tool named \"shell\" in [tools]"
-    );
+    // Adding tools keeps the built-in `shell`, so the default default_tool still resolves.
+    let config = Config::parse(
+        Path::new("config/coordinator.toml"),
+        "[tools.make]\ncommand = [\"make\", \"{command}\"]\n",
+    )
+    .expect("valid");
+    assert_eq!(config.tools["shell"].command, ["{command}"]);
+    assert_eq!(config.tools["make"].command, ["make", "{command}"]);
     assert_eq!(
         error_of("[[routing.rules]]\nkind = \"lint\"\ncandidates = [\"shell\", \"ruff\"]\n"),
         "config/coordinator.toml: routing.rules[0].candidates: no tool named \"ruff\" in [tools]"

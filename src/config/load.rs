@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
+use super::Config;
 use super::schema_error::describe;
 use super::toml_json::to_json;
-use super::Config;
 use crate::schema::SchemaName;
 use crate::{Error, Result};
 
@@ -47,10 +47,7 @@ impl Config {
         let mut config: Config =
             serde_json::from_value(json).map_err(|e| config_err(format!("(document): {e}")))?;
         // The built-in `shell` tool stays available when a file adds tools of its own.
-        config
-            .tools
-            .entry("shell".to_string())
-            .or_default();
+        config.tools.entry("shell".to_string()).or_default();
         config.check().map_err(config_err)?;
         Ok(config)
     }
