@@ -141,6 +141,16 @@ impl Recovery {
         let now = Instant::now();
         let mut changed = false;
         let mut deferred: Option<Instant> = None;
+        let (analyses_read, patches_read) = {
+            let mut owned = self.shared.owned();
+            (owned.analyses.refresh(), owned.patches.refresh())
+        };
+        let analyses = breakage.check(
+            ErrorAnalyses::FILE,
+            analyses_read.map(|c| changed |= c),
+            events,
+        );
+        let patches = breakage.check(FixPatches::FILE, patches_read.map(|c| changed |= c), events);
         let mut input = |file: &'static str,
                          read: std::result::Result<Result<bool>, Instant>,
                          last: bool| match read {
@@ -153,14 +163,6 @@ impl Recovery {
                 (last, None)
             }
         };
-        let (decisions, seen) = input(
-            RoutingDecisions::FILE,
-            self.inputs.decisions.refresh(now),
-            self.inputs.decisions.is_valid(),
-        );
-        if let Some(ok) = seen {
-            self.inputs.decisions.set_valid(ok);
-        }
         let (results, seen) = input(
             ExecutionResults::FILE,
             self.inputs.results.refresh(now),
@@ -169,16 +171,37 @@ impl Recovery {
         if let Some(ok) = seen {
             self.inputs.results.set_valid(ok);
         }
-        let (analyses_read, patches_read) = {
-            let mut owned = self.shared.owned();
-            (owned.analyses.refresh(), owned.patches.refresh())
+        // The task specs are only needed while there is a failure or a person's patch to
+        // handle; a run of successes never loads them a second time.
+        let needed = self
+            .inputs
+            .results
+            .doc()
+            .results
+            .iter()
+            .any(|r| r.status.is_failure())
+            || self
+                .shared
+                .owned()
+                .patches
+                .doc()
+                .patches
+                .iter()
+                .any(hand_patch::is_pending);
+        let decisions = if needed {
+            let (decisions, seen) = input(
+                RoutingDecisions::FILE,
+                self.inputs.decisions.refresh(now),
+                self.inputs.decisions.is_valid(),
+            );
+            if let Some(ok) = seen {
+                self.inputs.decisions.set_valid(ok);
+            }
+            decisions
+        } else {
+            self.inputs.decisions.unload();
+            self.inputs.decisions.is_valid()
         };
-        let analyses = breakage.check(
-            ErrorAnalyses::FILE,
-            analyses_read.map(|c| changed |= c),
-            events,
-        );
-        let patches = breakage.check(FixPatches::FILE, patches_read.map(|c| changed |= c), events);
         self.dirty |= changed;
         let valid = plan::Valid {
             decisions,

@@ -3,13 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::model::{
-    ExecutionResults, FixPatches, RetryRecommendation, RoutingDecisions, Status, TaskResult,
-};
-use crate::store::{Presence, StateDir, StateFile, list_task_files};
+use crate::model::{ExecutionResults, FixPatches, RoutingDecisions, StateDoc, Status};
+use crate::store::{Presence, StateDir, list_task_files, read_view};
 
 /// Where a task stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -124,11 +122,73 @@ impl LivePhases {
     }
 }
 
-/// Reads the files and derives every task's state. An invalid state file is an error.
+/// The fields of `routing_decisions.json` that the lifecycle needs. Reading only these
+/// keeps a status check small next to phases that hold the whole documents.
+#[derive(Debug, Default, Deserialize)]
+struct DecisionsView {
+    #[serde(default)]
+    decisions: Vec<DecisionView>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DecisionView {
+    task_id: String,
+    #[serde(default)]
+    selected_tool: String,
+    task: SpecView,
+}
+
+#[derive(Debug, Deserialize)]
+struct SpecView {
+    #[serde(default)]
+    depends_on: Vec<String>,
+}
+
+/// The fields of `execution_results.json` that the lifecycle needs.
+#[derive(Debug, Default, Deserialize)]
+struct ResultsView {
+    #[serde(default)]
+    results: Vec<ResultView>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ResultView {
+    task_id: String,
+    #[serde(default)]
+    tool_id: String,
+    #[serde(default)]
+    attempt: u32,
+    status: Status,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    retry_at: Option<String>,
+    #[serde(default)]
+    budget_from_attempt: u32,
+}
+
+/// The fields of `fix_patches.json` that the lifecycle needs.
+#[derive(Debug, Default, Deserialize)]
+struct PatchesView {
+    #[serde(default)]
+    retries: Vec<RetryView>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RetryView {
+    task_id: String,
+    attempt: u32,
+    retry_recommended: bool,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Reads the files and derives every task's state. A file that is not JSON, or lacks the
+/// fields the lifecycle needs, is an error (`phase validate` checks the full schemas).
 pub fn snapshot(state: &StateDir, live: LivePhases) -> Result<Snapshot> {
-    let decisions = StateFile::<RoutingDecisions>::new(state).read()?;
-    let results = StateFile::<ExecutionResults>::new(state).read()?;
-    let patches = StateFile::<FixPatches>::new(state).read()?;
+    let decisions: DecisionsView = read_view(&state.file(RoutingDecisions::FILE))?;
+    let results: ResultsView = read_view(&state.file(ExecutionResults::FILE))?;
+    let patches: PatchesView = read_view(&state.file(FixPatches::FILE))?;
     let inbox = list_task_files(&state.inbox())?;
     let rejected = list_task_files(&state.rejected())?;
     Ok(derive(
@@ -137,19 +197,19 @@ pub fn snapshot(state: &StateDir, live: LivePhases) -> Result<Snapshot> {
 }
 
 fn derive(
-    decisions: &RoutingDecisions,
-    results: &ExecutionResults,
-    patches: &FixPatches,
+    decisions: &DecisionsView,
+    results: &ResultsView,
+    patches: &PatchesView,
     inbox: &[std::path::PathBuf],
     rejected: &[std::path::PathBuf],
     live: LivePhases,
 ) -> Snapshot {
-    let by_id: HashMap<&str, &TaskResult> = results
+    let by_id: HashMap<&str, &ResultView> = results
         .results
         .iter()
         .map(|r| (r.task_id.as_str(), r))
         .collect();
-    let verdicts: HashMap<(&str, u32), &RetryRecommendation> = patches
+    let verdicts: HashMap<(&str, u32), &RetryView> = patches
         .retries
         .iter()
         .map(|r| ((r.task_id.as_str(), r.attempt), r))
@@ -241,12 +301,20 @@ fn derive(
 }
 
 fn result_state(
-    r: &TaskResult,
-    verdicts: &HashMap<(&str, u32), &RetryRecommendation>,
+    r: &ResultView,
+    verdicts: &HashMap<(&str, u32), &RetryView>,
     executor: Option<&'static str>,
     recovery: Option<&'static str>,
 ) -> (TaskState, Option<&'static str>, Option<String>) {
     let reason = r.reason.clone();
+    // `phase retry` was carried out: the next attempt is due (docs/LIFECYCLE.md).
+    if r.budget_from_attempt > r.attempt && r.status != Status::Running {
+        return (
+            TaskState::Routed,
+            executor,
+            Some("retry requested".to_string()),
+        );
+    }
     match r.status {
         Status::Running => (TaskState::Running, executor, reason),
         Status::Succeeded => (TaskState::Succeeded, None, None),

@@ -19,7 +19,7 @@ mod sweep;
 mod task_file;
 
 pub use atomic::TEMP_PREFIX;
-pub use atomic::{Fingerprint, write_atomic};
+pub use atomic::{Fingerprint, write_atomic, write_atomic_with};
 pub use atomic::{create_atomic, sync_dir};
 pub use claim::Claim;
 pub use inbox::{
@@ -30,8 +30,8 @@ pub use inbox::{
 pub use layout::StateDir;
 pub use listing::list_task_files;
 pub use lock::{LockGuard, LockWait};
-pub use parse::{parse_json_document, parse_state_document};
-pub use parse::{parse_json_value, validate_value};
+pub use parse::{parse_json_document, parse_state_document, parse_state_reader};
+pub use parse::{parse_json_value, read_view, validate_value};
 pub use presence::Presence;
 pub use state_file::{Locked, StateFile};
 pub use submit::{Existing, Published, Submission};

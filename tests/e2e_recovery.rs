@@ -540,3 +540,35 @@ fn real_ruff_detects_fixes_and_the_loop_succeeds() {
         "\nprint(\"hello\")\n"
     );
 }
+
+#[test]
+fn deleting_a_quarantined_result_reruns_it_above_the_old_attempts() {
+    let (p, _) = lint_project("[recovery]\nmax_failures = 1\nladder = []\n");
+    let gate = p.root().join("gate");
+    let gated = p.script(
+        "gated.sh",
+        &format!("#!/bin/bash\n[ -e {} ]\n", gate.display()),
+    );
+    p.drop_task("gated", json!({"kind": "shell", "command": [gated]}));
+    let (code, _, _) = p.run(&["run", "--once"], Duration::from_secs(30));
+    assert_eq!(code, 1);
+    assert_eq!(p.status_of("gated").as_deref(), Some("quarantined"));
+
+    // A person fixes the cause and deletes the task's result to run it again.
+    std::fs::write(&gate, "").expect("open the gate");
+    let mut results = p.json("execution_results.json");
+    results["results"] = json!([]);
+    std::fs::write(
+        p.state().join("execution_results.json"),
+        serde_json::to_vec_pretty(&results).expect("json"),
+    )
+    .expect("edit");
+    let (code, _, err) = p.run(&["run", "--once"], Duration::from_secs(30));
+    assert_eq!(code, 0, "{err}");
+    let result = p.result("gated").expect("result");
+    assert_eq!(result["status"], "succeeded");
+    assert_eq!(
+        result["attempt"], 2,
+        "numbering continues above the attempt recovery already judged"
+    );
+}

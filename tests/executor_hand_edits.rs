@@ -121,8 +121,8 @@ fn an_invalid_results_file_is_reported_once_left_alone_and_adopted_when_fixed() 
     }
     let invalid = h.events_of("STATE_FILE_INVALID", None);
     assert_eq!(invalid.len(), 1, "reported once: {invalid:?}");
-    assert_eq!(invalid[0]["data"]["path"], "execution_results.json");
-    let message = invalid[0]["data"]["message"].as_str().unwrap_or_default();
+    assert_eq!(invalid[0]["data"]["file"], "execution_results.json");
+    let message = invalid[0]["data"]["error"].as_str().unwrap_or_default();
     assert!(
         message.contains("execution_results.json:3:"),
         "names file and line: {message}"
@@ -160,7 +160,7 @@ fn an_invalid_decisions_file_stops_new_starts_until_fixed() {
         !h.events_of("STATE_FILE_INVALID", None).is_empty()
     });
     let invalid = &h.events_of("STATE_FILE_INVALID", None)[0];
-    assert_eq!(invalid["data"]["path"], "routing_decisions.json");
+    assert_eq!(invalid["data"]["file"], "routing_decisions.json");
     std::fs::write(&path, &good).expect("fix");
     h.decide(vec![task("a", &["true"]), task("b", &["true"])]);
     h.until(Duration::from_secs(10), "b succeeded", |h| {

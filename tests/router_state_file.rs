@@ -43,7 +43,7 @@ fn a_broken_decisions_file_is_reported_once_never_overwritten_and_routing_resume
     let invalid = b.events_of(EventType::StateFileInvalid);
     assert_eq!(invalid.len(), 1, "once per distinct content: {invalid:?}");
     assert!(
-        invalid[0].data["path"]
+        invalid[0].data["file"]
             .as_str()
             .unwrap()
             .ends_with("routing_decisions.json")

@@ -44,7 +44,12 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
         .state
         .task_logs(&args.id)
         .join(format!("{attempt}.{ext}"));
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, "read", e))?;
+    // The executor creates a log on the first byte of output: no file, no output.
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(&path, "read", e).into()),
+    };
     out.text(&String::from_utf8_lossy(&bytes))?;
     Ok(EXIT_OK)
 }

@@ -65,7 +65,7 @@ impl Executor {
             attempt,
             patch_id,
             not_before,
-        } = next_step(self.ledger.get(id), verdicts)
+        } = next_step(id, self.ledger.get(id), verdicts)
         else {
             return None;
         };
@@ -184,6 +184,12 @@ impl Executor {
         let carried = self.orphan_requests.remove(id).unwrap_or_default();
         let r = self.ledger.upsert(id, || TaskResult {
             task_id: id.to_string(),
+            // A rerun after a person deleted the entry: a fresh budget and ladder.
+            budget_from_attempt: if record.attempt > 1 {
+                record.attempt
+            } else {
+                0
+            },
             ..TaskResult::default()
         });
         r.tool_id = record.tool_id.clone();

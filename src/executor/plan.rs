@@ -283,7 +283,7 @@ impl Executor {
             return;
         }
         let verdicts = (!self.patches.is_broken()).then_some(&self.verdicts);
-        match next_step(self.ledger.get(id), verdicts) {
+        match next_step(id, self.ledger.get(id), verdicts) {
             Step::Attempt {
                 not_before: Some(at),
                 ..

@@ -10,6 +10,8 @@ use crate::model::{FixPatches, RetryRecommendation, Status, TaskResult};
 #[derive(Debug, Default)]
 pub(super) struct Verdicts {
     by_attempt: HashMap<(String, u32), RetryRecommendation>,
+    /// The highest attempt of each task that has a verdict.
+    latest: HashMap<String, u32>,
 }
 
 impl Verdicts {
@@ -20,7 +22,17 @@ impl Verdicts {
             .iter()
             .map(|r| ((r.task_id.clone(), r.attempt), r.clone()))
             .collect();
-        Verdicts { by_attempt }
+        let mut latest: HashMap<String, u32> = HashMap::new();
+        for r in &doc.retries {
+            let n = latest.entry(r.task_id.clone()).or_default();
+            *n = (*n).max(r.attempt);
+        }
+        Verdicts { by_attempt, latest }
+    }
+
+    /// The highest attempt of `task` that recovery has a verdict on (0: none).
+    pub(super) fn latest_attempt(&self, task: &str) -> u32 {
+        self.latest.get(task).copied().unwrap_or(0)
     }
 
     /// The verdict on `attempt` of `task`.
@@ -77,10 +89,14 @@ pub(super) fn verdict_for<'a>(
 
 /// What `entry` (`None`: no result yet) needs next. `verdicts` is `None` while
 /// `fix_patches.json` is invalid: no retry starts then.
-pub(super) fn next_step(entry: Option<&TaskResult>, verdicts: Option<&Verdicts>) -> Step {
+///
+/// A task without a result whose earlier attempts recovery already judged (a person
+/// deleted its entry to run it again) continues the numbering above them, so the old
+/// verdicts, analyses and logs do not apply to the new run.
+pub(super) fn next_step(id: &str, entry: Option<&TaskResult>, verdicts: Option<&Verdicts>) -> Step {
     let Some(r) = entry else {
         return Step::Attempt {
-            attempt: 1,
+            attempt: verdicts.map_or(0, |v| v.latest_attempt(id)) + 1,
             patch_id: None,
             not_before: None,
         };

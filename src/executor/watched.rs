@@ -101,7 +101,7 @@ impl<T: StateDoc> Watched<T> {
                         PHASE,
                         None,
                         None,
-                        json!({ "path": T::FILE }),
+                        json!({ "file": T::FILE }),
                     );
                 }
                 Ok(match doc {
@@ -145,7 +145,7 @@ impl<T: StateDoc> Watched<T> {
                 PHASE,
                 None,
                 None,
-                json!({ "path": T::FILE, "message": message }),
+                json!({ "file": T::FILE, "error": message }),
             );
         }
         self.broken = Some((fingerprint, message));

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Metadata;
-use super::common::{default_schema_version, state_doc};
+use super::common::{compact_vec, default_schema_version, state_doc};
 use crate::schema::SchemaName;
 
 /// Every analysis recovery has made: one per failed attempt.
@@ -20,7 +20,7 @@ pub struct ErrorAnalyses {
     #[serde(default)]
     pub updated_at: String,
     /// One per analysed (task, attempt), oldest first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub analyses: Vec<ErrorAnalysis>,
 }
 state_doc!(

@@ -110,6 +110,19 @@ pub fn is_valid_task_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// Reads a JSON array into a `Vec` without the spare capacity that growing it by pushes
+/// leaves (up to half of it): at 10,000 tasks, several copies of the big documents live
+/// in memory at once.
+pub(crate) fn compact_vec<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    let mut v = <Vec<T> as serde::Deserialize>::deserialize(deserializer)?;
+    v.shrink_to_fit();
+    Ok(v)
+}
+
 pub(crate) fn default_schema_version() -> u32 {
     SCHEMA_VERSION
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{default_schema_version, state_doc};
+use super::common::{compact_vec, default_schema_version, state_doc};
 use crate::schema::SchemaName;
 
 /// Requests people made; the executor carries each out once per task and records its id
@@ -20,7 +20,7 @@ pub struct Control {
     #[serde(default)]
     pub updated_at: String,
     /// Oldest first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub requests: Vec<Request>,
 }
 state_doc!(Control, "control.json", SchemaName::Control, [requests]);

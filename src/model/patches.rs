@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{default_schema_version, is_false, state_doc};
+use super::common::{compact_vec, default_schema_version, is_false, state_doc};
 use crate::schema::SchemaName;
 
 /// Fixes recovery made or people wrote, and per failed attempt whether to retry.
@@ -19,10 +19,10 @@ pub struct FixPatches {
     #[serde(default)]
     pub updated_at: String,
     /// One per changed file per fix step, oldest first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub patches: Vec<Patch>,
     /// One per failed (task, attempt) that recovery has finished with.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub retries: Vec<RetryRecommendation>,
 }
 state_doc!(

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Metadata;
-use super::common::{default_schema_version, state_doc};
+use super::common::{compact_vec, default_schema_version, state_doc};
 use crate::schema::SchemaName;
 
 /// One entry per task: its latest attempt, plus the history of all attempts.
@@ -20,7 +20,7 @@ pub struct ExecutionResults {
     #[serde(default)]
     pub updated_at: String,
     /// One per task that has been attempted (or ended without running: `dep_failed`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub results: Vec<TaskResult>,
 }
 state_doc!(
@@ -128,7 +128,7 @@ pub struct TaskResult {
     #[serde(default)]
     pub metadata: Metadata,
     /// Every attempt, oldest first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub attempts: Vec<Attempt>,
 }
 
@@ -152,7 +152,7 @@ pub struct Attempt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The argv that was run.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub argv: Vec<String>,
     /// When it started.
     pub started_at: String,

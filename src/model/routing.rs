@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{default_schema_version, state_doc};
+use super::common::{compact_vec, default_schema_version, state_doc};
 use super::{Metadata, TaskSpec};
 use crate::schema::SchemaName;
 
@@ -20,7 +20,7 @@ pub struct RoutingDecisions {
     #[serde(default)]
     pub updated_at: String,
     /// One per accepted task, in submission order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub decisions: Vec<RoutingDecision>,
 }
 state_doc!(
@@ -43,7 +43,7 @@ pub struct RoutingDecision {
     /// How the tool was chosen among the candidates (`fixed`, …).
     pub strategy: String,
     /// The tools that were considered, in order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub candidates: Vec<String>,
     /// Candidates passed over, with why (unhealthy, missing binary, wrong kind).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

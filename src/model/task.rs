@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::common::compact_vec;
+
 use super::Metadata;
 
 /// One task as written in a task file. Unknown top-level fields are an error (typo
@@ -20,7 +22,11 @@ pub struct TaskSpec {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// The task's own argv (never a shell string); `{command}` in a tool template.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "compact_vec"
+    )]
     pub command: Vec<String>,
     /// Files the task works on, relative to its workdir.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::events::EventLog;
 use crate::model::{
-    ErrorAnalyses, EventType, ExecutionResults, FixPatches, RoutingDecisions, StateDoc,
+    ErrorAnalyses, EventType, ExecutionResults, FixPatches, RoutingDecisions, StateDoc, Status,
 };
 use crate::store::{LockWait, StateDir, StateFile};
 use crate::{Error, Result};
@@ -112,6 +112,7 @@ pub struct Paced<T: StateDoc> {
     tracked: Tracked<T>,
     not_before: Option<Instant>,
     valid: bool,
+    prune: fn(&mut T),
 }
 
 impl<T: StateDoc> Paced<T> {
@@ -121,6 +122,15 @@ impl<T: StateDoc> Paced<T> {
             tracked: Tracked::new(state),
             not_before: None,
             valid: true,
+            prune: |_| {},
+        }
+    }
+
+    /// Like [`new`](Self::new), keeping of each new version only what `prune` leaves.
+    pub fn pruned(state: &StateDir, prune: fn(&mut T)) -> Self {
+        Paced {
+            prune,
+            ..Paced::new(state)
         }
     }
 
@@ -137,9 +147,19 @@ impl<T: StateDoc> Paced<T> {
         }
         let started = Instant::now();
         let outcome = self.tracked.refresh();
+        if matches!(outcome, Ok(true)) {
+            (self.prune)(&mut self.tracked.doc);
+        }
         let spent = started.elapsed();
         self.not_before = Some(Instant::now() + (spent * (PACE - 1)).min(MAX_PAUSE));
         Ok(outcome)
+    }
+
+    /// Drops the content to save memory; the next [`refresh`](Self::refresh) reads again.
+    pub fn unload(&mut self) {
+        self.tracked.doc = T::default();
+        self.tracked.file.forget();
+        self.not_before = None;
     }
 
     /// Whether the last read was valid.
@@ -167,7 +187,12 @@ impl Inputs {
     pub fn new(state: &StateDir) -> Inputs {
         Inputs {
             decisions: Paced::new(state),
-            results: Paced::new(state),
+            // Recovery acts on failures only; a run of 10,000 successes need not stay in
+            // memory a second time (the executor holds them).
+            results: Paced::pruned(state, |doc| {
+                doc.results.retain(|r| r.status != Status::Succeeded);
+                doc.results.shrink_to_fit();
+            }),
         }
     }
 }

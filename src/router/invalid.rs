@@ -46,7 +46,7 @@ impl InvalidFile {
                 "router",
                 None,
                 None,
-                json!({ "path": path.display().to_string(), "error": message }),
+                json!({ "file": file_name(path), "error": message }),
             );
         }
         Ok(())
@@ -61,8 +61,15 @@ impl InvalidFile {
                 "router",
                 None,
                 None,
-                json!({ "path": path.display().to_string() }),
+                json!({ "file": file_name(path) }),
             );
         }
     }
+}
+
+/// The state file's name (`routing_decisions.json`), as every phase reports it in events.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }

@@ -69,6 +69,15 @@ pub const TEMP_PREFIX: &str = ".tmp-";
 /// a torn one, also across a crash. The result has mode 0644. Returns the new file's
 /// fingerprint. Callers writing a shared state file must hold its sidecar lock.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<Fingerprint> {
+    write_atomic_with(target, |w| w.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the content produced by `fill` straight into the temp
+/// file (through a buffer), so a large document is never held as one byte string.
+pub fn write_atomic_with(
+    target: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<Fingerprint> {
     let dir = target
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -79,8 +88,12 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<Fingerprint> {
         .map_err(|e| Error::io(dir, "create temp file", e))?;
     let tmp_path = tmp.path().to_path_buf();
     let file = tmp.as_file_mut();
-    file.write_all(bytes)
-        .map_err(|e| Error::io(&tmp_path, "write", e))?;
+    {
+        let mut buffered = std::io::BufWriter::with_capacity(256 * 1024, &mut *file);
+        fill(&mut buffered)
+            .and_then(|()| buffered.flush())
+            .map_err(|e| Error::io(&tmp_path, "write", e))?;
+    }
     file.set_permissions(Permissions::from_mode(0o644))
         .map_err(|e| Error::io(&tmp_path, "chmod", e))?;
     file.sync_all()

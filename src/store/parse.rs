@@ -73,6 +73,65 @@ pub fn validate_value(path: &Path, value: &Value, schema: SchemaName) -> Result<
     })
 }
 
+/// Reads only the fields `V` declares from a JSON file, without the schema check: for
+/// summaries (`phase status`) that must stay small next to the phases' own copies. A
+/// missing file is `V::default()`; a syntax error names line and column.
+pub fn read_view<V: DeserializeOwned + Default>(path: &Path) -> Result<V> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(V::default()),
+        Err(e) => return Err(Error::io(path, "read", e)),
+    };
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    {
+        use std::io::BufRead;
+        let head = reader.fill_buf().map_err(|e| Error::io(path, "read", e))?;
+        if head.starts_with(b"\xEF\xBB\xBF") {
+            reader.consume(3);
+        }
+    }
+    match serde_json::from_reader(reader) {
+        Ok(view) => Ok(view),
+        // The full parse names the problem precisely (encoding, line and column).
+        Err(e) => {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
+            parse_json_value(path, &bytes)?;
+            Err(Error::Schema {
+                path: path.to_path_buf(),
+                pointer: String::new(),
+                message: e.to_string(),
+            })
+        }
+    }
+}
+
+/// Parses a state document of kind `T` from an open file, streaming: the typed document
+/// is built without holding the file's bytes. Only a document that does not fit its types
+/// is read whole, for the precise error of [`parse_state_document`].
+pub fn parse_state_reader<T: StateDoc>(path: &Path, file: std::fs::File) -> Result<T> {
+    use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let head = reader.fill_buf().map_err(|e| Error::io(path, "read", e))?;
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    // serde also reads a struct from an array (`[]`): only objects take the fast path.
+    let is_object = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if is_object {
+        if reader.buffer().starts_with(b"\xEF\xBB\xBF") {
+            reader.consume(3);
+        }
+        if let Ok(doc) = serde_json::from_reader::<_, T>(&mut reader) {
+            check_parts(path, &doc)?;
+            return Ok(doc);
+        }
+    }
+    let mut file = reader.into_inner();
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .map_err(|e| Error::io(path, "read", e))?;
+    parse_state_document(path, &bytes)
+}
+
 /// Parses a state document of kind `T`.
 ///
 /// Large documents are parsed straight into their types and then schema-checked one
@@ -89,6 +148,12 @@ pub fn parse_state_document<T: StateDoc>(path: &Path, bytes: &[u8]) -> Result<T>
     else {
         return parse_json_document(path, bytes, T::SCHEMA);
     };
+    check_parts(path, &doc)?;
+    Ok(doc)
+}
+
+/// Schema-checks a typed document one array element at a time.
+fn check_parts<T: StateDoc>(path: &Path, doc: &T) -> Result<()> {
     doc.visit_parts(&mut |part, value| {
         let (checked, prefix) = match part {
             Some((field, i)) => (
@@ -105,8 +170,7 @@ pub fn parse_state_document<T: StateDoc>(path: &Path, bytes: &[u8]) -> Result<T>
                 message: first.message.clone(),
             }
         })
-    })?;
-    Ok(doc)
+    })
 }
 
 #[cfg(test)]

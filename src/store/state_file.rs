@@ -1,16 +1,17 @@
 //! One JSON state file as seen by one writer: what it last read or wrote (by content
 //! hash), so it can tell its own writes from anyone else's and merge before writing.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::Read;
+use std::fs::File;
+use std::hash::{DefaultHasher, Hasher};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::StateDir;
-use super::atomic::{Fingerprint, write_atomic};
+use super::atomic::{Fingerprint, write_atomic_with};
 use super::lock::{LockGuard, LockWait};
-use super::parse::parse_state_document;
+use super::parse::parse_state_reader;
 use crate::model::StateDoc;
 use crate::{Error, Result};
 
@@ -79,8 +80,8 @@ impl<T: StateDoc> StateFile<T> {
     /// it as seen. An invalid file is an error and is *not* remembered, so a later write
     /// cannot silently replace it.
     pub fn read(&mut self) -> Result<T> {
-        let (bytes, seen) = self.observe()?;
-        let doc = self.parse(bytes.as_deref())?;
+        let (file, seen) = self.observe()?;
+        let doc = self.parse(file)?;
         self.seen = Some(seen);
         Ok(doc)
     }
@@ -95,13 +96,13 @@ impl<T: StateDoc> StateFile<T> {
         {
             return Ok(None);
         }
-        let (bytes, seen) = self.observe()?;
+        let (file, seen) = self.observe()?;
         if self.seen.is_some_and(|s| s.hash == seen.hash) {
             // Same bytes (rewritten, or touched): nothing to parse.
             self.seen = Some(seen);
             return Ok(None);
         }
-        let doc = self.parse(bytes.as_deref())?;
+        let doc = self.parse(file)?;
         self.seen = Some(seen);
         Ok(Some(doc))
     }
@@ -127,12 +128,13 @@ impl<T: StateDoc> StateFile<T> {
         self.seen = None;
     }
 
-    /// The file's bytes (`None`: no file) and what they are, without parsing. The
-    /// fingerprint is taken from the open descriptor before reading, so a rename in
-    /// between cannot pair the old content with the new file's fingerprint.
-    fn observe(&self) -> Result<(Option<Vec<u8>>, Seen)> {
+    /// The open file (`None`: no file) and what it holds, by a streaming hash: a large
+    /// file is never held in memory as bytes. The fingerprint is taken from the open
+    /// descriptor before reading, so a rename in between cannot pair the old content with
+    /// the new file's fingerprint; the parse reads the same descriptor.
+    fn observe(&self) -> Result<(Option<File>, Seen)> {
         let observed_at = SystemTime::now();
-        let mut file = match std::fs::File::open(&self.path) {
+        let mut file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok((None, Seen::new(None, 0, observed_at)));
@@ -142,18 +144,29 @@ impl<T: StateDoc> StateFile<T> {
         let meta = file
             .metadata()
             .map_err(|e| Error::io(&self.path, "stat", e))?;
-        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-        file.read_to_end(&mut bytes)
-            .map_err(|e| Error::io(&self.path, "read", e))?;
+        let mut hasher = DefaultHasher::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => hasher.write(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(&self.path, "read", e)),
+            }
+        }
         let fingerprint = Fingerprint::of_metadata(&meta);
-        let seen = Seen::new(Some(fingerprint), hash_bytes(&bytes), observed_at);
-        Ok((Some(bytes), seen))
+        let seen = Seen::new(Some(fingerprint), hasher.finish(), observed_at);
+        Ok((Some(file), seen))
     }
 
-    /// Validates what [`observe`](Self::observe) read; a missing file is the empty document.
-    fn parse(&self, bytes: Option<&[u8]>) -> Result<T> {
-        match bytes {
-            Some(bytes) => parse_state_document::<T>(&self.path, bytes),
+    /// Parses what [`observe`](Self::observe) opened; a missing file is the empty document.
+    fn parse(&self, file: Option<File>) -> Result<T> {
+        match file {
+            Some(mut file) => {
+                file.seek(SeekFrom::Start(0))
+                    .map_err(|e| Error::io(&self.path, "read", e))?;
+                parse_state_reader::<T>(&self.path, file)
+            }
             None => Ok(T::default()),
         }
     }
@@ -174,22 +187,39 @@ impl<T: StateDoc> Locked<'_, T> {
     /// releases the lock.
     pub fn commit(self, doc: &mut T, run_id: &str) -> Result<()> {
         doc.stamp(run_id);
-        let mut bytes = serde_json::to_vec_pretty(doc)
-            .map_err(|e| Error::invalid(&self.file.path, format!("cannot serialise: {e}")))?;
-        bytes.push(b'\n');
         let observed_at = SystemTime::now();
-        let fingerprint = write_atomic(&self.file.path, &bytes)?;
-        self.file.seen = Some(Seen::new(
-            Some(fingerprint),
-            hash_bytes(&bytes),
-            observed_at,
-        ));
+        let mut hasher = DefaultHasher::new();
+        // Serialised straight into the temp file, hashed on the way: a 10,000-task
+        // document is never held as one string.
+        let fingerprint = write_atomic_with(&self.file.path, |w| {
+            let mut tee = HashingWriter {
+                inner: w,
+                hasher: &mut hasher,
+            };
+            serde_json::to_writer_pretty(&mut tee, &*doc)?;
+            tee.write_all(b"\n")
+        })?;
+        self.file.seen = Some(Seen::new(Some(fingerprint), hasher.finish(), observed_at));
         Ok(())
     }
 }
 
-fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    bytes.hash(&mut h);
-    h.finish()
+/// The content hash is SipHash over the bytes as one stream (no length prefix), so
+/// hashing while writing gives the same value as hashing the file read back.
+/// Passes writes through and feeds them to the content hash.
+struct HashingWriter<'a, W: Write + ?Sized> {
+    inner: &'a mut W,
+    hasher: &'a mut DefaultHasher,
+}
+
+impl<W: Write + ?Sized> Write for HashingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.write(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
