@@ -78,10 +78,39 @@ pub fn write_atomic_with(
     target: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<Fingerprint> {
-    let dir = target
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = parent_dir(target);
+    let tmp = synced_temp_file(dir, fill)?;
+    let file = tmp
+        .persist(target)
+        .map_err(|e| Error::io(target, "rename into place", e.error))?;
+    // Stat after the rename (it changes the ctime) and through our descriptor, so the
+    // fingerprint is of the version we wrote even if someone replaced it since.
+    let meta = file.metadata().map_err(|e| Error::io(target, "stat", e))?;
+    sync_dir(dir)?;
+    Ok(Fingerprint::of_metadata(&meta))
+}
+
+/// Writes `bytes` as a new file `target`, atomically, failing if `target` exists.
+pub fn create_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
+    create_unsynced_dir(target, bytes)?;
+    sync_dir(parent_dir(target))
+}
+
+/// Like [`create_atomic`] but leaves the directory's fsync to the caller, who publishes
+/// a batch of files and syncs the directory once.
+pub(crate) fn create_unsynced_dir(target: &Path, bytes: &[u8]) -> Result<()> {
+    synced_temp_file(parent_dir(target), |w| w.write_all(bytes))?
+        .persist_noclobber(target)
+        .map_err(|e| Error::io(target, "publish", e.error))?;
+    Ok(())
+}
+
+/// A temp file `.tmp-<pid>-…` in `dir` holding what `fill` wrote, mode 0644, fsynced:
+/// ready to be renamed into place.
+fn synced_temp_file(
+    dir: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<tempfile::NamedTempFile> {
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
         .tempfile_in(dir)
@@ -98,37 +127,15 @@ pub fn write_atomic_with(
         .map_err(|e| Error::io(&tmp_path, "chmod", e))?;
     file.sync_all()
         .map_err(|e| Error::io(&tmp_path, "fsync", e))?;
-    let file = tmp
-        .persist(target)
-        .map_err(|e| Error::io(target, "rename into place", e.error))?;
-    // Stat after the rename (it changes the ctime) and through our descriptor, so the
-    // fingerprint is of the version we wrote even if someone replaced it since.
-    let meta = file.metadata().map_err(|e| Error::io(target, "stat", e))?;
-    sync_dir(dir)?;
-    Ok(Fingerprint::of_metadata(&meta))
+    Ok(tmp)
 }
 
-/// Writes `bytes` as a new file `target`, atomically, failing if `target` exists.
-pub fn create_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = target
+/// The directory a file lives in (`.` for a bare name).
+fn parent_dir(target: &Path) -> &Path {
+    target
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, "create temp file", e))?;
-    let tmp_path = tmp.path().to_path_buf();
-    let file = tmp.as_file_mut();
-    file.write_all(bytes)
-        .map_err(|e| Error::io(&tmp_path, "write", e))?;
-    file.set_permissions(Permissions::from_mode(0o644))
-        .map_err(|e| Error::io(&tmp_path, "chmod", e))?;
-    file.sync_all()
-        .map_err(|e| Error::io(&tmp_path, "fsync", e))?;
-    tmp.persist_noclobber(target)
-        .map_err(|e| Error::io(target, "publish", e.error))?;
-    sync_dir(dir)
+        .unwrap_or(Path::new("."))
 }
 
 /// fsyncs a directory, so a rename in it survives a power cut.

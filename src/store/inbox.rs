@@ -3,16 +3,13 @@
 //! and a rejected file never overwrites another.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::Permissions;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::atomic::{Fingerprint, TEMP_PREFIX, sync_dir};
+use super::atomic::{Fingerprint, create_unsynced_dir, sync_dir};
 use super::{LockGuard, LockWait, StateDir};
 use crate::model::now_rfc3339;
 use crate::{Error, Result};
@@ -227,7 +224,7 @@ pub fn reject_task_file(
     let mut bytes = serde_json::to_vec_pretty(note)
         .map_err(|e| Error::invalid(&report, format!("cannot serialise: {e}")))?;
     bytes.push(b'\n');
-    create_synced(&report, &bytes)?;
+    create_unsynced_dir(&report, &bytes)?;
     match std::fs::rename(file, &target) {
         Ok(()) => Ok(Some(target)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !present(file) => {
@@ -271,27 +268,6 @@ fn free_slot(dir: &Path, name: &OsStr) -> (PathBuf, PathBuf) {
         }
         n += 1;
     }
-}
-
-/// Creates `target` with `bytes`, fsynced, failing if it exists. The directory is synced
-/// by the caller once per batch.
-fn create_synced(target: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, "create temp file", e))?;
-    let tmp_path = tmp.path().to_path_buf();
-    let file = tmp.as_file_mut();
-    file.write_all(bytes)
-        .map_err(|e| Error::io(&tmp_path, "write", e))?;
-    file.set_permissions(Permissions::from_mode(0o644))
-        .map_err(|e| Error::io(&tmp_path, "chmod", e))?;
-    file.sync_all()
-        .map_err(|e| Error::io(&tmp_path, "fsync", e))?;
-    tmp.persist_noclobber(target)
-        .map_err(|e| Error::io(target, "publish", e.error))?;
-    Ok(())
 }
 
 #[cfg(test)]
