@@ -6,6 +6,7 @@
 //! [`Command::run`].
 
 mod control;
+mod edit;
 mod events;
 mod init;
 mod log_format;
@@ -16,6 +17,7 @@ mod schema;
 mod status;
 mod submit;
 mod validate;
+mod wait;
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -94,6 +96,10 @@ pub enum Command {
     Events(events::Args),
     /// Print a task attempt's captured stdout (or `--stderr`).
     Logs(logs::Args),
+    /// Wait until tasks (all, or the ones named) have ended; exit 0 only if all succeeded.
+    Wait(wait::Args),
+    /// Edit a state file in $VISUAL/$EDITOR; validated, then swapped in under its lock.
+    Edit(edit::Args),
 }
 
 /// What a verb returns: its exit code, or an error to render.
@@ -162,6 +168,8 @@ impl Command {
             Command::Retry(args) => control::run(RequestAction::Retry, args, ctx, out),
             Command::Events(args) => events::run(args, ctx, out),
             Command::Logs(args) => logs::run(args, ctx, out),
+            Command::Wait(args) => wait::run(args, ctx, out),
+            Command::Edit(args) => edit::run(args, ctx, out),
         }
     }
 }

@@ -112,6 +112,11 @@ pub struct LivePhases {
 }
 
 impl LivePhases {
+    /// Whether any phase runs.
+    pub fn any(&self) -> bool {
+        self.router || self.executor || self.recovery
+    }
+
     /// Asks the presence locks.
     pub fn detect(state: &StateDir) -> Result<LivePhases> {
         Ok(LivePhases {

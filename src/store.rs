@@ -7,6 +7,7 @@
 
 mod atomic;
 mod claim;
+mod edit;
 mod inbox;
 mod layout;
 mod listing;
@@ -22,6 +23,7 @@ pub use atomic::TEMP_PREFIX;
 pub use atomic::{Fingerprint, write_atomic, write_atomic_with};
 pub use atomic::{create_atomic, sync_dir};
 pub use claim::Claim;
+pub use edit::{EDITABLE, EditOutcome, EditSession};
 pub use inbox::{
     InboxFile, InboxLock, RejectionNote, accept_task_file, accepted_task_exists,
     accepted_task_path, inbox_fingerprint, is_inbox_candidate, list_inbox, lock_inbox,

@@ -1,0 +1,91 @@
+//! `phase wait [ID…]`: block until the tasks (all, when none are named) have ended, then
+//! exit 0 only if all succeeded. Ended: succeeded, quarantined, canceled, dep_failed,
+//! rejected, or failed with no recovery phase running to act on it.
+
+use std::time::{Duration, Instant};
+
+use super::{Context, EXIT_FAILURE, EXIT_OK, Failure, Out, Outcome, note};
+use crate::Error;
+use crate::status::{LivePhases, Snapshot, TaskState, snapshot};
+
+/// Arguments of `phase wait`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Tasks to wait for (default: every task).
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Give up after this many seconds (exit 1).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+}
+
+/// How often the files are looked at.
+const POLL: Duration = Duration::from_millis(100);
+/// When to say that nothing runs that could move the tasks.
+const NOTE_AFTER: Duration = Duration::from_secs(2);
+
+/// Polls the derived states until every waited-for task has ended.
+pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+    let started = Instant::now();
+    let deadline = args
+        .timeout
+        .map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let mut told = false;
+    loop {
+        let live = LivePhases::detect(&ctx.state)?;
+        let snap = snapshot(&ctx.state, live)?;
+        for id in &args.ids {
+            if !snap.tasks.iter().any(|t| &t.id == id) {
+                return Err(Failure::usage(Error::Usage(format!(
+                    "no task {id:?} in {}",
+                    ctx.state.root().display()
+                ))));
+            }
+        }
+        if let Some(done) = settled(&snap, &args.ids) {
+            for (id, state) in &done {
+                out.line(format!("{id} {}", state.as_str()))?;
+            }
+            let all_ok = done.iter().all(|(_, s)| *s == TaskState::Succeeded);
+            return Ok(if all_ok { EXIT_OK } else { EXIT_FAILURE });
+        }
+        if !told && !live.any() && started.elapsed() > NOTE_AFTER {
+            note(&format!(
+                "no phase is running on {}; still waiting (start `phase run`)",
+                ctx.state.root().display()
+            ));
+            told = true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Failure::from(Error::Usage(
+                "timed out waiting; tasks are still moving".to_string(),
+            )));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The waited-for tasks and their states, once all of them have ended.
+fn settled(snap: &Snapshot, ids: &[String]) -> Option<Vec<(String, TaskState)>> {
+    let chosen: Vec<_> = snap
+        .tasks
+        .iter()
+        .filter(|t| ids.is_empty() || ids.contains(&t.id))
+        .collect();
+    chosen
+        .iter()
+        .all(|t| t.waiting_on.is_none() && has_ended(t.state))
+        .then(|| chosen.iter().map(|t| (t.id.clone(), t.state)).collect())
+}
+
+fn has_ended(state: TaskState) -> bool {
+    matches!(
+        state,
+        TaskState::Succeeded
+            | TaskState::Quarantined
+            | TaskState::Canceled
+            | TaskState::DepFailed
+            | TaskState::Rejected
+            | TaskState::Failed
+    )
+}
