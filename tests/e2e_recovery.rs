@@ -572,3 +572,47 @@ fn deleting_a_quarantined_result_reruns_it_above_the_old_attempts() {
         "numbering continues above the attempt recovery already judged"
     );
 }
+
+#[test]
+fn two_recovery_processes_analyse_and_fix_each_attempt_once() {
+    let p = Project::new(BASE);
+    let lint = p.script("lint.sh", LINT);
+    let slow_fix = p.script("fix.sh", &format!("#!/bin/bash\nsleep 0.2\n{FIX_BODY}"));
+    p.set_config(&format!(
+        "{BASE}\n[recovery.detectors.whitespace]\ncommand = [\"{lint}\", \"{{files}}\"]\nparser = \"generic\"\npattern = '{PATTERN}'\nfixer = [\"{slow_fix}\", \"{{files}}\"]\n"
+    ));
+    for i in 0..4 {
+        let file = format!("f{i}.txt");
+        std::fs::write(p.root().join(&file), "x  \n").expect("file");
+        p.drop_task(
+            &format!("t{i}"),
+            json!({"kind": "lint", "command": [lint, file], "files": [file]}),
+        );
+    }
+    let children: Vec<_> = [
+        ("engine", vec!["run", "router", "executor", "--once"]),
+        ("rec1", vec!["run", "recovery", "--once"]),
+        ("rec2", vec!["run", "recovery", "--once"]),
+    ]
+    .into_iter()
+    .map(|(name, args)| (name, p.spawn(&args, name)))
+    .collect();
+    for (name, child) in children {
+        let out = support::wait_output(child, Duration::from_secs(60), name);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", p.stderr_of(name));
+    }
+    let analyses = p.json("error_analysis.json");
+    let patches = p.json("fix_patches.json");
+    for i in 0..4 {
+        let id = format!("t{i}");
+        assert_eq!(p.status_of(&id).as_deref(), Some("succeeded"), "{id}");
+        let count = |doc: &Value, field: &str| {
+            doc[field].as_array().map_or(0, |a| {
+                a.iter().filter(|x| x["task_id"] == id.as_str()).count()
+            })
+        };
+        assert_eq!(count(&analyses, "analyses"), 1, "{id} analysed once");
+        assert_eq!(count(&patches, "retries"), 1, "{id} judged once");
+        assert_eq!(count(&patches, "patches"), 1, "{id} fixed once");
+    }
+}

@@ -19,6 +19,7 @@ use super::hand_patch::{HandPatchJob, apply};
 use super::runner::Abort;
 use crate::model::ExecutionResults;
 use crate::phase::{Wake, Waker};
+use crate::store::Claim;
 
 /// A unit of recovery work.
 #[derive(Debug, Clone)]
@@ -44,6 +45,14 @@ impl Job {
         match self {
             Job::Attempt(j) => JobKey::Attempt(j.task.id().to_string(), j.attempt()),
             Job::HandPatch(j) => JobKey::Patch(j.patch.patch_id.clone()),
+        }
+    }
+
+    /// The task it works on.
+    pub fn task_id(&self) -> &str {
+        match self {
+            Job::Attempt(j) => j.task.id(),
+            Job::HandPatch(j) => &j.patch.task_id,
         }
     }
 }
@@ -127,6 +136,21 @@ fn work(
             break;
         }
         let key = job.key();
+        // Another recovery process on this state directory may work on the same task:
+        // one at a time per task, and each job re-reads the files once it holds the claim.
+        let _claim = match Claim::try_acquire(&shared.state, &recovery_claim(job.task_id())) {
+            Ok(Some(claim)) => claim,
+            Ok(None) => {
+                tracing::debug!(job = ?key, "recovery: another process works on this task");
+                let _ = done.send((key, false));
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(job = ?key, "recovery: {e}");
+                let _ = done.send((key, false));
+                continue;
+            }
+        };
         let outcome = match &job {
             Job::Attempt(j) => recover(shared, &mut results, j),
             Job::HandPatch(j) => apply(shared, j),
@@ -148,4 +172,10 @@ fn work(
         }
     }
     let _ = shared.events.flush();
+}
+
+/// The claim recovery holds on a task while it works on it. Task ids start with a letter
+/// or digit, so this name never collides with the executor's claim of a task.
+fn recovery_claim(task_id: &str) -> String {
+    format!("_recovery-{task_id}")
 }
