@@ -430,3 +430,87 @@ fn rustix_kill_term(child: &std::process::Child) {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
 }
+
+#[test]
+fn a_task_file_written_slowly_in_place_is_routed_once_complete() {
+    let p = Project::new(FAST);
+    let mut engine = p.spawn(&["run", "router", "executor"], "engine");
+    let path = p.state().join("inbox").join("slow.json");
+    let whole = r#"{"kind": "shell", "command": ["echo", "all three parts"], "description": "written in three steps"}"#;
+    let (first, rest) = whole.split_at(30);
+    let (second, third) = rest.split_at(30);
+    // Three writes 50 ms apart to the file itself, as a careless tool would.
+    let mut file = std::fs::File::create(&path).expect("create in place");
+    for part in [first, second, third] {
+        use std::io::Write;
+        file.write_all(part.as_bytes()).expect("write part");
+        file.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(file);
+    wait_for("the task to run", Duration::from_secs(20), || {
+        p.status_of("slow").as_deref() == Some("succeeded")
+    });
+    engine.kill().expect("kill");
+    engine.wait().expect("reap");
+    let decisions = p.json("routing_decisions.json");
+    let routed: Vec<_> = decisions["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .collect();
+    assert_eq!(routed.len(), 1);
+    assert_eq!(routed[0]["task"]["description"], "written in three steps");
+    assert!(
+        std::fs::read_dir(p.state().join("rejected"))
+            .expect("rejected")
+            .next()
+            .is_none(),
+        "the half-written states were never rejected"
+    );
+    assert_eq!(p.events_of("TASK_ROUTED").len(), 1);
+}
+
+#[test]
+fn a_thousand_files_published_at_once_are_each_routed_once() {
+    let p = Project::new(&with_parallel(2));
+    let staging = p.root().join("staging");
+    std::fs::create_dir_all(&staging).expect("staging");
+    for i in 0..1000 {
+        std::fs::write(
+            staging.join(format!("n{i:04}.json")),
+            r#"{"kind": "shell", "command": ["true"]}"#,
+        )
+        .expect("task");
+    }
+    let mut engine = p.spawn(&["run", "router"], "router");
+    for i in 0..1000 {
+        let name = format!("n{i:04}.json");
+        std::fs::rename(staging.join(&name), p.state().join("inbox").join(&name)).expect("publish");
+    }
+    wait_for("every file routed", Duration::from_secs(60), || {
+        std::fs::read_dir(p.state().join("inbox")).is_ok_and(|d| d.count() == 0)
+            && p.json("routing_decisions.json")["decisions"]
+                .as_array()
+                .is_some_and(|d| d.len() == 1000)
+    });
+    engine.kill().expect("kill");
+    engine.wait().expect("reap");
+    let decisions = p.json("routing_decisions.json");
+    let mut ids: Vec<&str> = decisions["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .map(|d| d["task_id"].as_str().unwrap_or_default())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1000, "each routed exactly once");
+    assert_eq!(p.events_of("TASK_ROUTED").len(), 1000);
+    assert_eq!(
+        std::fs::read_dir(p.state().join("tasks"))
+            .expect("tasks")
+            .count(),
+        1000
+    );
+}
