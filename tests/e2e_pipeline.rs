@@ -514,3 +514,22 @@ fn a_thousand_files_published_at_once_are_each_routed_once() {
         1000
     );
 }
+
+#[test]
+fn polling_mode_runs_the_same_pipeline() {
+    let p = Project::new(FAST);
+    pipeline_tasks(&p);
+    let (code, out, err) = p.run(
+        &["run", "router", "executor", "--once", "--poll"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 1, "e fails: {err}");
+    assert!(out.starts_with("6 tasks: "), "{out}");
+    let state = final_state(&p);
+    assert_eq!(state["d"].0, "succeeded");
+    assert_eq!(state["e"].0, "failed");
+    assert!(
+        !state.contains_key("f"),
+        "f waits on the failed e: {state:?}"
+    );
+}
