@@ -188,6 +188,13 @@ struct RetryView {
     reason: String,
 }
 
+/// The field of `rejected/<file>.error.json` that says why.
+#[derive(Debug, Default, Deserialize)]
+struct RejectionView {
+    #[serde(default)]
+    error: Option<String>,
+}
+
 /// Reads the files and derives every task's state. A file that is not JSON, or lacks the
 /// fields the lifecycle needs, is an error (`phase validate` checks the full schemas).
 pub fn snapshot(state: &StateDir, live: LivePhases) -> Result<Snapshot> {
@@ -195,7 +202,18 @@ pub fn snapshot(state: &StateDir, live: LivePhases) -> Result<Snapshot> {
     let results: ResultsView = read_view(&state.file(ExecutionResults::FILE))?;
     let patches: PatchesView = read_view(&state.file(FixPatches::FILE))?;
     let inbox = list_task_files(&state.inbox())?;
-    let rejected = list_task_files(&state.rejected())?;
+    // Each rejected file's note says why, for the DETAIL column.
+    let rejected: Vec<_> = list_task_files(&state.rejected())?
+        .into_iter()
+        .map(|path| {
+            let mut note = path.clone().into_os_string();
+            note.push(".error.json");
+            let why = read_view::<RejectionView>(std::path::Path::new(&note))
+                .ok()
+                .and_then(|v| v.error);
+            (path, why)
+        })
+        .collect();
     Ok(derive(
         &decisions, &results, &patches, &inbox, &rejected, live,
     ))
@@ -206,7 +224,7 @@ fn derive(
     results: &ResultsView,
     patches: &PatchesView,
     inbox: &[std::path::PathBuf],
-    rejected: &[std::path::PathBuf],
+    rejected: &[(std::path::PathBuf, Option<String>)],
     live: LivePhases,
 ) -> Snapshot {
     let by_id: HashMap<&str, &ResultView> = results
@@ -284,7 +302,7 @@ fn derive(
             waiting_on: live.router.then_some("router"),
         });
     }
-    for path in rejected {
+    for (path, note) in rejected {
         tasks.push(TaskView {
             id: path
                 .file_name()
@@ -294,7 +312,10 @@ fn derive(
             state: TaskState::Rejected,
             tool: None,
             attempt: 0,
-            reason: Some(format!("see {}.error.json", path.display())),
+            reason: Some(match note {
+                Some(error) => error.clone(),
+                None => format!("see {}.error.json", path.display()),
+            }),
             waiting_on: None,
         });
     }
