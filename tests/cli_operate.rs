@@ -234,3 +234,22 @@ fn edit_never_overwrites_a_version_written_meanwhile() {
     assert_eq!(code, 2);
     assert!(err.contains("not an editable state file"), "{err}");
 }
+
+#[test]
+fn status_says_why_a_file_was_rejected() {
+    let p = Project::new(FAST);
+    std::fs::write(
+        p.state().join("inbox/bad.json"),
+        r#"{"kind": "shell", "command": "echo hi"}"#,
+    )
+    .expect("bad task");
+    let (code, _, _) = p.run(&["run", "router", "--once"], Duration::from_secs(20));
+    assert_eq!(code, 1, "a rejected file is not a success");
+    let json = p.status_json();
+    assert_eq!(json["tasks"][0]["id"], "bad.json");
+    assert_eq!(json["tasks"][0]["state"], "rejected");
+    assert_eq!(
+        json["tasks"][0]["reason"],
+        "/command: expected array, got \"echo hi\""
+    );
+}
