@@ -219,6 +219,7 @@ impl Executor {
         if flush_pending {
             at(Some(self.flusher.due().unwrap_or(now)));
         }
+        at(self.flusher.events_due());
         at(self.queue.next_timer());
         if !self.foreign_running.is_empty() {
             at(Some(self.sweep_at));
@@ -283,10 +284,9 @@ impl Phase for Executor {
         self.sweep_interrupted();
         self.fire_timers(now);
         self.dispatch();
-        if let Err(e) = self.events.flush() {
-            tracing::warn!(phase = PHASE, "{e}");
-        }
-        self.maybe_flush(Instant::now());
+        let now = Instant::now();
+        self.maybe_flush(now);
+        self.flush_events(now);
         Ok(self.outcome(Instant::now()))
     }
 
@@ -311,6 +311,7 @@ impl Phase for Executor {
             );
         }
         self.flush_now();
+        self.write_events();
         if let Some(mut pool) = self.pool.take()
             && self.running.is_empty()
         {

@@ -80,6 +80,10 @@ fn run(
         });
         return;
     }
+    // The coordinator keeps only the latest state of each phase: a busy phase need not
+    // wake it after every pass (a pass per finished task), only when it changes, and
+    // every time it is idle (the coordinator then checks whether the run is over).
+    let mut reported_busy = false;
     loop {
         let outcome = match phase.reconcile() {
             Ok(outcome) => outcome,
@@ -89,10 +93,13 @@ fn run(
                 Outcome::default()
             }
         };
-        let _ = reports.send(Report::Reconciled {
-            phase: name,
-            idle: outcome.idle,
-        });
+        if outcome.idle || !reported_busy {
+            let _ = reports.send(Report::Reconciled {
+                phase: name,
+                idle: outcome.idle,
+            });
+        }
+        reported_busy = !outcome.idle;
         let now = Instant::now();
         let mut wake_at = now + timing.poll_interval;
         if let Some(t) = outcome.next_wake {

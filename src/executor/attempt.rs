@@ -8,10 +8,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::changes::Probe;
+use super::changes::{Probe, Snapshot};
 use super::output::{Log, Pump};
 use crate::model::now_rfc3339;
-use crate::process::{self, Finished, StopHandle};
+use crate::process::{self, Finished, Running, StopHandle};
 
 /// What a worker needs to run one attempt.
 #[derive(Debug)]
@@ -25,6 +25,8 @@ pub(super) struct Job {
     pub(super) tail_bytes: usize,
     pub(super) probe: Probe,
     pub(super) stop: StopHandle,
+    /// Set when the executor thread already spawned it (see `launch`).
+    pub(super) begun: Option<Begun>,
 }
 
 /// How an attempt ended, as the worker saw it.
@@ -50,12 +52,33 @@ pub(super) struct Done {
     pub(super) files_modified: Vec<String>,
 }
 
-/// Runs `job` to its end.
-pub(super) fn run(job: Job) -> Done {
+/// An attempt up to its spawn: the checks, the `files_modified` snapshot and the
+/// process (or why it did not start).
+#[derive(Debug)]
+pub(super) struct Begun {
+    started_at: String,
+    clock: Instant,
+    launch: Launch,
+}
+
+#[derive(Debug)]
+enum Launch {
+    Spawned { before: Snapshot, running: Running },
+    NotStarted(String),
+}
+
+impl Begun {
+    /// Whether a process was started (and must be waited for).
+    pub(super) fn spawned(&self) -> bool {
+        matches!(self.launch, Launch::Spawned { .. })
+    }
+}
+
+/// Checks the workdir, takes the snapshot and spawns the process.
+pub(super) fn begin(job: &Job) -> Begun {
     let started_at = now_rfc3339();
     let clock = Instant::now();
-    let mut files_modified = Vec::new();
-    let end = if !job.spec.cwd.is_dir() {
+    let launch = if !job.spec.cwd.is_dir() {
         // Checked first so that the reason names the real problem (a missing cwd would
         // read as a missing program).
         let reason = format!(
@@ -63,21 +86,13 @@ pub(super) fn run(job: Job) -> Done {
             job.spec.cwd.display()
         );
         note_in_log(&job.err_log, &reason);
-        End::NotStarted(reason)
+        Launch::NotStarted(reason)
     } else if job.stop.is_stopped() {
-        End::NotStarted("stopped before it started".into())
+        Launch::NotStarted("stopped before it started".into())
     } else {
         let before = job.probe.snapshot();
-        let end = match process::spawn(&job.spec) {
-            Ok(mut running) => {
-                let deadline = job.spec.timeout.map(|t| Instant::now() + t);
-                let logs = (Log::new(job.out_log.clone()), Log::new(job.err_log.clone()));
-                let mut pump = Pump::new(&mut running, logs.0, logs.1);
-                pump.run(running.pid(), &job.stop, deadline);
-                let finished = running.wait_stoppable(&job.stop);
-                pump.drain();
-                End::Exited(finished)
-            }
+        match process::spawn(&job.spec) {
+            Ok(running) => Launch::Spawned { before, running },
             Err(e) => {
                 let reason = e.to_string();
                 let reason = if reason.starts_with("cannot start") {
@@ -86,18 +101,56 @@ pub(super) fn run(job: Job) -> Done {
                     format!("cannot start: {reason}")
                 };
                 note_in_log(&job.err_log, &reason);
-                End::NotStarted(reason)
+                Launch::NotStarted(reason)
             }
-        };
-        files_modified = job.probe.changed_since(&before);
-        end
+        }
+    };
+    Begun {
+        started_at,
+        clock,
+        launch,
+    }
+}
+
+/// Runs `job` to its end (from its spawn, if the executor already started it).
+pub(super) fn run(mut job: Job) -> Done {
+    let Begun {
+        started_at,
+        clock,
+        launch,
+    } = job.begun.take().unwrap_or_else(|| begin(&job));
+    let mut files_modified = Vec::new();
+    // Whether the `.err` log may exist: a silent attempt has none, and looking for it
+    // would cost a failed lookup on the path from one task to the next.
+    let mut err_log_written = true;
+    let end = match launch {
+        Launch::NotStarted(reason) => End::NotStarted(reason),
+        Launch::Spawned {
+            before,
+            mut running,
+        } => {
+            let deadline = job.spec.timeout.map(|t| Instant::now() + t);
+            let logs = (Log::new(job.out_log.clone()), Log::new(job.err_log.clone()));
+            let mut pump = Pump::new(&mut running, logs.0, logs.1);
+            pump.run(running.pid(), &job.stop, deadline);
+            let finished = running.wait_stoppable(&job.stop);
+            pump.drain();
+            err_log_written = pump.wrote_stderr();
+            files_modified = job.probe.changed_since(&before);
+            End::Exited(finished)
+        }
     };
     let duration_ms = match &end {
         End::Exited(f) => f.duration.as_millis() as u64,
         End::NotStarted(_) => clock.elapsed().as_millis() as u64,
     };
+    let stderr_tail = if err_log_written {
+        stderr_tail(&job.err_log, job.tail_bytes)
+    } else {
+        String::new()
+    };
     Done {
-        stderr_tail: stderr_tail(&job.err_log, job.tail_bytes),
+        stderr_tail,
         task_id: job.task_id,
         attempt: job.attempt,
         started_at,

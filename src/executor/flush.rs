@@ -30,6 +30,8 @@ pub(super) struct Flusher {
     last_duration: Duration,
     /// Claims of attempts whose results are not on disk yet, by task id.
     pending_claims: HashMap<String, Claim>,
+    /// When the events left for the next results write must be appended anyway.
+    events_due: Option<Instant>,
 }
 
 impl Flusher {
@@ -40,7 +42,13 @@ impl Flusher {
             last_flush: None,
             last_duration: Duration::ZERO,
             pending_claims: HashMap::new(),
+            events_due: None,
         }
+    }
+
+    /// When buffered events must be appended even if the results are not written by then.
+    pub(super) fn events_due(&self) -> Option<Instant> {
+        self.events_due
     }
 
     /// When the next write may happen (`None`: at once, nothing was written yet).
@@ -61,6 +69,31 @@ impl Flusher {
 }
 
 impl Executor {
+    /// Appends the pass's events, unless a results write is pending: they then go out with
+    /// it (appended just before it, as always), or after `flush_interval_ms` at the
+    /// latest. One append per pass was a lock, an open and a write per finished task, and
+    /// woke every phase's watcher each time.
+    pub(super) fn flush_events(&mut self, now: Instant) {
+        if self.ledger.is_dirty() && !self.results.is_broken() {
+            let due = *self
+                .flusher
+                .events_due
+                .get_or_insert(now + self.flusher.interval);
+            if now < due {
+                return;
+            }
+        }
+        self.write_events();
+    }
+
+    /// Appends every buffered event now.
+    pub(super) fn write_events(&mut self) {
+        self.flusher.events_due = None;
+        if let Err(e) = self.events.flush() {
+            tracing::warn!(phase = PHASE, "{e}");
+        }
+    }
+
     /// Writes if something changed and the interval allows (or the executor is idle).
     pub(super) fn maybe_flush(&mut self, now: Instant) {
         if !self.ledger.is_dirty() || self.results.is_broken() {
@@ -83,9 +116,7 @@ impl Executor {
         if self.results.is_broken() {
             return;
         }
-        if let Err(e) = self.events.flush() {
-            tracing::warn!(phase = PHASE, "{e}");
-        }
+        self.write_events();
         let started = Instant::now();
         let wait = LockWait::AtMost(self.flusher.lock_timeout);
         let outcome = match self.results.file_mut().lock(wait) {

@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::attempt::{Done, End, Job, note_in_log};
+use super::attempt::{self, Begun, Done, End, Job, note_in_log};
 use super::changes::Probe;
 use super::readiness::{Step, next_step};
 use super::{Executor, PHASE, RunningTask, times};
 use crate::model::{Attempt, EventType, Metadata, Status, TaskResult, now_rfc3339};
 use crate::process::{Sink, Spec, StopHandle};
+use crate::store::Claim;
 use crate::template::{self, Vars};
 
 /// A command ready to run, before it has a claim and a record.
@@ -123,8 +124,6 @@ impl Executor {
             executor: self.executor_id.clone(),
             ..Attempt::default()
         };
-        self.record_running(&id, record, metadata);
-
         let stop = StopHandle::new();
         let mut task = RunningTask {
             attempt,
@@ -138,26 +137,14 @@ impl Executor {
         let prepared = match prepared {
             Ok(p) => p,
             Err(reason) => {
+                self.record_running(&id, record, metadata);
                 note_in_log(&self.state.root().join(&log_err), &reason);
                 return self.finish(not_started(&id, attempt, reason), task);
             }
         };
         task.timeout = prepared.timeout;
-        self.events.emit(
-            EventType::TaskStarted,
-            PHASE,
-            Some(&id),
-            Some(attempt),
-            json!({
-                "tool": tool,
-                "argv": argv,
-                "workdir": prepared.spec.cwd.display().to_string(),
-                "log_out": log_out,
-                "log_err": log_err,
-                "patch_id": patch_id,
-            }),
-        );
-        let job = Job {
+        let workdir = prepared.spec.cwd.display().to_string();
+        let mut job = Job {
             task_id: id.clone(),
             attempt,
             out_log: self.state.root().join(&log_out),
@@ -166,17 +153,84 @@ impl Executor {
             spec: prepared.spec,
             probe: prepared.probe,
             stop,
+            begun: None,
         };
-        let Some(pool) = &self.pool else {
-            let reason = "internal error: the executor was not started".to_string();
-            return self.finish(not_started(&id, attempt, reason), task);
-        };
-        if let Err(job) = pool.submit(job) {
-            let reason = "internal error: the executor's workers are gone".to_string();
-            return self.finish(not_started(&job.task_id, attempt, reason), task);
+        // The only attempt running (as in a dependency chain, where every start is on
+        // the critical path): spawn it here rather than wake a worker first. A worker
+        // still waits for it. Not when `files_modified` needs a snapshot first (it may
+        // run `git status`), nor with other attempts running (the workers then spawn in
+        // parallel, off this thread).
+        if self.running.is_empty() && self.pool.is_some() && matches!(job.probe, Probe::None) {
+            job.begun = Some(attempt::begin(&job));
         }
+        // Handed over before the bookkeeping below, which the worker does not need. The
+        // attempt's ending is recorded by this thread too, so it cannot overtake its start.
+        let submitted = match &self.pool {
+            Some(pool) => pool.submit(job),
+            None => Err(Box::new(job)),
+        };
+        self.record_running(&id, record, metadata);
+        if let Err(job) = submitted {
+            return self.not_submitted(*job, task);
+        }
+        self.events.emit(
+            EventType::TaskStarted,
+            PHASE,
+            Some(&id),
+            Some(attempt),
+            json!({
+                "tool": tool,
+                "argv": argv,
+                "workdir": workdir,
+                "log_out": log_out,
+                "log_err": log_err,
+                "patch_id": patch_id,
+            }),
+        );
         *self.per_tool.entry(tool).or_insert(0) += 1;
         self.running.insert(id, task);
+        self.prepare_claims_after(t);
+    }
+
+    /// The pool is gone (an internal error): a process already spawned is stopped and
+    /// waited for here, and the attempt is recorded either way.
+    fn not_submitted(&mut self, job: Job, task: RunningTask) {
+        let done = if job.begun.as_ref().is_some_and(Begun::spawned) {
+            job.stop.stop();
+            attempt::run(job)
+        } else {
+            let reason = match self.pool {
+                Some(_) => "internal error: the executor's workers are gone",
+                None => "internal error: the executor was not started",
+            };
+            not_started(&job.task_id, job.attempt, reason.to_string())
+        };
+        self.finish(done, task);
+    }
+
+    /// Creates the claim files of the dependents that task `t` is the last unmet
+    /// dependency of, while `t` runs: creating a file is the slowest step of starting an
+    /// attempt (much slower on ext4 soon after many deletions), and in a chain the next
+    /// start is on the critical path. The claim is taken and dropped at once, so it is
+    /// held only while its attempt runs, as before.
+    fn prepare_claims_after(&mut self, t: usize) {
+        if self.unmet.len() != self.graph.len() {
+            return;
+        }
+        // `unmet` counts `t` itself while it runs: 1 means nothing else is missing. No
+        // more than can start at once: a wide fan-out would hold this thread up.
+        let limit = self.config.execution.parallelism();
+        let next = self
+            .graph
+            .dependents(t)
+            .iter()
+            .filter(|&&d| self.unmet[d] == 1);
+        for &d in next.take(limit) {
+            let id = self.graph.id(d);
+            if let Err(e) = Claim::try_acquire(&self.state, id) {
+                tracing::debug!(phase = PHASE, task = %id, "{e}");
+            }
+        }
     }
 
     /// Records `record` as the task's latest attempt, `running`.

@@ -113,6 +113,11 @@ impl Pump {
         }
     }
 
+    /// Whether anything was written to the stderr log (otherwise it does not exist).
+    pub(super) fn wrote_stderr(&self) -> bool {
+        self.err_log.file.is_some()
+    }
+
     /// Copies what is left once the process has ended, for a bounded time.
     pub(super) fn drain(&mut self) {
         let limit = Instant::now() + DRAIN_LIMIT;
