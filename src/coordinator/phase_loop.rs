@@ -105,7 +105,7 @@ fn run(
         if let Some(t) = outcome.next_wake {
             wake_at = wake_at.min(t.max(now));
         }
-        if wait(&*phase, &wakes, wake_at, timing.debounce) == Next::Stop {
+        if wait(&*phase, &wakes, wake_at, now + timing.debounce) == Next::Stop {
             break;
         }
     }
@@ -120,10 +120,13 @@ enum Next {
     Stop,
 }
 
-/// Blocks until something relevant happens (or `wake_at`), then coalesces a burst of
-/// file events for up to `debounce` of quiet. A worker's wake-up skips the coalescing:
-/// a finished task frees a slot that should be refilled at once.
-fn wait(phase: &dyn Phase, wakes: &Receiver<Wake>, wake_at: Instant, debounce: Duration) -> Next {
+/// Blocks until something relevant happens (or `wake_at`). A file change that comes
+/// after `quiet_from` (the end of the last pass plus `state.debounce_ms`) is acted on at
+/// once, with whatever else is already queued: a task dropped into an idle engine waits
+/// for nothing. Changes that come sooner are coalesced until `quiet_from`, so a burst
+/// (a thousand files renamed into the inbox) costs a few passes, not one per file. A
+/// worker's wake-up never waits: a finished task frees a slot that should be refilled.
+fn wait(phase: &dyn Phase, wakes: &Receiver<Wake>, wake_at: Instant, quiet_from: Instant) -> Next {
     loop {
         match wakes.recv_deadline(wake_at) {
             Err(RecvTimeoutError::Timeout) => return Next::Reconcile,
@@ -133,14 +136,11 @@ fn wait(phase: &dyn Phase, wakes: &Receiver<Wake>, wake_at: Instant, debounce: D
             Ok(_) => break,
         }
     }
-    let limit = Instant::now() + debounce * 10;
     loop {
-        let quiet_until = (Instant::now() + debounce).min(limit);
-        match wakes.recv_deadline(quiet_until) {
-            Err(RecvTimeoutError::Timeout) => return Next::Reconcile,
+        match wakes.recv_deadline(quiet_from) {
+            Err(RecvTimeoutError::Timeout) => return drain_now(wakes),
             Err(RecvTimeoutError::Disconnected) | Ok(Wake::Shutdown) => return Next::Stop,
             Ok(Wake::Worker) => return drain_now(wakes),
-            Ok(_) if Instant::now() >= limit => return Next::Reconcile,
             Ok(_) => {}
         }
     }
