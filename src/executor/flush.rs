@@ -18,8 +18,28 @@ use crate::store::{Claim, LockWait};
 const STRETCH: u32 = 20;
 
 /// Held claims above this many force a write, so finished attempts do not pile up open
-/// descriptors.
-const MAX_PENDING_CLAIMS: usize = 512;
+/// descriptors. The bound comes from the process's file-descriptor limit: a fixed small
+/// one forced a rewrite of the whole results file every few hundred tasks, which made the
+/// cost per task grow with the number of tasks.
+fn max_pending_claims() -> usize {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    // Like Go's runtime: raise the soft limit to the hard one (bounded), as descriptors
+    // held for claims are this engine's main use of them.
+    let limit = getrlimit(Resource::Nofile);
+    let wanted = limit.maximum.unwrap_or(65_536).min(65_536);
+    if limit.current.is_some_and(|soft| soft < wanted) {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(wanted),
+                maximum: limit.maximum,
+            },
+        );
+    }
+    let soft = getrlimit(Resource::Nofile).current.unwrap_or(1024);
+    // A quarter for claims; the rest for logs, pipes, state files and the tasks.
+    usize::try_from(soft / 4).unwrap_or(usize::MAX).clamp(64, 16_384)
+}
 
 /// Write timing and the claims waiting for the next write.
 #[derive(Debug)]
@@ -32,6 +52,8 @@ pub(super) struct Flusher {
     pending_claims: HashMap<String, Claim>,
     /// When the events left for the next results write must be appended anyway.
     events_due: Option<Instant>,
+    /// Held claims above this many force a write.
+    max_pending_claims: usize,
 }
 
 impl Flusher {
@@ -43,6 +65,7 @@ impl Flusher {
             last_duration: Duration::ZERO,
             pending_claims: HashMap::new(),
             events_due: None,
+            max_pending_claims: max_pending_claims(),
         }
     }
 
@@ -100,7 +123,7 @@ impl Executor {
             return;
         }
         let idle = self.running.is_empty() && (self.queue.is_empty() || !self.can_start());
-        let crowded = self.flusher.pending_claims.len() >= MAX_PENDING_CLAIMS;
+        let crowded = self.flusher.pending_claims.len() >= self.flusher.max_pending_claims;
         if idle || crowded || self.flusher.due().is_none_or(|due| now >= due) {
             self.flush_now();
         }
