@@ -38,7 +38,9 @@ fn max_pending_claims() -> usize {
     }
     let soft = getrlimit(Resource::Nofile).current.unwrap_or(1024);
     // A quarter for claims; the rest for logs, pipes, state files and the tasks.
-    usize::try_from(soft / 4).unwrap_or(usize::MAX).clamp(64, 16_384)
+    usize::try_from(soft / 4)
+        .unwrap_or(usize::MAX)
+        .clamp(64, 16_384)
 }
 
 /// Write timing and the claims waiting for the next write.

@@ -31,9 +31,10 @@ pub trait StateDoc: Serialize + DeserializeOwned + Default + Clone {
 }
 
 /// Implements [`StateDoc`] for a struct with `schema_version`, `run_id`, `updated_at`
-/// and the listed array fields (validated element by element).
+/// and, optionally, the listed array fields (validated element by element; without a
+/// list the document is validated whole).
 macro_rules! state_doc {
-    ($ty:ty, $file:expr, $schema:expr, [$($field:ident),*]) => {
+    ($ty:ty, $file:expr, $schema:expr $(, [$($field:ident),*])?) => {
         impl $crate::model::StateDoc for $ty {
             const FILE: &'static str = $file;
             const SCHEMA: $crate::schema::SchemaName = $schema;
@@ -49,12 +50,16 @@ macro_rules! state_doc {
                     serde_json::Value,
                 ) -> Result<(), E>,
             ) -> Result<(), E> {
-                $(
+                let split: &[&str] = &[$($(stringify!($field)),*)?];
+                if split.is_empty() {
+                    return visit(None, serde_json::to_value(self).unwrap_or_default());
+                }
+                $($(
                     for (i, element) in self.$field.iter().enumerate() {
                         let value = serde_json::to_value(element).unwrap_or_default();
                         visit(Some((stringify!($field), i)), value)?;
                     }
-                )*
+                )*)?
                 let mut rest = serde_json::Map::new();
                 rest.insert("schema_version".into(), self.schema_version.into());
                 // Empty means absent in the file (serde's default): not a value to check.
@@ -64,28 +69,10 @@ macro_rules! state_doc {
                 if !self.updated_at.is_empty() {
                     rest.insert("updated_at".into(), self.updated_at.clone().into());
                 }
-                $( rest.insert(stringify!($field).into(), serde_json::Value::Array(Vec::new())); )*
+                $($(
+                    rest.insert(stringify!($field).into(), serde_json::Value::Array(Vec::new()));
+                )*)?
                 visit(None, serde_json::Value::Object(rest))
-            }
-        }
-    };
-    ($ty:ty, $file:expr, $schema:expr) => {
-        impl $crate::model::StateDoc for $ty {
-            const FILE: &'static str = $file;
-            const SCHEMA: $crate::schema::SchemaName = $schema;
-            fn stamp(&mut self, run_id: &str) {
-                self.schema_version = $crate::model::SCHEMA_VERSION;
-                self.run_id = run_id.to_string();
-                self.updated_at = $crate::model::now_rfc3339();
-            }
-            fn visit_parts<E>(
-                &self,
-                visit: &mut dyn FnMut(
-                    Option<(&'static str, usize)>,
-                    serde_json::Value,
-                ) -> Result<(), E>,
-            ) -> Result<(), E> {
-                visit(None, serde_json::to_value(self).unwrap_or_default())
             }
         }
     };
