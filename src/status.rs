@@ -37,6 +37,8 @@ pub enum TaskState {
     DepFailed,
     /// The task file was invalid; see `rejected/<file>.error.json`.
     Rejected,
+    /// The file was an identical copy of an accepted task; kept in `rejected/`.
+    Duplicate,
 }
 
 impl TaskState {
@@ -55,6 +57,7 @@ impl TaskState {
             TaskState::Canceled => "canceled",
             TaskState::DepFailed => "dep_failed",
             TaskState::Rejected => "rejected",
+            TaskState::Duplicate => "duplicate",
         }
     }
 }
@@ -94,9 +97,11 @@ impl Snapshot {
         self.tasks.iter().any(|t| t.waiting_on.is_some())
     }
 
-    /// Whether every task succeeded (and there is at least one, or none at all).
+    /// Whether every task succeeded (identical duplicate files are not tasks of their own).
     pub fn all_succeeded(&self) -> bool {
-        self.tasks.iter().all(|t| t.state == TaskState::Succeeded)
+        self.tasks
+            .iter()
+            .all(|t| matches!(t.state, TaskState::Succeeded | TaskState::Duplicate))
     }
 }
 
@@ -193,6 +198,8 @@ struct RetryView {
 struct RejectionView {
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    duplicate_of: Option<String>,
 }
 
 /// Reads the files and derives every task's state. A file that is not JSON, or lacks the
@@ -208,10 +215,8 @@ pub fn snapshot(state: &StateDir, live: LivePhases) -> Result<Snapshot> {
         .map(|path| {
             let mut note = path.clone().into_os_string();
             note.push(".error.json");
-            let why = read_view::<RejectionView>(std::path::Path::new(&note))
-                .ok()
-                .and_then(|v| v.error);
-            (path, why)
+            let view = read_view::<RejectionView>(std::path::Path::new(&note)).unwrap_or_default();
+            (path, view.error, view.duplicate_of.is_some())
         })
         .collect();
     Ok(derive(
@@ -224,7 +229,7 @@ fn derive(
     results: &ResultsView,
     patches: &PatchesView,
     inbox: &[std::path::PathBuf],
-    rejected: &[(std::path::PathBuf, Option<String>)],
+    rejected: &[(std::path::PathBuf, Option<String>, bool)],
     live: LivePhases,
 ) -> Snapshot {
     let by_id: HashMap<&str, &ResultView> = results
@@ -302,14 +307,18 @@ fn derive(
             waiting_on: live.router.then_some("router"),
         });
     }
-    for (path, note) in rejected {
+    for (path, note, duplicate) in rejected {
         tasks.push(TaskView {
             id: path
                 .file_name()
                 .and_then(|s| s.to_str())
                 .unwrap_or_default()
                 .to_string(),
-            state: TaskState::Rejected,
+            state: if *duplicate {
+                TaskState::Duplicate
+            } else {
+                TaskState::Rejected
+            },
             tool: None,
             attempt: 0,
             reason: Some(match note {

@@ -253,3 +253,26 @@ fn status_says_why_a_file_was_rejected() {
         "/command: expected array, got \"echo hi\""
     );
 }
+
+#[test]
+fn an_identical_duplicate_is_kept_but_is_no_failure() {
+    let p = Project::new(FAST);
+    let task = json!({"kind": "shell", "command": ["true"]});
+    p.drop_task("same", task.clone());
+    let (code, _, err) = p.run(&["run", "--once"], Duration::from_secs(20));
+    assert_eq!(code, 0, "{err}");
+    p.drop_task("same", task);
+    let (code, out, err) = p.run(&["run", "--once"], Duration::from_secs(20));
+    assert_eq!(
+        code, 0,
+        "a copy of an accepted task is not a failure: {out}{err}"
+    );
+    assert_eq!(p.events_of("TASK_DUPLICATE_SKIPPED").len(), 1);
+    let json = p.status_json();
+    assert_eq!(json["counts"]["duplicate"], 1, "{json}");
+    assert_eq!(json["counts"]["succeeded"], 1, "{json}");
+    assert!(
+        p.state().join("rejected/same.json").exists(),
+        "kept, never deleted"
+    );
+}

@@ -46,7 +46,9 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
             for (id, state) in &done {
                 out.line(format!("{id} {}", state.as_str()))?;
             }
-            let all_ok = done.iter().all(|(_, s)| *s == TaskState::Succeeded);
+            let all_ok = done
+                .iter()
+                .all(|(_, s)| matches!(s, TaskState::Succeeded | TaskState::Duplicate));
             return Ok(if all_ok { EXIT_OK } else { EXIT_FAILURE });
         }
         if !told && !live.any() && started.elapsed() > NOTE_AFTER {
@@ -86,6 +88,7 @@ fn has_ended(state: TaskState) -> bool {
             | TaskState::Canceled
             | TaskState::DepFailed
             | TaskState::Rejected
+            | TaskState::Duplicate
             | TaskState::Failed
     )
 }

@@ -123,11 +123,14 @@ pub(super) fn apply(plan: Plan, cx: Context<'_>) -> Result<Applied> {
             continue;
         }
         let id = &dup.task_id;
-        let note = RejectionNote::new(
-            &dup.file.name(),
-            Some(id),
-            format!("duplicate of accepted task {id} (same id, identical content)"),
-        );
+        let note = RejectionNote {
+            duplicate_of: Some(id.clone()),
+            ..RejectionNote::new(
+                &dup.file.name(),
+                Some(id),
+                format!("duplicate of accepted task {id} (same id, identical content)"),
+            )
+        };
         if let Some(to) = reject_task_file(cx.state, &dup.file.path, &note, cx.lock)? {
             applied.duplicates += 1;
             cx.events.emit(

@@ -156,6 +156,10 @@ pub struct RejectionNote {
     pub column: Option<usize>,
     /// When it was rejected.
     pub rejected_at: String,
+    /// Set when the file was an identical copy of an accepted task: nothing is wrong with
+    /// it, it is kept only because no file is ever deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
 }
 
 impl RejectionNote {
@@ -166,6 +170,7 @@ impl RejectionNote {
             task_id: task_id.map(str::to_string),
             error: error.into(),
             rejected_at: now_rfc3339(),
+            duplicate_of: None,
             ..Self::default()
         }
     }
