@@ -27,20 +27,11 @@ factor = 2.0
 max_ms = 50
 "#;
 
-/// Linter: `file:line:col: W291 trailing whitespace` per offending line, exit 1 if any.
-const LINT: &str = r#"#!/bin/bash
-status=0
-for f in "$@"; do
-  while IFS=: read -r n _; do
-    echo "$f:$n:1: W291 trailing whitespace"
-    status=1
-  done < <(grep -n '[[:space:]]$' "$f")
-done
-exit $status
-"#;
-
-/// Fixer: strips trailing whitespace in place.
-const FIX: &str = "#!/bin/bash\nsed -i 's/[[:space:]]*$//' \"$@\"\n";
+/// The shipped demo's linter (`file:line:col: W291 trailing whitespace`, exit 1 if any)
+/// and its fixer, so the tests also prove the tools the README points at.
+fn demo_tool(name: &str) -> String {
+    format!("{}/examples/demo/bin/{name}", env!("CARGO_MANIFEST_DIR"))
+}
 
 const PATTERN: &str =
     r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<rule>\w+) (?P<message>.*)$";
@@ -48,8 +39,8 @@ const PATTERN: &str =
 /// A project with the whitespace linter as detector + fixer, and two fake agent tiers.
 fn lint_project(extra: &str) -> (Project, String) {
     let p = Project::new(BASE);
-    let lint = p.script("lint.sh", LINT);
-    let fix = p.script("fix.sh", FIX);
+    let lint = demo_tool("lint.sh");
+    let fix = demo_tool("fix-whitespace.sh");
     let agent = p.script(
         "agent.sh",
         "#!/bin/bash\n# A fake coding agent: notes what it was asked and edits a file.\necho \"$1 read $2\" >> agent-notes.txt\n",
@@ -426,7 +417,8 @@ fn kill_9_during_analysis_and_during_a_fix_resumes_at_the_right_step() {
     for phase_to_interrupt in ["detector", "fixer"] {
         let p = Project::new(BASE);
         let marker = p.root().join(format!("{phase_to_interrupt}-started"));
-        let lint = p.script("lint.sh", LINT);
+        let lint = demo_tool("lint.sh");
+        let fix_tool = demo_tool("fix-whitespace.sh");
         let slow_lint = p.script(
             "slow-lint.sh",
             &if phase_to_interrupt == "detector" {
@@ -442,11 +434,11 @@ fn kill_9_during_analysis_and_during_a_fix_resumes_at_the_right_step() {
             "fix.sh",
             &if phase_to_interrupt == "fixer" {
                 format!(
-                    "#!/bin/bash\ntouch {}\nsleep 1\n{FIX_BODY}",
+                    "#!/bin/bash\ntouch {}\nsleep 1\nexec {fix_tool} \"$@\"\n",
                     marker.display()
                 )
             } else {
-                format!("#!/bin/bash\n{FIX_BODY}")
+                format!("#!/bin/bash\nexec {fix_tool} \"$@\"\n")
             },
         );
         p.set_config(&format!(
@@ -494,8 +486,6 @@ fn kill_9_during_analysis_and_during_a_fix_resumes_at_the_right_step() {
         );
     }
 }
-
-const FIX_BODY: &str = "sed -i 's/[[:space:]]*$//' \"$@\"\n";
 
 #[test]
 fn real_ruff_detects_fixes_and_the_loop_succeeds() {
@@ -576,8 +566,12 @@ fn deleting_a_quarantined_result_reruns_it_above_the_old_attempts() {
 #[test]
 fn two_recovery_processes_analyse_and_fix_each_attempt_once() {
     let p = Project::new(BASE);
-    let lint = p.script("lint.sh", LINT);
-    let slow_fix = p.script("fix.sh", &format!("#!/bin/bash\nsleep 0.2\n{FIX_BODY}"));
+    let lint = demo_tool("lint.sh");
+    let fix_tool = demo_tool("fix-whitespace.sh");
+    let slow_fix = p.script(
+        "fix.sh",
+        &format!("#!/bin/bash\nsleep 0.2\nexec {fix_tool} \"$@\"\n"),
+    );
     p.set_config(&format!(
         "{BASE}\n[recovery.detectors.whitespace]\ncommand = [\"{lint}\", \"{{files}}\"]\nparser = \"generic\"\npattern = '{PATTERN}'\nfixer = [\"{slow_fix}\", \"{{files}}\"]\n"
     ));
