@@ -6,10 +6,8 @@
 #   scripts/bench-chain.sh [N]      (default 2000)
 set -euo pipefail
 n=${1:-2000}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-phase="$root/target/release/phase"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

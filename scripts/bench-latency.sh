@@ -13,16 +13,8 @@
 # 20–50 ms idle gaps, so nothing queues. Prints p50/p99 of each; see scripts/latency.py.
 set -euo pipefail
 n=${1:-300}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-# PHASE_BIN=path measures that binary instead of building this tree (e.g. a build of a
-# fixed commit while others edit the tree).
-if [ -n "${PHASE_BIN:-}" ]; then
-  phase=$PHASE_BIN
-else
-  cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-  phase="$root/target/release/phase"
-fi
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 work=$(mktemp -d)
 engine_pid=

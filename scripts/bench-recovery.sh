@@ -11,10 +11,8 @@
 # by running the same three commands N times in this same run. Prints p50 and p99 of both.
 set -euo pipefail
 n=${1:-200}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-phase="$root/target/release/phase"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

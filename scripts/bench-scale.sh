@@ -13,16 +13,8 @@
 set -euo pipefail
 small=${1:-10000}
 large=${2:-100000}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-# PHASE_BIN=path measures that binary instead of building this tree (e.g. a build of a
-# fixed commit while others edit the tree).
-if [ -n "${PHASE_BIN:-}" ]; then
-  phase=$PHASE_BIN
-else
-  cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-  phase="$root/target/release/phase"
-fi
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 top=$(mktemp -d)
 trap 'rm -rf "$top"' EXIT

@@ -10,11 +10,8 @@
 set -euo pipefail
 n=${1:-1000}
 par=${2:-2}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-phase="$root/target/release/phase"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
