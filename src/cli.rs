@@ -27,14 +27,13 @@ use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::Config;
-use crate::error::EXIT_USAGE;
 use crate::model::RequestAction;
 use crate::store::StateDir;
 use crate::{Error, Result};
 
 pub use out::{Out, note, report};
 
-pub use crate::error::EXIT_FAILURE;
+pub use crate::error::{EXIT_FAILURE, EXIT_USAGE};
 
 /// Exit code: everything is ok.
 pub const EXIT_OK: i32 = 0;
@@ -100,34 +99,41 @@ pub enum Command {
     Wait(wait::Args),
     /// Edit a state file in $VISUAL/$EDITOR; validated, then swapped in under its lock.
     Edit(edit::Args),
+    /// Internal: the attempt runner an executor starts (docs/ATTEMPTS.md).
+    #[command(name = "__runner", hide = true)]
+    Runner(crate::runner::RunnerArgs),
 }
 
 /// What a verb returns: its exit code, or an error to render.
 pub type Outcome = std::result::Result<i32, Failure>;
 
-/// An error on its way to the user, with the exit code it ends the program with.
+/// An error on its way to the user. [`run`] renders it (the one place that prints
+/// `error: …`) and ends with the error's own [`Error::exit_code`]: a verb cannot pick
+/// another code for it.
 #[derive(Debug)]
 pub struct Failure {
     /// What went wrong.
     pub error: Error,
-    /// The exit code.
-    pub code: i32,
 }
 
 impl Failure {
-    /// The error with exit code 2: the input the user gave is unusable.
+    /// The error comes from the input the user gave, which is unusable: exit code 2
+    /// whatever the error is ([`Error::input`]).
     pub fn usage(error: Error) -> Self {
         Failure {
-            error,
-            code: EXIT_USAGE,
+            error: Error::input(error),
         }
+    }
+
+    /// The exit code the program ends with.
+    pub fn exit_code(&self) -> i32 {
+        self.error.exit_code()
     }
 }
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
-        let code = error.exit_code();
-        Failure { error, code }
+        Failure { error }
     }
 }
 
@@ -170,6 +176,7 @@ impl Command {
             Command::Logs(args) => logs::run(args, ctx, out),
             Command::Wait(args) => wait::run(args, ctx, out),
             Command::Edit(args) => edit::run(args, ctx, out),
+            Command::Runner(args) => Ok(crate::runner::serve(args, &ctx.state)?),
         }
     }
 }
@@ -203,7 +210,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, stdout: &mut dyn std::io::W
         Err(f) if out::is_broken_pipe(&f.error) => EXIT_OK,
         Err(f) => {
             report(&f.error);
-            f.code
+            f.exit_code()
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod check;
 mod load;
+pub mod presets;
 mod schema_error;
 mod toml_json;
 
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::BackoffSpec;
+use crate::model::{BackoffSpec, LadderStep, RoutingStrategy};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,12 +80,8 @@ pub struct RoutingRule {
     /// Tools to consider, in order.
     pub candidates: Vec<String>,
     /// How to choose among healthy candidates: `fixed` (the first).
-    #[serde(default = "default_strategy")]
-    pub strategy: String,
-}
-
-fn default_strategy() -> String {
-    "fixed".to_string()
+    #[serde(default)]
+    pub strategy: RoutingStrategy,
 }
 
 /// `[tools.<name>]`.
@@ -92,7 +89,7 @@ fn default_strategy() -> String {
 #[serde(deny_unknown_fields, default)]
 pub struct ToolConfig {
     /// argv template; placeholders (`{command}`, `{description}`, `{files}`, `{task_id}`,
-    /// `{attempt}`, `{workdir}`, `{prompt_file}`) expand to whole argv elements.
+    /// `{attempt}`, `{workdir}`, `{prompt_file}`, `{prompt}`) expand to whole argv elements.
     pub command: Vec<String>,
     /// Task kinds the tool accepts; empty means any.
     pub kinds: Vec<String>,
@@ -104,6 +101,24 @@ pub struct ToolConfig {
     pub health_check: Option<Vec<String>>,
     /// Extra environment for its processes.
     pub env: BTreeMap<String, String>,
+    /// The built-in preset it starts from (`aider`, `codex`, `claude`, `gemini`; see
+    /// `presets.rs`): it fills the keys this table leaves out, when the file is loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// The model an agent preset asks for (else the CLI's own default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The API base URL an agent preset uses (else the CLI's own, or its env variable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The environment variable holding an agent preset's API key; it is handed to the
+    /// CLI under the name the CLI reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// An attempt that exits 0 but changes none of the task's files failed: agents can
+    /// exit 0 having done nothing (AGENT-CLIS.md). Agent presets set it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_changes: bool,
 }
 
 impl Default for ToolConfig {
@@ -115,6 +130,11 @@ impl Default for ToolConfig {
             timeout_seconds: None,
             health_check: None,
             env: BTreeMap::new(),
+            preset: None,
+            model: None,
+            base_url: None,
+            api_key_env: None,
+            require_changes: false,
         }
     }
 }
@@ -169,9 +189,9 @@ impl ExecutionConfig {
 pub struct RecoveryConfig {
     /// Failed attempts (since the last `phase retry`) before the task is quarantined.
     pub max_failures: u32,
-    /// Steps after BASELINE, in order: `mechanical_fix`, then agent tool names.
+    /// Rungs after BASELINE, in order: `mechanical_fix`, then agent tiers (tool names).
     /// QUARANTINE follows the last.
-    pub ladder: Vec<String>,
+    pub ladder: Vec<LadderStep>,
     /// Detectors by name.
     pub detectors: BTreeMap<String, DetectorConfig>,
     /// Output patterns (regex) that make a failure transient.
@@ -188,7 +208,7 @@ impl Default for RecoveryConfig {
     fn default() -> Self {
         Self {
             max_failures: 3,
-            ladder: vec!["mechanical_fix".to_string()],
+            ladder: vec![LadderStep::MechanicalFix],
             detectors: BTreeMap::new(),
             transient_patterns: vec![
                 "(?i)connection reset".to_string(),

@@ -205,9 +205,22 @@ fn supervise(
                     }
                 }
                 Ok(Report::Failed { phase, error }) => {
-                    return Err(Error::Usage(format!("phase {phase} could not start: {error}")));
+                    return Err(Error::Runtime(format!(
+                        "the {phase} phase could not start: {error}"
+                    )));
                 }
-                Err(_) => return Ok((None, false)),
+                Ok(Report::Panicked { phase, message }) => {
+                    return Err(Error::Runtime(format!(
+                        "the {phase} phase panicked (a bug in phase-coordinator); \
+                         the run stops: {message}"
+                    )));
+                }
+                // Every phase thread is gone without a word: nothing is left to supervise.
+                Err(_) => {
+                    return Err(Error::Runtime(
+                        "every phase thread ended unexpectedly".to_string(),
+                    ));
+                }
             },
             default(Duration::from_millis(50)) => {}
         }

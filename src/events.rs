@@ -187,6 +187,14 @@ fn last_seq(file: &mut std::fs::File, len: u64) -> std::io::Result<(u64, bool)> 
     }
 }
 
+/// Watched state files report breakage and recovery here (`store` cannot name the event
+/// log: the log writes through `store`).
+impl crate::store::FileEvents for EventLog {
+    fn emit_file_event(&self, kind: EventType, phase: &str, data: Value) {
+        self.emit(kind, phase, None, None, data);
+    }
+}
+
 fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -5,17 +5,20 @@
 //! Only [`store`] opens state files; phases depend on `store`, `model`, `config` and
 //! `events`, never on each other.
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod coordinator;
 pub mod error;
 pub mod events;
 pub mod executor;
+pub mod lifecycle;
 pub mod model;
 pub mod phase;
 pub mod process;
 pub mod recovery;
 pub mod router;
+pub mod runner;
 pub mod schema;
 pub mod status;
 pub mod store;

@@ -34,24 +34,23 @@ use crate::config::Config;
 use crate::events::EventLog;
 use crate::model::{ErrorAnalyses, ExecutionResults, FixPatches, RoutingDecisions, StateDoc};
 use crate::phase::{Outcome, Phase, Waker};
-use crate::store::StateDir;
+use crate::store::{LockWait, StateDir};
 use crate::{Error, Result};
 
-pub use ladder::{MECHANICAL_FIX, QUARANTINE, RETRY};
 pub use parsers::DEFAULT_PATTERN;
 
 use classify::Patterns;
 use detect::Detectors;
-use files::{Breakage, Inputs, Owned};
+use files::{Inputs, RecoveryFiles};
 use runner::Runner;
 use worker::{JobKey, Worker};
 
 /// The phase's name, in events and logs.
 pub const PHASE: &str = "recovery";
 
-/// What the phase thread and the worker share.
+/// The error engine: what the phase thread and the worker share.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct Engine {
     state: StateDir,
     config: Arc<Config>,
     events: EventLog,
@@ -60,16 +59,16 @@ pub(crate) struct Shared {
     runner: Runner,
     /// Set at shutdown: the worker takes no new job.
     stopping: AtomicBool,
-    owned: Mutex<Owned>,
+    files: Mutex<RecoveryFiles>,
 }
 
-impl Shared {
-    fn owned(&self) -> MutexGuard<'_, Owned> {
-        self.owned.lock().unwrap_or_else(|e| e.into_inner())
+impl Engine {
+    fn files(&self) -> MutexGuard<'_, RecoveryFiles> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock_wait(&self) -> Duration {
-        Duration::from_millis(self.config.state.lock_timeout_ms)
+    fn lock_wait(&self) -> LockWait {
+        LockWait::AtMost(Duration::from_millis(self.config.state.lock_timeout_ms))
     }
 }
 
@@ -83,9 +82,8 @@ struct Backoff {
 /// The recovery phase.
 #[derive(Debug)]
 pub struct Recovery {
-    shared: Arc<Shared>,
+    shared: Arc<Engine>,
     inputs: Inputs,
-    breakage: Breakage,
     waker: Option<Waker>,
     worker: Option<Worker>,
     /// Jobs handed to the worker and not reported done.
@@ -99,12 +97,12 @@ pub struct Recovery {
 impl Recovery {
     /// A recovery phase on `state`, configured by `config`, reporting to `events`.
     pub fn new(state: StateDir, config: Arc<Config>, events: EventLog) -> Recovery {
-        let shared = Shared {
+        let shared = Engine {
             detectors: Detectors::new(&config),
             patterns: Patterns::new(&config.recovery),
             runner: Runner::default(),
             stopping: AtomicBool::new(false),
-            owned: Mutex::new(Owned::new(&state)),
+            files: Mutex::new(RecoveryFiles::new(&state)),
             state: state.clone(),
             config,
             events,
@@ -112,7 +110,6 @@ impl Recovery {
         Recovery {
             inputs: Inputs::new(&state),
             shared: Arc::new(shared),
-            breakage: Breakage::default(),
             waker: None,
             worker: None,
             queued: HashSet::new(),
@@ -137,40 +134,15 @@ impl Recovery {
     /// re-read was deferred (see [`files::Paced`]) may be read.
     fn refresh(&mut self) -> (plan::Valid, Option<Instant>) {
         let events = &self.shared.events;
-        let breakage = &mut self.breakage;
         let now = Instant::now();
         let mut changed = false;
         let mut deferred: Option<Instant> = None;
-        let (analyses_read, patches_read) = {
-            let mut owned = self.shared.owned();
-            (owned.analyses.refresh(), owned.patches.refresh())
+        let (analyses, patches) = self.shared.files().poll(events, &mut changed);
+        let mut input = |read: std::result::Result<bool, Instant>| match read {
+            Ok(new) => changed |= new,
+            Err(when) => deferred = Some(deferred.map_or(when, |d| d.min(when))),
         };
-        let analyses = breakage.check(
-            ErrorAnalyses::FILE,
-            analyses_read.map(|c| changed |= c),
-            events,
-        );
-        let patches = breakage.check(FixPatches::FILE, patches_read.map(|c| changed |= c), events);
-        let mut input = |file: &'static str,
-                         read: std::result::Result<Result<bool>, Instant>,
-                         last: bool| match read {
-            Ok(outcome) => {
-                let ok = breakage.check(file, outcome.map(|c| changed |= c), events);
-                (ok, Some(ok))
-            }
-            Err(when) => {
-                deferred = Some(deferred.map_or(when, |d| d.min(when)));
-                (last, None)
-            }
-        };
-        let (results, seen) = input(
-            ExecutionResults::FILE,
-            self.inputs.results.refresh(now),
-            self.inputs.results.is_valid(),
-        );
-        if let Some(ok) = seen {
-            self.inputs.results.set_valid(ok);
-        }
+        input(self.inputs.results.refresh(now, events));
         // The task specs are only needed while there is a failure or a person's patch to
         // handle; a run of successes never loads them a second time.
         let needed = self
@@ -182,34 +154,33 @@ impl Recovery {
             .any(|r| r.status.is_failure())
             || self
                 .shared
-                .owned()
+                .files()
                 .patches
                 .doc()
                 .patches
                 .iter()
                 .any(hand_patch::is_pending);
-        let decisions = if needed {
-            let (decisions, seen) = input(
-                RoutingDecisions::FILE,
-                self.inputs.decisions.refresh(now),
-                self.inputs.decisions.is_valid(),
-            );
-            if let Some(ok) = seen {
-                self.inputs.decisions.set_valid(ok);
-            }
-            decisions
+        if needed {
+            input(self.inputs.decisions.refresh(now, events));
         } else {
             self.inputs.decisions.unload();
-            self.inputs.decisions.is_valid()
-        };
+        }
         self.dirty |= changed;
         let valid = plan::Valid {
-            decisions,
-            results,
+            decisions: self.inputs.decisions.is_valid(),
+            results: self.inputs.results.is_valid(),
             analyses,
             patches,
         };
         (valid, deferred)
+    }
+
+    /// When the earliest pending content check of the four files is due, if one is.
+    fn confirm_at(&self) -> Option<Instant> {
+        [self.inputs.confirm_at(), self.shared.files().confirm_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -266,8 +237,8 @@ impl Phase for Recovery {
         if self.dirty {
             self.dirty = false;
             let jobs = {
-                let owned = self.shared.owned();
-                plan::jobs(&self.inputs, &owned, &valid, &mut self.plan_notes)
+                let files = self.shared.files();
+                plan::jobs(&self.inputs, &files, &valid, &mut self.plan_notes)
             };
             for job in jobs {
                 let key = job.key();
@@ -289,6 +260,8 @@ impl Phase for Recovery {
             .map(|b| b.until)
             .filter(|t| *t > now)
             .chain(deferred)
+            // A file read just after it changed is checked once more (see `WatchedFile`).
+            .chain(self.confirm_at())
             .min();
         Ok(Outcome {
             next_wake,

@@ -9,8 +9,7 @@ mod batch;
 mod choose;
 mod health;
 mod intake;
-mod invalid;
-mod ledger;
+mod routing_book;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,13 +22,16 @@ use crate::config::Config;
 use crate::events::EventLog;
 use crate::model::{AdapterAssignments, EventType, RoutingDecisions, StateDoc};
 use crate::phase::{Outcome, Phase, Waker};
-use crate::store::{LockWait, StateDir, is_inbox_candidate, list_inbox, lock_inbox};
+use crate::store::{StateDir, is_inbox_candidate, list_inbox, try_lock_inbox};
 
 use apply::{Applied, Context};
 use assignments::AssignmentsFile;
 use health::HealthBook;
 use intake::Intake;
-use ledger::{Ledger, Refresh};
+use routing_book::{Refresh, RoutingBook};
+
+/// The phase's name, in events and logs.
+const PHASE: &str = "router";
 
 /// When another router holds the inbox, look again after this long.
 const BUSY_RETRY: Duration = Duration::from_millis(50);
@@ -43,9 +45,9 @@ pub struct Router {
     waker: Option<Waker>,
     intake: Intake,
     health: HealthBook,
-    ledger: Ledger,
+    book: RoutingBook,
     assignments: AssignmentsFile,
-    /// The [`Ledger::generation`] `adapter_assignments.json` was last derived from.
+    /// The [`RoutingBook::generation`] `adapter_assignments.json` was last derived from.
     assignments_from: Option<u64>,
 }
 
@@ -55,7 +57,7 @@ impl Router {
         Router {
             intake: Intake::new(Duration::from_millis(config.routing.settle_ms)),
             health: HealthBook::new(state.project_root()),
-            ledger: Ledger::new(&state),
+            book: RoutingBook::new(&state),
             assignments: AssignmentsFile::new(&state),
             assignments_from: None,
             waker: None,
@@ -71,7 +73,7 @@ impl Router {
 
     fn pass(&mut self) -> Result<Outcome> {
         let now = Instant::now();
-        let refreshed = self.ledger.refresh(&self.events)?;
+        let refreshed = self.book.refresh(&self.events)?;
         self.assignments.refresh(&self.events)?;
         if refreshed == Refresh::Invalid {
             // A person broke the decisions file: routing waits until it is fixed.
@@ -80,7 +82,7 @@ impl Router {
                 idle: true,
             });
         }
-        let Some(lock) = lock_inbox(&self.state, LockWait::NoWait)? else {
+        let Some(lock) = try_lock_inbox(&self.state)? else {
             return Ok(Outcome {
                 next_wake: Some(now + BUSY_RETRY),
                 idle: false,
@@ -89,7 +91,7 @@ impl Router {
         let observation = self.intake.observe(list_inbox(&self.state)?, now)?;
         let plan = batch::plan(
             observation.ready,
-            &self.ledger,
+            &self.book,
             &self.config,
             &mut self.health,
             &self.state,
@@ -100,7 +102,7 @@ impl Router {
             Context {
                 state: &self.state,
                 events: &self.events,
-                ledger: &mut self.ledger,
+                book: &mut self.book,
                 lock: &lock,
                 lock_timeout,
             },
@@ -125,11 +127,11 @@ impl Router {
     /// Re-derives `adapter_assignments.json` when the decisions changed since it was last
     /// derived (also after a pass that failed half-way: the generation tells).
     fn write_assignments_if_stale(&mut self) -> Result<()> {
-        let generation = self.ledger.generation();
+        let generation = self.book.generation();
         if self.assignments_from == Some(generation) {
             return Ok(());
         }
-        let desired = assignments::derive(&self.config, self.ledger.decisions(), &self.health);
+        let desired = assignments::derive(&self.config, self.book.decisions(), &self.health);
         let run_id = self.events.run_id().to_string();
         self.assignments
             .write(desired, self.lock_timeout(), &run_id, &self.events)?;
@@ -171,7 +173,7 @@ fn is_router_input(path: &Path) -> bool {
 
 impl Phase for Router {
     fn name(&self) -> &'static str {
-        "router"
+        PHASE
     }
 
     fn wakes_on(&self, path: &Path) -> bool {
@@ -188,8 +190,14 @@ impl Phase for Router {
         let outcome = self.pass();
         // Whatever happened, what was done is logged.
         let flushed = self.events.flush();
-        let outcome = outcome?;
+        let mut outcome = outcome?;
         flushed?;
+        // A file read just after it changed is checked once more (see `WatchedFile`).
+        outcome.next_wake = [self.book.confirm_at(), self.assignments.confirm_at()]
+            .into_iter()
+            .chain([outcome.next_wake])
+            .flatten()
+            .min();
         Ok(outcome)
     }
 

@@ -28,6 +28,8 @@ pub enum SchemaName {
     Control,
     /// One line of `events.jsonl`.
     Event,
+    /// `attempts/<task>/<attempt>.json`: an attempt's outcome, written by its runner.
+    AttemptOutcome,
     /// `config/coordinator.toml`, as JSON.
     Config,
 }
@@ -43,7 +45,7 @@ pub struct Violation {
 
 impl SchemaName {
     /// Every schema, in the order `phase schema` lists them.
-    pub const ALL: [SchemaName; 9] = [
+    pub const ALL: [SchemaName; 10] = [
         SchemaName::Task,
         SchemaName::RoutingDecisions,
         SchemaName::AdapterAssignments,
@@ -52,6 +54,7 @@ impl SchemaName {
         SchemaName::FixPatches,
         SchemaName::Control,
         SchemaName::Event,
+        SchemaName::AttemptOutcome,
         SchemaName::Config,
     ];
 
@@ -66,6 +69,7 @@ impl SchemaName {
             SchemaName::FixPatches => "fix_patches",
             SchemaName::Control => "control",
             SchemaName::Event => "event",
+            SchemaName::AttemptOutcome => "attempt_outcome",
             SchemaName::Config => "config",
         }
     }
@@ -93,13 +97,15 @@ impl SchemaName {
             SchemaName::FixPatches => include_str!("../schemas/fix_patches.schema.json"),
             SchemaName::Control => include_str!("../schemas/control.schema.json"),
             SchemaName::Event => include_str!("../schemas/event.schema.json"),
+            SchemaName::AttemptOutcome => include_str!("../schemas/attempt_outcome.schema.json"),
             SchemaName::Config => include_str!("../schemas/config.schema.json"),
         }
     }
 
     /// The schema as a JSON value, parsed once.
     fn root(self) -> &'static Value {
-        static CELLS: [OnceLock<Value>; 9] = [const { OnceLock::new() }; 9];
+        static CELLS: [OnceLock<Value>; SchemaName::ALL.len()] =
+            [const { OnceLock::new() }; SchemaName::ALL.len()];
         CELLS[self.index()].get_or_init(|| {
             serde_json::from_str(self.source())
                 .unwrap_or_else(|e| panic!("embedded schema {} is not JSON: {e}", self.name()))
@@ -107,7 +113,8 @@ impl SchemaName {
     }
 
     fn validator(self) -> &'static Validator {
-        static CELLS: [OnceLock<Validator>; 9] = [const { OnceLock::new() }; 9];
+        static CELLS: [OnceLock<Validator>; SchemaName::ALL.len()] =
+            [const { OnceLock::new() }; SchemaName::ALL.len()];
         CELLS[self.index()].get_or_init(|| {
             jsonschema::draft202012::new(self.root())
                 .unwrap_or_else(|e| panic!("embedded schema {} does not compile: {e}", self.name()))

@@ -4,34 +4,47 @@
 //! `locks/<file>.lock`, read the current file and merge if someone else changed it, write a
 //! temp file `.tmp-…` in the same directory, `fsync` it, rename it over the target, `fsync`
 //! the directory, release the lock. Readers need no lock.
+//!
+//! A phase sees each file it reads or owns through one [`WatchedFile`] (or [`WatchedDoc`],
+//! which also keeps the last valid document): cheap change detection, merge-on-write, and
+//! a broken file reported once.
 
 mod atomic;
+mod breakage;
 mod claim;
 mod edit;
+mod fence;
 mod inbox;
 mod layout;
 mod listing;
 mod lock;
+mod outcome;
 mod parse;
 mod presence;
 mod state_file;
 mod submit;
 mod sweep;
 mod task_file;
+mod watched;
+mod watched_doc;
 
 pub use atomic::TEMP_PREFIX;
 pub use atomic::{Fingerprint, write_atomic, write_atomic_with};
 pub use atomic::{create_atomic, sync_dir};
+pub use breakage::{FileEvents, Unreported};
 pub use claim::Claim;
 pub use edit::{EDITABLE, EditOutcome, EditSession};
+pub use fence::{FENCE_BYTES, Fence, FencedClaim};
 pub use inbox::{
     InboxFile, InboxLock, RejectionNote, accept_task_file, accepted_task_exists,
-    accepted_task_path, inbox_fingerprint, is_inbox_candidate, list_inbox, lock_inbox,
-    reject_task_file, sync_intake_dirs,
+    accepted_task_path, inbox_fingerprint, inbox_has_task_files, is_inbox_candidate, list_inbox,
+    reject_task_file, sync_intake_dirs, try_lock_inbox,
 };
 pub use layout::StateDir;
 pub use listing::list_task_files;
 pub use lock::{LockGuard, LockWait};
+pub use outcome::{attempts_dir, list_outcomes, outcome_path, read_outcome};
+pub use outcome::{remove_outcome, write_outcome};
 pub use parse::{parse_json_document, parse_state_document, parse_state_reader};
 pub use parse::{parse_json_value, read_view, validate_value};
 pub use presence::Presence;
@@ -39,3 +52,5 @@ pub use state_file::{Locked, StateFile};
 pub use submit::{Existing, Published, Submission};
 pub use sweep::sweep_stale_temp_files;
 pub use task_file::{MAX_TASK_FILE_BYTES, parse_task_bytes, read_task_file};
+pub use watched::{Poll, WatchedFile, WatchedLock};
+pub use watched_doc::WatchedDoc;

@@ -3,7 +3,8 @@
 //! Placeholders expand to whole argv elements and never pass through a shell. A list
 //! placeholder (`{command}`, `{files}`) must stand alone as an element and expands to one
 //! element per item; a scalar placeholder (`{description}`, `{task_id}`, `{attempt}`,
-//! `{workdir}`, `{prompt_file}`) may also sit inside an element (`--id={task_id}`).
+//! `{workdir}`, `{prompt_file}`, `{prompt}`) may also sit inside an element
+//! (`--id={task_id}`).
 //! `{{` and `}}` stand for literal braces.
 
 /// Values for the placeholders.
@@ -21,8 +22,10 @@ pub struct Vars<'a> {
     pub attempt: u32,
     /// The task's workdir (absolute).
     pub workdir: &'a str,
-    /// The prompt file given to agent tiers, when there is one.
+    /// The prompt file given to tools and agent tiers, when there is one.
     pub prompt_file: Option<&'a str>,
+    /// The prompt file's text (`{prompt}`), for CLIs that take the prompt as an argument.
+    pub prompt: Option<&'a str>,
 }
 
 /// Expands `template`; the error names the offending placeholder.
@@ -71,7 +74,11 @@ fn expand_scalars(element: &str, vars: &Vars<'_>) -> Result<String, String> {
             "workdir" => vars.workdir.to_string(),
             "prompt_file" => vars
                 .prompt_file
-                .ok_or("{prompt_file} is only available to agent tiers")?
+                .ok_or("{prompt_file} is only available to tools and agent tiers")?
+                .to_string(),
+            "prompt" => vars
+                .prompt
+                .ok_or("{prompt} is only available to tools and agent tiers")?
                 .to_string(),
             "command" | "files" => {
                 return Err(format!(

@@ -32,9 +32,7 @@ pub fn run(action: RequestAction, args: &Args, ctx: &Context, out: &mut Out<'_>)
     }
     let run_id = format!("cli-{}", std::process::id());
     let mut file = StateFile::<Control>::new(&ctx.state);
-    let mut locked = file
-        .lock(LockWait::AtMost(std::time::Duration::from_secs(10)))?
-        .ok_or_else(|| Error::Usage("control.json is locked".to_string()))?;
+    let mut locked = file.lock(LockWait::AtMost(std::time::Duration::from_secs(10)))?;
     let mut doc = match locked.take_external() {
         Some(doc) => doc,
         None => StateFile::<Control>::new(&ctx.state).read()?,

@@ -23,9 +23,8 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or(&args.file);
-    let session = EditSession::begin(&ctx.state, name).map_err(Failure::usage)?;
-    let lock_wait =
-        Duration::from_millis(ctx.config().map_err(Failure::usage)?.state.lock_timeout_ms);
+    let session = EditSession::begin(&ctx.state, name)?;
+    let lock_wait = Duration::from_millis(ctx.config()?.state.lock_timeout_ms);
     let copy = tempfile::Builder::new()
         .prefix(&format!("phase-edit-{name}-"))
         .suffix(".json")
@@ -86,13 +85,10 @@ fn run_editor(path: &std::path::Path) -> Result<(), Failure> {
         .args(words)
         .arg(path)
         .status()
-        .map_err(|e| {
-            Failure::usage(Error::Usage(format!(
-                "cannot start editor {program:?}: {e}"
-            )))
-        })?;
+        // $VISUAL/$EDITOR names something that cannot run: the user's configuration.
+        .map_err(|e| Error::Usage(format!("cannot start editor {program:?}: {e}")))?;
     if !status.success() {
-        return Err(Failure::from(Error::Usage(format!(
+        return Err(Failure::from(Error::Runtime(format!(
             "editor {program:?} exited with {status}; nothing written"
         ))));
     }

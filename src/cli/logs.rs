@@ -21,7 +21,7 @@ pub struct Args {
 /// Prints the log file's content.
 pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     if !is_valid_task_id(&args.id) {
-        return Err(Failure::usage(Error::Usage(format!(
+        return Err(Failure::from(Error::Usage(format!(
             "{:?} is not a task id",
             args.id
         ))));
@@ -36,7 +36,7 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
             .map(|r| r.attempt)
             .filter(|n| *n > 0)
             .ok_or_else(|| {
-                Failure::usage(Error::Usage(format!("task {:?} has not run yet", args.id)))
+                Failure::from(Error::Usage(format!("task {:?} has not run yet", args.id)))
             })?,
     };
     let ext = if args.stderr { "err" } else { "out" };

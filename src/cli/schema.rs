@@ -21,7 +21,7 @@ pub fn run(args: &Args, out: &mut Out<'_>) -> Outcome {
     };
     let Some(schema) = SchemaName::from_name(name) else {
         let names: Vec<&str> = SchemaName::ALL.iter().map(|s| s.name()).collect();
-        return Err(Failure::usage(Error::Usage(format!(
+        return Err(Failure::from(Error::Usage(format!(
             "unknown schema {name:?} (expected one of: {})",
             names.join(", ")
         ))));

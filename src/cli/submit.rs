@@ -64,7 +64,8 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
             Ok(Existing::None) => plans.push(Plan::Publish),
             Ok(Existing::Same(path)) => plans.push(Plan::AlreadyThere(path)),
             Ok(Existing::Different(path)) => problems.push(s.conflict(&path)),
-            Err(e) => problems.push(e),
+            // The state directory cannot be looked at: no fault of the input (exit 1).
+            Err(e) => return Err(e.into()),
         }
     }
     if let Some(last) = problems.pop() {
@@ -125,7 +126,7 @@ fn publish_each(
         let already = match plan {
             Plan::Repeat => None,
             Plan::AlreadyThere(path) => Some(path),
-            Plan::Publish => match s.publish(&ctx.state).map_err(Failure::usage)? {
+            Plan::Publish => match s.publish(&ctx.state).map_err(publish_failure)? {
                 Published::New(path) => {
                     let file = path.strip_prefix(ctx.state.root()).unwrap_or(&path);
                     log.emit(
@@ -154,4 +155,14 @@ fn publish_each(
         out.line(s.id())?;
     }
     Ok(EXIT_OK)
+}
+
+/// A task that turns out to conflict while it is published is the user's input (exit 2);
+/// a file system that fails to take it is not (exit 1).
+fn publish_failure(error: Error) -> Failure {
+    if error.is_content_error() {
+        Failure::usage(error)
+    } else {
+        Failure::from(error)
+    }
 }

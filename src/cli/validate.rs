@@ -81,6 +81,19 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     }
 }
 
+/// `warning:` lines for agent tools that cannot run on this machine (a program not on
+/// PATH, an API key not set): the config is valid, the machine is not ready.
+fn warn_agents(path: &Path, config: &Config) {
+    use std::io::Write as _;
+    for warning in crate::config::presets::readiness_warnings(config) {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "warning: {}: {warning}",
+            path.display()
+        );
+    }
+}
+
 /// One explicitly named file, its kind taken from its name.
 fn check_path(path: &Path) -> Vec<Error> {
     let name = path
@@ -95,7 +108,13 @@ fn check_path(path: &Path) -> Vec<Error> {
         return check(path).err().into_iter().collect();
     }
     if name.ends_with(".toml") {
-        return Config::load_required(path).err().into_iter().collect();
+        return match Config::load_required(path) {
+            Ok(config) => {
+                warn_agents(path, &config);
+                Vec::new()
+            }
+            Err(e) => vec![e],
+        };
     }
     if name.ends_with(".jsonl") {
         return events::check_log(path).unwrap_or_else(|e| vec![e]);
@@ -106,7 +125,11 @@ fn check_path(path: &Path) -> Vec<Error> {
 /// The config and every file of the state directory.
 fn check_everything(ctx: &Context, tally: &mut Tally) -> Result<()> {
     if ctx.config_explicit || ctx.config_path.exists() {
-        tally.record(&ctx.config().err().into_iter().collect::<Vec<_>>());
+        let config = ctx.config();
+        if let Ok(config) = &config {
+            warn_agents(&ctx.config_path, config);
+        }
+        tally.record(&config.err().into_iter().collect::<Vec<_>>());
     }
     let state = &ctx.state;
     if !state.root().is_dir() {

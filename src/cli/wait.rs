@@ -1,12 +1,15 @@
 //! `phase wait [ID…]`: block until the tasks (all, when none are named) have ended, then
-//! exit 0 only if all succeeded. Ended: succeeded, quarantined, canceled, dep_failed,
-//! rejected, or failed with no recovery phase running to act on it.
+//! exit 0 only if all succeeded. Ended is the lifecycle's word ([`Snapshot::settled`]):
+//! succeeded, quarantined, canceled, dep_failed, rejected, or failed with no recovery
+//! phase running to act on it — and no request waiting for the executor.
+//!
+//! [`Snapshot::settled`]: crate::lifecycle::Snapshot::settled
 
 use std::time::{Duration, Instant};
 
 use super::{Context, EXIT_FAILURE, EXIT_OK, Failure, Out, Outcome, note};
 use crate::Error;
-use crate::status::{LivePhases, Snapshot, TaskState, snapshot};
+use crate::status::{LivePhases, snapshot};
 
 /// Arguments of `phase wait`.
 #[derive(Debug, clap::Args)]
@@ -42,13 +45,11 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
                 ))));
             }
         }
-        if let Some(done) = settled(&snap, &args.ids) {
+        if let Some(done) = snap.settled(&args.ids) {
             for (id, state) in &done {
                 out.line(format!("{id} {}", state.as_str()))?;
             }
-            let all_ok = done
-                .iter()
-                .all(|(_, s)| matches!(s, TaskState::Succeeded | TaskState::Duplicate));
+            let all_ok = done.iter().all(|(_, s)| s.is_success());
             return Ok(if all_ok { EXIT_OK } else { EXIT_FAILURE });
         }
         if !told && !live.any() && started.elapsed() > NOTE_AFTER {
@@ -59,36 +60,10 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
             told = true;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(Failure::from(Error::Usage(
+            return Err(Failure::from(Error::Runtime(
                 "timed out waiting; tasks are still moving".to_string(),
             )));
         }
         std::thread::sleep(POLL);
     }
-}
-
-/// The waited-for tasks and their states, once all of them have ended.
-fn settled(snap: &Snapshot, ids: &[String]) -> Option<Vec<(String, TaskState)>> {
-    let chosen: Vec<_> = snap
-        .tasks
-        .iter()
-        .filter(|t| ids.is_empty() || ids.contains(&t.id))
-        .collect();
-    chosen
-        .iter()
-        .all(|t| t.waiting_on.is_none() && has_ended(t.state))
-        .then(|| chosen.iter().map(|t| (t.id.clone(), t.state)).collect())
-}
-
-fn has_ended(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::Succeeded
-            | TaskState::Quarantined
-            | TaskState::Canceled
-            | TaskState::DepFailed
-            | TaskState::Rejected
-            | TaskState::Duplicate
-            | TaskState::Failed
-    )
 }

@@ -3,10 +3,8 @@
 
 use super::Config;
 use super::schema_error::join_key;
+use crate::model::LadderStep;
 use crate::template::{self, Vars};
-
-/// The ladder step that runs detectors' fixers rather than a tool.
-const MECHANICAL_FIX: &str = "mechanical_fix";
 
 impl Config {
     /// Checks what the schema cannot; the error is `<dotted.key>: <what is wrong>`.
@@ -26,15 +24,25 @@ impl Config {
                 ));
             }
         }
-        if let Some(step) = self
-            .recovery
-            .ladder
-            .iter()
-            .find(|s| *s != MECHANICAL_FIX && !known(s))
-        {
-            return Err(format!(
-                "recovery.ladder: {step:?} is neither \"{MECHANICAL_FIX}\" nor a tool in [tools]"
-            ));
+        for step in &self.recovery.ladder {
+            match step {
+                LadderStep::MechanicalFix => {}
+                LadderStep::Agent(tool) if known(tool) => {}
+                LadderStep::Retry | LadderStep::Quarantine if known(step.as_str()) => {
+                    return Err(format!(
+                        "recovery.ladder: {:?} is the engine's own step, not a rung (rename \
+                         the tool to use it as an agent tier)",
+                        step.as_str()
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "recovery.ladder: {:?} is neither \"{}\" nor a tool in [tools]",
+                        step.as_str(),
+                        LadderStep::MechanicalFix
+                    ));
+                }
+            }
         }
         for (name, tool) in &self.tools {
             if tool.command.is_empty() {
@@ -68,6 +76,7 @@ impl Config {
             command: &sample,
             files: &sample,
             prompt_file: Some("prompt.md"),
+            prompt: Some("the prompt"),
             ..Vars::default()
         };
         for (key, template) in templates {
@@ -114,4 +123,38 @@ fn bad_regex(key: &str, pattern: &str, e: &regex::Error) -> String {
         .trim()
         .trim_start_matches("error: ");
     format!("{key}: bad regex {pattern:?}: {why}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::Config;
+    use crate::model::LadderStep;
+
+    fn parse(toml: &str) -> Result<Config, String> {
+        Config::parse(Path::new("c.toml"), toml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_ladder_lists_rungs_only() {
+        let config =
+            parse("[recovery]\nladder = [\"mechanical_fix\", \"shell\"]\n").expect("valid");
+        assert_eq!(
+            config.recovery.ladder,
+            [LadderStep::MechanicalFix, LadderStep::Agent("shell".into())]
+        );
+        assert_eq!(
+            parse("[recovery]\nladder = [\"retry\"]\n").expect_err("not a rung"),
+            "c.toml: recovery.ladder: \"retry\" is neither \"mechanical_fix\" nor a tool in [tools]"
+        );
+        assert_eq!(
+            parse(
+                "[tools.quarantine]\ncommand = [\"x\"]\n\n[recovery]\nladder = [\"quarantine\"]\n"
+            )
+            .expect_err("reserved"),
+            "c.toml: recovery.ladder: \"quarantine\" is the engine's own step, not a rung \
+             (rename the tool to use it as an agent tier)"
+        );
+    }
 }

@@ -39,13 +39,17 @@ impl Config {
                 .unwrap_or_default();
             config_err(format!("{at}{}", e.message().trim_end()))
         })?;
-        let json = to_json(value).map_err(config_err)?;
+        let mut json = to_json(value).map_err(config_err)?;
         if let Err(violations) = SchemaName::Config.validate(&json) {
             return Err(config_err(describe(&json, &violations[0])));
         }
+        // Presets fill the keys a tool's table leaves out, so they go in before the
+        // serde defaults do.
+        super::presets::apply(&mut json).map_err(config_err)?;
         // The schema mirrors the serde types, so this only fails if they drift apart.
         let mut config: Config =
             serde_json::from_value(json).map_err(|e| config_err(format!("(document): {e}")))?;
+        super::presets::extend_patterns(&mut config);
         // The built-in `shell` tool stays available when a file adds tools of its own.
         config.tools.entry("shell".to_string()).or_default();
         config.check().map_err(config_err)?;

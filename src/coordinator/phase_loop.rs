@@ -1,6 +1,9 @@
 //! One phase's thread: reconcile, then wait for a relevant wake-up (coalescing bursts),
-//! a timer, or shutdown.
+//! a timer, or shutdown. A panic in the phase is caught and reported, so the coordinator
+//! ends the run with an error instead of waiting forever for a thread that is gone.
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,7 +31,21 @@ pub enum Report {
         /// Why.
         error: String,
     },
+    /// The phase panicked (a bug); its thread is gone.
+    Panicked {
+        /// The phase.
+        phase: &'static str,
+        /// The panic's message.
+        message: String,
+    },
 }
+
+/// Test-only fault injection: with `PHASE_TEST_PANIC=<phase>` (`router`, `executor` or
+/// `recovery`) in the environment, that phase panics just before its first reconcile
+/// pass. The end-to-end tests use it to prove that a panicking phase ends `phase run` with
+/// an `error:` line and exit code 1 rather than a hang. Nothing else reads the variable,
+/// and its name says what it is for, so it is not set by accident.
+pub const TEST_PANIC_VAR: &str = "PHASE_TEST_PANIC";
 
 /// The loop's timings, from `[state]` and `[execution]`.
 #[derive(Debug, Clone, Copy)]
@@ -61,9 +78,10 @@ pub fn spawn(
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || run(phase, wakes, waker, reports, timing))
-        .map_err(|e| Error::Usage(format!("cannot start the {name} thread: {e}")))
+        .map_err(|e| Error::os(format!("start the {name} thread"), e))
 }
 
+/// The thread's body: the loop, guarded against panics, then the phase's shutdown.
 fn run(
     mut phase: Box<dyn Phase>,
     wakes: Receiver<Wake>,
@@ -72,14 +90,69 @@ fn run(
     timing: LoopTiming,
 ) {
     let name = phase.name();
+    let started = match catch_unwind(AssertUnwindSafe(|| {
+        drive(&mut *phase, &wakes, waker, &reports, timing)
+    })) {
+        Ok(started) => started,
+        Err(payload) => {
+            let message = panic_message(&*payload);
+            tracing::debug!(phase = name, "panicked: {message}");
+            let _ = reports.send(Report::Panicked {
+                phase: name,
+                message,
+            });
+            true
+        }
+    };
+    if !started {
+        return;
+    }
+    // After a panic too: the phase's workers and processes are stopped, not orphaned.
+    match catch_unwind(AssertUnwindSafe(|| phase.shutdown(timing.shutdown_grace))) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(phase = name, "shutdown: {e}"),
+        Err(payload) => tracing::error!(
+            phase = name,
+            "shutdown panicked: {}",
+            panic_message(&*payload)
+        ),
+    }
+}
+
+/// The text of a panic (`panic!` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
+}
+
+/// Panics if [`TEST_PANIC_VAR`] names this phase.
+fn test_panic_hook(name: &str) {
+    if std::env::var_os(TEST_PANIC_VAR).is_some_and(|v| v == name) {
+        panic!("{TEST_PANIC_VAR}={name}: test-only panic injected into the {name} phase");
+    }
+}
+
+/// Starts the phase, then reconciles until shutdown. `false`: it did not start (reported).
+fn drive(
+    phase: &mut dyn Phase,
+    wakes: &Receiver<Wake>,
+    waker: Sender<Wake>,
+    reports: &Sender<Report>,
+    timing: LoopTiming,
+) -> bool {
+    let name = phase.name();
     if let Err(e) = phase.start(waker) {
         tracing::error!(phase = name, "{e}");
         let _ = reports.send(Report::Failed {
             phase: name,
             error: e.to_string(),
         });
-        return;
+        return false;
     }
+    test_panic_hook(name);
     // The coordinator keeps only the latest state of each phase: a busy phase need not
     // wake it after every pass (a pass per finished task), only when it changes, and
     // every time it is idle (the coordinator then checks whether the run is over).
@@ -105,12 +178,9 @@ fn run(
         if let Some(t) = outcome.next_wake {
             wake_at = wake_at.min(t.max(now));
         }
-        if wait(&*phase, &wakes, wake_at, now + timing.debounce) == Next::Stop {
-            break;
+        if wait(phase, wakes, wake_at, now + timing.debounce) == Next::Stop {
+            return true;
         }
-    }
-    if let Err(e) = phase.shutdown(timing.shutdown_grace) {
-        tracing::error!(phase = name, "shutdown: {e}");
     }
 }
 

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 /// A channel that receives `()` for each SIGINT or SIGTERM.
 pub fn listen() -> Result<Receiver<()>> {
     let mut signals = Signals::new([SIGINT, SIGTERM])
-        .map_err(|e| Error::Usage(format!("cannot install signal handlers: {e}")))?;
+        .map_err(|e| Error::os("install the SIGINT and SIGTERM handlers", e))?;
     let (tx, rx) = crossbeam_channel::bounded(4);
     std::thread::Builder::new()
         .name("signals".to_string())
@@ -18,6 +18,6 @@ pub fn listen() -> Result<Receiver<()>> {
                 let _ = tx.try_send(());
             }
         })
-        .map_err(|e| Error::Usage(format!("cannot start the signal thread: {e}")))?;
+        .map_err(|e| Error::os("start the signal thread", e))?;
     Ok(rx)
 }

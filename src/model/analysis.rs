@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Metadata;
 use super::common::{compact_vec, default_schema_version, state_doc};
+use super::open_enum::open_enum;
+use super::{LadderStep, Metadata};
 use crate::schema::SchemaName;
 
 /// Every analysis recovery has made: one per failed attempt.
@@ -45,6 +46,43 @@ pub enum Classification {
     NeedsHuman,
 }
 
+open_enum! {
+    /// What went wrong, in a short machine name (`error_type`; docs/RECOVERY.md
+    /// "Classification"). Together with the [`Classification`] it says what to tell
+    /// people.
+    pub enum FailureKind {
+        /// Another name (a hand-written analysis, or a newer version's).
+        Other(String),
+        /// The attempt timed out.
+        Timeout = "timeout",
+        /// The attempt was killed by a signal.
+        Signal = "signal",
+        /// The attempt was interrupted: its executor died.
+        Interrupted = "interrupted",
+        /// The tool could not be started (missing, not executable).
+        SpawnError = "spawn_error",
+        /// Permission denied.
+        PermissionDenied = "permission_denied",
+        /// An exit code in `recovery.non_retryable_exit_codes`.
+        NonRetryableExit = "non_retryable_exit",
+        /// The output matches `recovery.needs_human_patterns`.
+        NeedsHumanOutput = "needs_human_output",
+        /// The output matches `recovery.transient_patterns`.
+        TransientOutput = "transient_output",
+        /// A non-zero exit and the detectors found nothing.
+        ExitCode = "exit_code",
+        /// A non-zero exit and the detectors found issues.
+        Lint = "lint",
+    }
+}
+
+impl Default for FailureKind {
+    /// The empty name, as an analysis built in code starts (the files require one).
+    fn default() -> Self {
+        FailureKind::Other(String::new())
+    }
+}
+
 /// What recovery decided to do about the attempt.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,7 +107,7 @@ pub struct ErrorAnalysis {
     /// The attempt analysed.
     pub attempt: u32,
     /// Short machine name of the failure (`timeout`, `exit_code`, `lint`, `spawn_error`, …).
-    pub error_type: String,
+    pub error_type: FailureKind,
     /// The class that decides the next step.
     pub classification: Classification,
     /// Detectors that ran.
@@ -86,7 +124,7 @@ pub struct ErrorAnalysis {
     /// The ladder step this analysis moves the task to (`mechanical_fix`, an agent tier's
     /// name, `retry`, `quarantine`). The latest analysis holds the task's position.
     #[serde(default)]
-    pub ladder_step: String,
+    pub ladder_step: LadderStep,
     /// One line for people.
     #[serde(default)]
     pub summary: String,

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::LadderStep;
 use super::common::{compact_vec, default_schema_version, is_false, state_doc};
 use crate::schema::SchemaName;
 
@@ -93,7 +94,7 @@ pub struct RetryRecommendation {
     pub retry_recommended: bool,
     /// The ladder step that produced this (`retry`, `mechanical_fix`, an agent, `quarantine`).
     #[serde(default)]
-    pub ladder_step: String,
+    pub ladder_step: LadderStep,
     /// Patches made for this attempt.
     #[serde(default)]
     pub patch_ids: Vec<String>,

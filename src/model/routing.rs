@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::common::{compact_vec, default_schema_version, state_doc};
+use super::open_enum::open_enum;
 use super::{Metadata, TaskSpec};
 use crate::schema::SchemaName;
 
@@ -41,7 +42,7 @@ pub struct RoutingDecision {
     /// The tool that runs the task's next attempt. A person may change it.
     pub selected_tool: String,
     /// How the tool was chosen among the candidates (`fixed`, …).
-    pub strategy: String,
+    pub strategy: RoutingStrategy,
     /// The tools that were considered, in order.
     #[serde(default, deserialize_with = "compact_vec")]
     pub candidates: Vec<String>,
@@ -62,6 +63,20 @@ pub struct RoutingDecision {
     pub metadata: Metadata,
     /// The accepted task spec (its `id` filled in).
     pub task: TaskSpec,
+}
+
+open_enum! {
+    /// How a tool is chosen among a rule's healthy candidates (`[[routing.rules]]`
+    /// `strategy`, and recorded in each decision).
+    #[derive(Default)]
+    pub enum RoutingStrategy {
+        /// A strategy this version does not know (a hand edit, or a newer version's
+        /// decision); kept as written.
+        Other(String),
+        /// The first candidate that exists, accepts the kind and is healthy.
+        #[default]
+        Fixed = "fixed",
+    }
 }
 
 /// A candidate tool the router did not pick.

@@ -6,17 +6,18 @@ use serde_json::json;
 
 use super::classify::{Facts, classify};
 use super::detect::run_all;
-use super::files::Tracked;
 use super::fix::{StepOutcome, run_step};
-use super::ladder::{QUARANTINE, RETRY, next_rung};
+use super::ladder::next_rung;
 use super::output::attempt_output;
 use super::record;
 use super::runner::Abort;
 use super::workspace::Workspace;
-use super::{PHASE, Shared, escalation, ladder};
+use super::{Engine, PHASE, escalation, ladder};
 use crate::model::{
-    Action, Attempt, ErrorAnalysis, EventType, ExecutionResults, TaskResult, TaskSpec, now_rfc3339,
+    Action, Attempt, ErrorAnalysis, EventType, ExecutionResults, LadderStep, TaskResult, TaskSpec,
+    now_rfc3339,
 };
+use crate::store::{Unreported, WatchedDoc};
 
 /// A failed attempt to recover.
 #[derive(Debug, Clone)]
@@ -42,19 +43,19 @@ impl AttemptJob {
 /// moved past is harmless, and re-reading a big results file for every job is not. Only
 /// quarantine, which tells people the task is stuck, checks the file again first.
 pub fn recover(
-    shared: &Shared,
-    results: &mut Tracked<ExecutionResults>,
+    shared: &Engine,
+    results: &mut WatchedDoc<ExecutionResults>,
     job: &AttemptJob,
 ) -> Result<(), Abort> {
     let result = &job.result;
     let ws = Workspace::new(&shared.state, &job.task, job.attempt());
     let existing = {
-        let mut owned = shared.owned();
-        owned.refresh()?;
-        if record::retry_for(owned.patches.doc(), ws.task_id(), ws.attempt).is_some() {
+        let mut files = shared.files();
+        files.refresh(&shared.events)?;
+        if record::retry_for(files.patches.doc(), ws.task_id(), ws.attempt).is_some() {
             return Ok(());
         }
-        record::analysis_for(owned.analyses.doc(), ws.task_id(), ws.attempt).cloned()
+        record::analysis_for(files.analyses.doc(), ws.task_id(), ws.attempt).cloned()
     };
     let mut analysis = match existing {
         Some(resumed) => {
@@ -64,27 +65,29 @@ pub fn recover(
         None => baseline(shared, &ws, result)?,
     };
     loop {
-        match analysis.ladder_step.as_str() {
-            RETRY => {
+        match &analysis.ladder_step {
+            LadderStep::Retry => {
                 let reason = analysis.summary.clone();
                 return Ok(record::verdict(
                     shared,
                     &ws,
                     true,
-                    RETRY,
+                    &LadderStep::Retry,
                     Vec::new(),
                     reason,
                 )?);
             }
-            QUARANTINE => {
+            LadderStep::Quarantine => {
                 if !still_latest(results, &ws)? {
                     tracing::info!(task = %ws.task_id(), attempt = ws.attempt, "task moved on; not quarantining an old attempt");
                     return Ok(());
                 }
                 return quarantine(shared, &ws, &job.tool, results, &analysis);
             }
-            step => {
-                let step = step.to_string();
+            // A rung. A hand-written analysis naming no step (BASELINE) runs as an unknown
+            // agent tier does: it changes nothing, and the attempt climbs to quarantine.
+            step @ (LadderStep::MechanicalFix | LadderStep::Agent(_) | LadderStep::Baseline) => {
+                let step = step.clone();
                 let outcome =
                     run_step(shared, &ws, &analysis, Some(&latest_attempt(result)), &step)?;
                 if outcome.worth_a_retry() {
@@ -97,24 +100,24 @@ pub fn recover(
 }
 
 /// BASELINE: run the detectors, read the attempt's output, classify, commit the analysis.
-fn baseline(shared: &Shared, ws: &Workspace, result: &TaskResult) -> Result<ErrorAnalysis, Abort> {
+fn baseline(shared: &Engine, ws: &Workspace, result: &TaskResult) -> Result<ErrorAnalysis, Abort> {
     let runs = run_all(&shared.detectors, &shared.runner, ws, &shared.config)?;
     let latest = latest_attempt(result);
     let output = attempt_output(&shared.state, &latest);
-    let mut owned = shared.owned();
-    owned.refresh()?;
-    if let Some(done) = record::analysis_for(owned.analyses.doc(), ws.task_id(), ws.attempt) {
+    let mut files = shared.files();
+    files.refresh(&shared.events)?;
+    if let Some(done) = record::analysis_for(files.analyses.doc(), ws.task_id(), ws.attempt) {
         return Ok(done.clone());
     }
     let ladder_config = &shared.config.recovery.ladder;
     let position = ladder::position(
         ladder_config,
-        &owned.analyses.doc().analyses,
+        &files.analyses.doc().analyses,
         ws.task_id(),
         result.budget_from_attempt,
         ws.attempt,
     );
-    let verdict = classify(
+    let diagnosis = classify(
         &Facts {
             attempt: &latest,
             output: &output.text,
@@ -131,14 +134,14 @@ fn baseline(shared: &Shared, ws: &Workspace, result: &TaskResult) -> Result<Erro
     let analysis = ErrorAnalysis {
         task_id: ws.task_id().to_string(),
         attempt: ws.attempt,
-        error_type: verdict.error_type,
-        classification: verdict.classification,
+        error_type: diagnosis.error_type,
+        classification: diagnosis.classification,
         plugins_run: runs.iter().map(|r| r.name.clone()).collect(),
         issues,
-        recommended_action: verdict.action,
-        fix_agent: verdict.fix_agent,
-        ladder_step: verdict.ladder_step,
-        summary: verdict.summary,
+        recommended_action: diagnosis.action,
+        fix_agent: diagnosis.fix_agent,
+        ladder_step: diagnosis.ladder_step,
+        summary: diagnosis.summary,
         analyzed_at: now_rfc3339(),
         metadata: ws.task.metadata.clone(),
     };
@@ -160,11 +163,12 @@ fn baseline(shared: &Shared, ws: &Workspace, result: &TaskResult) -> Result<Erro
     );
     shared.events.flush()?;
     let committed = analysis.clone();
-    owned
-        .analyses
-        .commit(shared.lock_wait(), shared.events.run_id(), move |doc| {
-            record::upsert_analysis(doc, committed)
-        })?;
+    files.analyses.update(
+        shared.lock_wait(),
+        shared.events.run_id(),
+        &shared.events,
+        move |doc| record::upsert_analysis(doc, committed),
+    )?;
     Ok(analysis)
 }
 
@@ -172,10 +176,10 @@ fn baseline(shared: &Shared, ws: &Workspace, result: &TaskResult) -> Result<Erro
 /// (or quarantine), committed before that rung runs. The same attempt climbs on: retrying
 /// a task nothing changed for would fail the same way and spend its budget.
 fn climb(
-    shared: &Shared,
+    shared: &Engine,
     ws: &Workspace,
     analysis: &mut ErrorAnalysis,
-    step: &str,
+    step: &LadderStep,
     outcome: &StepOutcome,
 ) -> Result<(), Abort> {
     let ladder_config = &shared.config.recovery.ladder;
@@ -189,39 +193,40 @@ fn climb(
         PHASE,
         Some(ws.task_id()),
         Some(ws.attempt),
-        json!({ "ladder_step": step, "reason": format!("changed nothing: {why}"), "next": next.unwrap_or(QUARANTINE) }),
+        json!({ "ladder_step": step, "reason": format!("changed nothing: {why}"), "next": next.unwrap_or(&LadderStep::Quarantine) }),
     );
     analysis.summary = format!("{}; {step} changed nothing ({why})", analysis.summary);
     match next {
         Some(tier) => {
             analysis.recommended_action = Action::AgentFix;
             analysis.fix_agent = Some(tier.to_string());
-            analysis.ladder_step = tier.to_string();
+            analysis.ladder_step = tier.clone();
         }
         None => {
             analysis.recommended_action = Action::Quarantine;
             analysis.fix_agent = None;
-            analysis.ladder_step = QUARANTINE.to_string();
+            analysis.ladder_step = LadderStep::Quarantine;
             analysis.summary.push_str("; no ladder step left");
         }
     }
     shared.events.flush()?;
     let committed = analysis.clone();
-    let mut owned = shared.owned();
-    owned
-        .analyses
-        .commit(shared.lock_wait(), shared.events.run_id(), move |doc| {
-            record::upsert_analysis(doc, committed)
-        })?;
+    let mut files = shared.files();
+    files.analyses.update(
+        shared.lock_wait(),
+        shared.events.run_id(),
+        &shared.events,
+        move |doc| record::upsert_analysis(doc, committed),
+    )?;
     Ok(())
 }
 
 /// QUARANTINE: the escalation report, the events, then `retry_recommended: false`.
 fn quarantine(
-    shared: &Shared,
+    shared: &Engine,
     ws: &Workspace,
     tool: &str,
-    results: &Tracked<ExecutionResults>,
+    results: &WatchedDoc<ExecutionResults>,
     analysis: &ErrorAnalysis,
 ) -> Result<(), Abort> {
     let fresh = results
@@ -233,20 +238,20 @@ fn quarantine(
         return Ok(());
     };
     let report_path = {
-        let mut owned = shared.owned();
-        owned.refresh()?;
+        let mut files = shared.files();
+        files.refresh(&shared.events)?;
         let report = escalation::Report {
             ws,
             tool,
             result,
-            analyses: owned
+            analyses: files
                 .analyses
                 .doc()
                 .analyses
                 .iter()
                 .filter(|a| a.task_id == ws.task_id())
                 .collect(),
-            patches: owned.patches.doc(),
+            patches: files.patches.doc(),
             verdict: analysis,
         };
         escalation::write(&shared.state, &report)?
@@ -283,7 +288,7 @@ fn quarantine(
         shared,
         ws,
         false,
-        QUARANTINE,
+        &LadderStep::Quarantine,
         Vec::new(),
         analysis.summary.clone(),
     )?)
@@ -308,8 +313,9 @@ fn latest_attempt(result: &TaskResult) -> Attempt {
 }
 
 /// Whether the attempt is still the task's latest, failed one (re-reads the results).
-fn still_latest(results: &mut Tracked<ExecutionResults>, ws: &Workspace) -> Result<bool, Abort> {
-    results.refresh()?;
+fn still_latest(results: &mut WatchedDoc<ExecutionResults>, ws: &Workspace) -> Result<bool, Abort> {
+    // The phase thread reports a broken results file; this second view stays quiet.
+    results.current(&Unreported)?;
     Ok(results
         .doc()
         .results

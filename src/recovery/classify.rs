@@ -1,12 +1,12 @@
-//! BASELINE's verdict: what kind of failure an attempt is, and the next ladder step.
+//! BASELINE's diagnosis: what kind of failure an attempt is, and the next ladder step.
 //! A pure function of the attempt, the detectors' findings and the task's ladder position.
 
 use regex::Regex;
 
 use super::detect::DetectorRun;
-use super::ladder::{MECHANICAL_FIX, QUARANTINE, RETRY, next_rung};
+use super::ladder::next_rung;
 use crate::config::RecoveryConfig;
-use crate::model::{Action, Attempt, Classification, Status};
+use crate::model::{Action, Attempt, Classification, FailureKind, LadderStep, Status};
 
 /// `recovery.*_patterns` and exit codes, compiled once.
 #[derive(Debug, Default)]
@@ -39,7 +39,7 @@ impl Patterns {
     }
 }
 
-/// Everything the verdict depends on.
+/// Everything the diagnosis depends on.
 #[derive(Debug)]
 pub struct Facts<'a> {
     /// The failed attempt.
@@ -53,22 +53,22 @@ pub struct Facts<'a> {
     /// `Config::failure_budget` for the task.
     pub budget: u32,
     /// `recovery.ladder`.
-    pub ladder: &'a [String],
+    pub ladder: &'a [LadderStep],
     /// The highest rung reached by earlier attempts in the budget window.
     pub position: Option<usize>,
 }
 
-/// The verdict, as recorded in the analysis.
+/// What BASELINE concluded about a failed attempt, as recorded in its analysis.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    /// Short machine name of the failure.
-    pub error_type: String,
+pub struct Diagnosis {
+    /// What went wrong.
+    pub error_type: FailureKind,
     /// Its class.
     pub classification: Classification,
     /// What to do.
     pub action: Action,
     /// `retry`, a rung, or `quarantine`.
-    pub ladder_step: String,
+    pub ladder_step: LadderStep,
     /// The agent tier, for `agent_fix`.
     pub fix_agent: Option<String>,
     /// One line for people.
@@ -80,15 +80,18 @@ pub struct Verdict {
 /// `needs_human_patterns` → quarantine at once); the retry budget; `transient_patterns`;
 /// then the next rung (mechanical fix when something fixable was found), or quarantine
 /// when the ladder is exhausted.
-pub fn classify(f: &Facts<'_>, patterns: &Patterns) -> Verdict {
+pub fn classify(f: &Facts<'_>, patterns: &Patterns) -> Diagnosis {
     let reason = f.attempt.reason.as_deref().unwrap_or_default();
     let ended = if f.attempt.status == Status::TimedOut {
-        Some(("timeout", "the attempt timed out".to_string()))
+        Some((FailureKind::Timeout, "the attempt timed out".to_string()))
     } else if let Some(sig) = f.attempt.signal {
-        Some(("signal", format!("the attempt was killed by signal {sig}")))
+        Some((
+            FailureKind::Signal,
+            format!("the attempt was killed by signal {sig}"),
+        ))
     } else if reason == "interrupted" {
         Some((
-            "interrupted",
+            FailureKind::Interrupted,
             "the attempt was interrupted (its executor died)".to_string(),
         ))
     } else {
@@ -102,7 +105,7 @@ pub fn classify(f: &Facts<'_>, patterns: &Patterns) -> Verdict {
     let transient = ended.or_else(|| {
         first_match(&patterns.transient, f.output).map(|m| {
             (
-                "transient_output",
+                FailureKind::TransientOutput,
                 format!("the output matches a transient pattern: {m:?}"),
             )
         })
@@ -115,14 +118,14 @@ pub fn classify(f: &Facts<'_>, patterns: &Patterns) -> Verdict {
         .count();
     let issues_found: usize = f.runs.iter().map(|r| r.issues.len()).sum();
     let error_type = match (&transient, issues_found) {
-        (Some((t, _)), _) => t.to_string(),
-        (None, 0) => "exit_code".to_string(),
-        (None, _) => "lint".to_string(),
+        (Some((kind, _)), _) => kind.clone(),
+        (None, 0) => FailureKind::ExitCode,
+        (None, _) => FailureKind::Lint,
     };
     let next = next_rung(f.ladder, f.position, fixable_found > 0);
     let classification = match (&transient, next) {
         (Some(_), _) => Classification::Transient,
-        (None, Some(MECHANICAL_FIX)) => Classification::AutoFixable,
+        (None, Some(LadderStep::MechanicalFix)) => Classification::AutoFixable,
         (None, _) => Classification::AgentFixable,
     };
     if f.failures >= f.budget {
@@ -130,14 +133,14 @@ pub fn classify(f: &Facts<'_>, patterns: &Patterns) -> Verdict {
             "{} failed attempts reached the retry budget of {}",
             f.failures, f.budget
         );
-        return quarantine(&error_type, classification, why);
+        return quarantine(error_type, classification, why);
     }
     if let Some((_, why)) = transient {
-        return Verdict {
+        return Diagnosis {
             error_type,
             classification,
             action: Action::Retry,
-            ladder_step: RETRY.to_string(),
+            ladder_step: LadderStep::Retry,
             fix_agent: None,
             summary: format!("{why}: retry without a fix"),
         };
@@ -147,62 +150,65 @@ pub fn classify(f: &Facts<'_>, patterns: &Patterns) -> Verdict {
         n => format!("{reason}; the detectors found {n} issue(s), {fixable_found} fixable"),
     };
     match next {
-        Some(MECHANICAL_FIX) => Verdict {
+        Some(LadderStep::MechanicalFix) => Diagnosis {
             error_type,
             classification,
             action: Action::MechanicalFix,
-            ladder_step: MECHANICAL_FIX.to_string(),
+            ladder_step: LadderStep::MechanicalFix,
             fix_agent: None,
             summary: format!("{found}: run the detectors' fixers"),
         },
-        Some(tier) => Verdict {
+        Some(tier) => Diagnosis {
             error_type,
             classification,
             action: Action::AgentFix,
-            ladder_step: tier.to_string(),
+            ladder_step: tier.clone(),
             fix_agent: Some(tier.to_string()),
             summary: format!("{found}: hand it to {tier}"),
         },
         None => quarantine(
-            &error_type,
+            error_type,
             classification,
             format!("{found}; no ladder step left"),
         ),
     }
 }
 
-fn needs_human(f: &Facts<'_>, reason: &str, patterns: &Patterns) -> Option<(&'static str, String)> {
+fn needs_human(f: &Facts<'_>, reason: &str, patterns: &Patterns) -> Option<(FailureKind, String)> {
     if reason.starts_with("cannot start") {
         return Some((
-            "spawn_error",
+            FailureKind::SpawnError,
             format!("the tool could not be started: {reason}"),
         ));
     }
     if reason.to_ascii_lowercase().contains("permission denied") {
-        return Some(("permission_denied", format!("permission denied: {reason}")));
+        return Some((
+            FailureKind::PermissionDenied,
+            format!("permission denied: {reason}"),
+        ));
     }
     if let Some(code) = f.attempt.exit_code
         && patterns.non_retryable_exit_codes.contains(&code)
     {
         return Some((
-            "non_retryable_exit",
+            FailureKind::NonRetryableExit,
             format!("exit code {code} is non-retryable (recovery.non_retryable_exit_codes)"),
         ));
     }
     first_match(&patterns.needs_human, f.output).map(|m| {
         (
-            "needs_human_output",
+            FailureKind::NeedsHumanOutput,
             format!("the output matches a needs-human pattern: {m:?}"),
         )
     })
 }
 
-fn quarantine(error_type: &str, classification: Classification, why: String) -> Verdict {
-    Verdict {
-        error_type: error_type.to_string(),
+fn quarantine(error_type: FailureKind, classification: Classification, why: String) -> Diagnosis {
+    Diagnosis {
+        error_type,
         classification,
         action: Action::Quarantine,
-        ladder_step: QUARANTINE.to_string(),
+        ladder_step: LadderStep::Quarantine,
         fix_agent: None,
         summary: format!("{why}: quarantine"),
     }

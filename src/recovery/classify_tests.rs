@@ -34,10 +34,10 @@ struct Case {
     position: Option<usize>,
 }
 
-fn verdict(c: Case) -> Verdict {
+fn diagnose(c: Case) -> Diagnosis {
     let config = RecoveryConfig::default();
-    let ladder: Vec<String> = ["mechanical_fix", "aider", "claude"]
-        .map(String::from)
+    let ladder: Vec<LadderStep> = ["mechanical_fix", "aider", "claude"]
+        .map(LadderStep::from)
         .to_vec();
     let facts = Facts {
         attempt: &c.attempt,
@@ -219,7 +219,7 @@ fn classification_table() {
         ),
     ];
     for (i, (c, class, action, step, error_type)) in rows.into_iter().enumerate() {
-        let v = verdict(c);
+        let v = diagnose(c);
         assert_eq!(
             (
                 v.classification,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::workspace::Workspace;
-use crate::model::{Classification, ErrorAnalysis, FixPatches, Issue, TaskResult};
+use crate::model::{Classification, ErrorAnalysis, FailureKind, FixPatches, Issue, TaskResult};
 use crate::store::StateDir;
 use crate::{Error, Result};
 
@@ -236,12 +236,15 @@ fn files_changed(s: &mut String, r: &Report<'_>) {
 }
 
 fn next_steps(verdict: &ErrorAnalysis) -> Vec<&'static str> {
-    match (verdict.classification, verdict.error_type.as_str()) {
-        (Classification::NeedsHuman, "spawn_error") => vec![
+    match (verdict.classification, &verdict.error_type) {
+        (Classification::NeedsHuman, FailureKind::SpawnError) => vec![
             "Install the missing tool or fix the tool's `command` in config/coordinator.toml.",
             "Check the task's `command` and `workdir`.",
         ],
-        (Classification::NeedsHuman, "permission_denied" | "needs_human_output") => vec![
+        (
+            Classification::NeedsHuman,
+            FailureKind::PermissionDenied | FailureKind::NeedsHumanOutput,
+        ) => vec![
             "Fix the permissions (or the condition the output names) on the files and programs the task uses.",
             "Read the last error above and the attempt's stderr log.",
         ],

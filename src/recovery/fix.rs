@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use super::detect::run_all;
-use super::ladder::MECHANICAL_FIX;
 use super::runner::{RunError, Stopped};
 use super::snapshot::{FileChange, Snapshot};
 use super::workspace::Workspace;
-use super::{Shared, prompt};
-use crate::model::{Attempt, ErrorAnalysis};
+use super::{Engine, prompt};
+use crate::model::{Attempt, ErrorAnalysis, LadderStep};
 use crate::process::{Sink, Spec};
 use crate::template;
 
@@ -23,29 +22,27 @@ pub struct StepOutcome {
     pub notes: Vec<String>,
     /// The detectors ran after the fix and found nothing (false when none apply).
     pub validated: bool,
-    /// An agent tier ran and exited 0. It may have acted where no snapshot looks (files
-    /// outside the task's `files`, dependencies, other directories), so even without a
-    /// visible change its step counts as done and the task is retried.
-    pub agent_succeeded: bool,
 }
 
 impl StepOutcome {
-    /// Whether the step did something worth a retry.
+    /// Whether the step did something worth a retry: it changed the task's files. An
+    /// agent's exit code proves nothing (AI coding CLIs exit 0 having done nothing, see
+    /// ../shared/AGENT-CLIS.md), so an agent that changed nothing climbs on like any step.
     pub fn worth_a_retry(&self) -> bool {
-        !self.changes.is_empty() || self.agent_succeeded
+        !self.changes.is_empty()
     }
 }
 
 /// Runs `step` (`mechanical_fix` or an agent tier) for the workspace's task.
 pub fn run_step(
-    shared: &Shared,
+    shared: &Engine,
     ws: &Workspace,
     analysis: &ErrorAnalysis,
     attempt: Option<&Attempt>,
-    step: &str,
+    step: &LadderStep,
 ) -> Result<StepOutcome, Stopped> {
     let mut out = StepOutcome::default();
-    if step == MECHANICAL_FIX {
+    if *step == LadderStep::MechanicalFix {
         for (name, fixer) in fixers_for(shared, analysis) {
             run_fixer(shared, ws, &name, &fixer, "", None, &[], &mut out)?;
         }
@@ -54,7 +51,7 @@ pub fn run_step(
                 .push("no detector with a fixer found anything fixable".to_string());
         }
     } else {
-        out.agent_succeeded = run_agent(shared, ws, analysis, attempt, step, &mut out)?;
+        run_agent(shared, ws, analysis, attempt, step.as_str(), &mut out)?;
     }
     if out.worth_a_retry() {
         let runs = run_all(&shared.detectors, &shared.runner, ws, &shared.config)?;
@@ -72,7 +69,7 @@ pub fn run_step(
 }
 
 /// The fixers of the detectors that found something fixable, in detector order.
-fn fixers_for(shared: &Shared, analysis: &ErrorAnalysis) -> Vec<(String, Vec<String>)> {
+fn fixers_for(shared: &Engine, analysis: &ErrorAnalysis) -> Vec<(String, Vec<String>)> {
     let mut names: Vec<&str> = analysis
         .issues
         .iter()
@@ -91,7 +88,7 @@ fn fixers_for(shared: &Shared, analysis: &ErrorAnalysis) -> Vec<(String, Vec<Str
 }
 
 fn run_agent(
-    shared: &Shared,
+    shared: &Engine,
     ws: &Workspace,
     analysis: &ErrorAnalysis,
     attempt: Option<&Attempt>,
@@ -103,8 +100,9 @@ fn run_agent(
             .push(format!("{tier}: no [tools.{tier}] in the configuration"));
         return Ok(false);
     };
-    let prompt_path = match prompt::write(&shared.state, ws, analysis, attempt, tier) {
-        Ok(p) => p,
+    let written = prompt::write(&shared.state, ws, analysis, attempt, tier);
+    let (prompt_path, prompt_text) = match written {
+        Ok(written) => written,
         Err(e) => {
             out.notes
                 .push(format!("{tier}: cannot write the prompt file: {e}"));
@@ -112,19 +110,27 @@ fn run_agent(
         }
     };
     let description = prompt::request(ws, analysis, &prompt_path);
-    let prompt_text = prompt_path.to_string_lossy().into_owned();
-    let env: Vec<(String, String)> = tool
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
+    // Agent presets: their own home and the API key under the name the CLI reads.
+    let agent_env = match crate::agent::prepare_env(&shared.state, tier, tool) {
+        Ok(env) => env,
+        Err(e) => {
+            out.notes.push(format!("{tier}: {e}"));
+            return Ok(false);
+        }
+    };
+    let env: Vec<(String, String)> = agent_env
+        .into_iter()
+        .chain(tool.env.iter().map(|(k, v)| (k.clone(), v.clone())))
         .collect();
+    let prompt_file = prompt_path.to_string_lossy().into_owned();
+    let prompt_arg = crate::agent::prompt::as_argument(&prompt_text, &prompt_path);
     run_fixer(
         shared,
         ws,
         tier,
         &tool.command,
         &description,
-        Some(&prompt_text),
+        Some((&prompt_file, &prompt_arg)),
         &env,
         out,
     )
@@ -133,12 +139,12 @@ fn run_agent(
 /// Runs one fixer argv template and records what it changed; `true` when it exited 0.
 #[allow(clippy::too_many_arguments)]
 fn run_fixer(
-    shared: &Shared,
+    shared: &Engine,
     ws: &Workspace,
     name: &str,
     command: &[String],
     description: &str,
-    prompt_file: Option<&str>,
+    prompt: Option<(&str, &str)>,
     env: &[(String, String)],
     out: &mut StepOutcome,
 ) -> Result<bool, Stopped> {
@@ -147,7 +153,10 @@ fn run_fixer(
     } else {
         description
     };
-    let argv = match template::expand(command, &ws.vars(description, prompt_file)) {
+    // `prompt`: the prompt file's path and its text (`{prompt_file}`, `{prompt}`).
+    let mut vars = ws.vars(description, prompt.map(|p| p.0));
+    vars.prompt = prompt.map(|p| p.1);
+    let argv = match template::expand(command, &vars) {
         Ok(argv) => argv,
         Err(e) => {
             out.notes.push(format!("{name}: command: {e}"));

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::detect::run_all;
 use super::runner::Abort;
 use super::workspace::Workspace;
-use super::{PHASE, Shared};
+use super::{Engine, PHASE};
 use crate::model::{EventType, FixPatches, Patch, TaskSpec};
 
 /// A person's patch to apply.
@@ -28,12 +28,12 @@ pub fn is_pending(p: &Patch) -> bool {
 }
 
 /// Applies and validates the patch, then records the outcome in its entry.
-pub fn apply(shared: &Shared, job: &HandPatchJob) -> Result<(), Abort> {
+pub fn apply(shared: &Engine, job: &HandPatchJob) -> Result<(), Abort> {
     let patch = &job.patch;
     {
-        let mut owned = shared.owned();
-        owned.refresh()?;
-        if !owned
+        let mut files = shared.files();
+        files.refresh(&shared.events)?;
+        if !files
             .patches
             .doc()
             .patches
@@ -79,10 +79,11 @@ pub fn apply(shared: &Shared, job: &HandPatchJob) -> Result<(), Abort> {
     }
     shared.events.flush()?;
     let planned = patch.clone();
-    let mut owned = shared.owned();
-    owned.patches.commit(
+    let mut files = shared.files();
+    files.patches.update(
         shared.lock_wait(),
         shared.events.run_id(),
+        &shared.events,
         move |doc: &mut FixPatches| {
             // Only the entry that was applied: if a person changed it meanwhile, theirs stays
             // pending and is applied next.

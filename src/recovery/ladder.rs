@@ -1,21 +1,14 @@
 //! The escalation ladder: BASELINE → `recovery.ladder` (mechanical_fix, agent tiers) →
-//! QUARANTINE, and where a task stands on it.
+//! QUARANTINE, and where a task stands on it. The steps are [`LadderStep`]s.
 
-use crate::model::ErrorAnalysis;
-
-/// The rung that runs the detectors' fixers.
-pub const MECHANICAL_FIX: &str = "mechanical_fix";
-/// Not a rung: retry without a fix (transient failures); the position does not move.
-pub const RETRY: &str = "retry";
-/// Past the last rung: stop and escalate.
-pub const QUARANTINE: &str = "quarantine";
+use crate::model::{ErrorAnalysis, LadderStep};
 
 /// The highest rung (index into `ladder`) any analysis of `task_id` reached for attempts in
 /// `from_attempt..before_attempt`; `None` when none did (the task is at BASELINE).
 /// Steps that are not rungs (`retry`, `quarantine`, a tier no longer configured) do not
 /// count. Attempts before `from_attempt` were before a `phase retry` and do not count.
 pub fn position(
-    ladder: &[String],
+    ladder: &[LadderStep],
     analyses: &[ErrorAnalysis],
     task_id: &str,
     from_attempt: u32,
@@ -30,22 +23,25 @@ pub fn position(
 
 /// The first rung after `after`. `mechanical_fix` is only a candidate when something
 /// fixable was found; otherwise it is passed over.
-pub fn next_rung(ladder: &[String], after: Option<usize>, fixable: bool) -> Option<&str> {
+pub fn next_rung(
+    ladder: &[LadderStep],
+    after: Option<usize>,
+    fixable: bool,
+) -> Option<&LadderStep> {
     let start = after.map_or(0, |i| i + 1);
     ladder
         .iter()
         .skip(start)
-        .map(String::as_str)
-        .find(|rung| *rung != MECHANICAL_FIX || fixable)
+        .find(|rung| **rung != LadderStep::MechanicalFix || fixable)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ladder() -> Vec<String> {
+    fn ladder() -> Vec<LadderStep> {
         ["mechanical_fix", "aider", "claude"]
-            .map(String::from)
+            .map(LadderStep::from)
             .to_vec()
     }
 
@@ -53,7 +49,7 @@ mod tests {
         ErrorAnalysis {
             task_id: task.to_string(),
             attempt,
-            ladder_step: step.to_string(),
+            ladder_step: step.into(),
             ..ErrorAnalysis::default()
         }
     }
@@ -82,11 +78,24 @@ mod tests {
     }
 
     #[test]
+    fn steps_that_are_not_rungs_leave_the_task_at_baseline() {
+        let l = ladder();
+        let analyses = vec![
+            analysis("t", 1, ""),
+            analysis("t", 2, "retry"),
+            analysis("t", 3, "quarantine"),
+            analysis("t", 4, "codex"),
+        ];
+        assert_eq!(position(&l, &analyses, "t", 0, 10), None);
+    }
+
+    #[test]
     fn mechanical_fix_needs_something_fixable() {
         let l = ladder();
-        assert_eq!(next_rung(&l, None, true), Some("mechanical_fix"));
-        assert_eq!(next_rung(&l, None, false), Some("aider"));
-        assert_eq!(next_rung(&l, Some(0), true), Some("aider"));
+        let aider = LadderStep::Agent("aider".to_string());
+        assert_eq!(next_rung(&l, None, true), Some(&LadderStep::MechanicalFix));
+        assert_eq!(next_rung(&l, None, false), Some(&aider));
+        assert_eq!(next_rung(&l, Some(0), true), Some(&aider));
         assert_eq!(next_rung(&l, Some(2), true), None);
     }
 }

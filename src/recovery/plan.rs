@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::attempt::AttemptJob;
-use super::files::{Inputs, Owned};
+use super::files::{Inputs, RecoveryFiles};
 use super::hand_patch::{HandPatchJob, is_pending};
 use super::worker::Job;
 use crate::model::{RoutingDecision, TaskSpec};
@@ -30,7 +30,7 @@ pub struct Notes {
 
 /// The work to do: people's patches first, then failed attempts without a verdict
 /// (no analysis yet, or an analysis whose step has not finished).
-pub fn jobs(inputs: &Inputs, owned: &Owned, valid: &Valid, notes: &mut Notes) -> Vec<Job> {
+pub fn jobs(inputs: &Inputs, files: &RecoveryFiles, valid: &Valid, notes: &mut Notes) -> Vec<Job> {
     let mut jobs = Vec::new();
     if !(valid.decisions && valid.patches) {
         return jobs;
@@ -42,7 +42,7 @@ pub fn jobs(inputs: &Inputs, owned: &Owned, valid: &Valid, notes: &mut Notes) ->
         .iter()
         .map(|d| (d.task_id.as_str(), d))
         .collect();
-    for patch in owned.patches.doc().patches.iter().filter(|p| is_pending(p)) {
+    for patch in files.patches.doc().patches.iter().filter(|p| is_pending(p)) {
         jobs.push(Job::HandPatch(HandPatchJob {
             patch: patch.clone(),
             task: specs.get(patch.task_id.as_str()).map(|d| spec_of(d)),
@@ -51,7 +51,7 @@ pub fn jobs(inputs: &Inputs, owned: &Owned, valid: &Valid, notes: &mut Notes) ->
     if !(valid.results && valid.analyses) {
         return jobs;
     }
-    let decided: HashSet<(&str, u32)> = owned
+    let decided: HashSet<(&str, u32)> = files
         .patches
         .doc()
         .retries

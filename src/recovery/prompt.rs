@@ -32,20 +32,48 @@ pub fn request(ws: &Workspace, analysis: &ErrorAnalysis, prompt_file: &Path) -> 
     )
 }
 
-/// Writes the prompt file and returns its absolute path.
+/// Writes the prompt file; returns its absolute path and its text.
 pub fn write(
     state: &StateDir,
     ws: &Workspace,
     analysis: &ErrorAnalysis,
     attempt: Option<&Attempt>,
     tier: &str,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, String)> {
     let path = path(state, ws.task_id(), ws.attempt, tier);
     let dir = state.task_logs(ws.task_id());
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
-    crate::store::write_atomic(&path, render(ws, analysis, attempt).as_bytes())?;
+    let mut text = render(ws, analysis, attempt);
+    if let Some(out) = attempt.and_then(|a| stdout_tail(state, a)) {
+        let at = text.find("\n## What to do").unwrap_or(text.len());
+        text.insert_str(
+            at,
+            &format!("\n## Last output (end of stdout)\n\n```text\n{out}\n```\n"),
+        );
+    }
+    crate::store::write_atomic(&path, text.as_bytes())?;
     // The agent runs in the task's workdir: a relative state directory would not resolve.
-    Ok(std::path::absolute(&path).unwrap_or(path))
+    Ok((std::path::absolute(&path).unwrap_or(path), text))
+}
+
+/// How much of the end of the attempt's stdout the prompt shows.
+const STDOUT_TAIL_BYTES: u64 = 2048;
+
+/// The end of the attempt's stdout log, when it said anything.
+fn stdout_tail(state: &StateDir, attempt: &Attempt) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    if attempt.log_out.is_empty() {
+        return None;
+    }
+    let mut file = std::fs::File::open(state.root().join(&attempt.log_out)).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(STDOUT_TAIL_BYTES)))
+        .ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let text = text.trim_end();
+    (!text.trim().is_empty()).then(|| text.to_string())
 }
 
 /// The prompt's text.
@@ -58,22 +86,7 @@ pub fn render(ws: &Workspace, analysis: &ErrorAnalysis, attempt: Option<&Attempt
         task.id(),
         ws.attempt
     );
-    let _ = writeln!(s, "## The task\n");
-    let _ = writeln!(s, "- kind: {}", task.kind);
-    if !task.description.is_empty() {
-        let _ = writeln!(s, "- description: {}", task.description);
-    }
-    if !task.command.is_empty() {
-        let _ = writeln!(
-            s,
-            "- command (argv): `{}`",
-            serde_json::Value::from(task.command.clone())
-        );
-    }
-    let _ = writeln!(s, "- working directory: {}", ws.workdir.display());
-    if !task.files.is_empty() {
-        let _ = writeln!(s, "- files: {}", task.files.join(", "));
-    }
+    crate::agent::prompt::task_section(&mut s, task, &ws.workdir);
     let _ = writeln!(s, "\n## What went wrong\n");
     if let Some(a) = attempt {
         let _ = writeln!(s, "- status: {}", a.status.as_str());

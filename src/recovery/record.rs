@@ -6,11 +6,11 @@ use serde_json::json;
 
 use super::fix::StepOutcome;
 use super::workspace::Workspace;
-use super::{PHASE, Shared};
+use super::{Engine, PHASE};
 use crate::Result;
 use crate::model::{
-    ErrorAnalyses, ErrorAnalysis, EventType, FixPatches, Patch, PatchSource, RetryRecommendation,
-    now_rfc3339,
+    ErrorAnalyses, ErrorAnalysis, EventType, FixPatches, LadderStep, Patch, PatchSource,
+    RetryRecommendation, now_rfc3339,
 };
 
 /// The analysis of `(task, attempt)`.
@@ -71,10 +71,10 @@ fn upsert_patch(doc: &mut FixPatches, patch: Patch) {
 
 /// Writes the attempt's `retries[]` entry (events first, so the log stays causal).
 pub fn verdict(
-    shared: &Shared,
+    shared: &Engine,
     ws: &Workspace,
     retry: bool,
-    step: &str,
+    step: &LadderStep,
     patch_ids: Vec<String>,
     reason: String,
 ) -> Result<()> {
@@ -82,32 +82,33 @@ pub fn verdict(
         task_id: ws.task_id().to_string(),
         attempt: ws.attempt,
         retry_recommended: retry,
-        ladder_step: step.to_string(),
+        ladder_step: step.clone(),
         patch_ids,
         reason,
         decided_at: now_rfc3339(),
     };
     shared.events.flush()?;
-    let mut owned = shared.owned();
-    owned
-        .patches
-        .commit(shared.lock_wait(), shared.events.run_id(), move |doc| {
-            upsert_retry(doc, entry)
-        })
+    let mut files = shared.files();
+    files.patches.update(
+        shared.lock_wait(),
+        shared.events.run_id(),
+        &shared.events,
+        move |doc| upsert_retry(doc, entry),
+    )
 }
 
 /// Records a fix step worth a retry: one patch per changed file, FIX_APPLIED, and a
 /// `retries[]` entry recommending a retry.
-pub fn fix(shared: &Shared, ws: &Workspace, step: &str, outcome: StepOutcome) -> Result<()> {
-    let mut owned = shared.owned();
-    owned.patches.refresh()?;
+pub fn fix(shared: &Engine, ws: &Workspace, step: &LadderStep, outcome: StepOutcome) -> Result<()> {
+    let mut own = shared.files();
+    own.patches.current(&shared.events)?;
     let now = now_rfc3339();
     let mut taken: Vec<String> = Vec::new();
     let patches: Vec<Patch> = outcome
         .changes
         .into_iter()
         .map(|(fixer, change)| {
-            let patch_id = free_id(owned.patches.doc(), &taken, ws.task_id(), ws.attempt);
+            let patch_id = free_id(own.patches.doc(), &taken, ws.task_id(), ws.attempt);
             taken.push(patch_id.clone());
             Patch {
                 patch_id,
@@ -155,20 +156,23 @@ pub fn fix(shared: &Shared, ws: &Workspace, step: &str, outcome: StepOutcome) ->
         task_id: ws.task_id().to_string(),
         attempt: ws.attempt,
         retry_recommended: true,
-        ladder_step: step.to_string(),
+        ladder_step: step.clone(),
         patch_ids: taken,
         reason,
         decided_at: now,
     };
     shared.events.flush()?;
-    owned
-        .patches
-        .commit(shared.lock_wait(), shared.events.run_id(), move |doc| {
+    own.patches.update(
+        shared.lock_wait(),
+        shared.events.run_id(),
+        &shared.events,
+        move |doc| {
             for p in patches {
                 upsert_patch(doc, p);
             }
             upsert_retry(doc, entry);
-        })
+        },
+    )
 }
 
 /// The next unused `<task>-<attempt>-<n>`.

@@ -12,14 +12,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::Shared;
+use super::Engine;
 use super::attempt::{AttemptJob, recover};
-use super::files::Tracked;
 use super::hand_patch::{HandPatchJob, apply};
 use super::runner::Abort;
 use crate::model::ExecutionResults;
 use crate::phase::{Wake, Waker};
-use crate::store::Claim;
+use crate::store::{Claim, WatchedDoc};
 
 /// A unit of recovery work.
 #[derive(Debug, Clone)]
@@ -60,7 +59,7 @@ impl Job {
 /// The phase's handle on its worker thread.
 #[derive(Debug)]
 pub struct Worker {
-    shared: Arc<Shared>,
+    shared: Arc<Engine>,
     jobs: Option<Sender<Job>>,
     done: Receiver<(JobKey, bool)>,
     thread: Option<JoinHandle<()>>,
@@ -68,7 +67,7 @@ pub struct Worker {
 
 impl Worker {
     /// Starts the thread.
-    pub fn start(shared: Arc<Shared>, waker: Option<Waker>) -> std::io::Result<Worker> {
+    pub fn start(shared: Arc<Engine>, waker: Option<Waker>) -> std::io::Result<Worker> {
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let for_thread = Arc::clone(&shared);
@@ -123,14 +122,14 @@ impl Worker {
 }
 
 fn work(
-    shared: &Shared,
+    shared: &Engine,
     jobs: &Receiver<Job>,
     done: &Sender<(JobKey, bool)>,
     waker: Option<&Waker>,
 ) {
     // The worker's own view of the results, to check a task is still stuck before
     // quarantining it.
-    let mut results = Tracked::<ExecutionResults>::new(&shared.state);
+    let mut results = WatchedDoc::<ExecutionResults>::new(&shared.state, super::PHASE);
     for job in jobs.iter() {
         if shared.stopping.load(Ordering::SeqCst) {
             break;

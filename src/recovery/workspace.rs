@@ -49,6 +49,7 @@ impl Workspace {
             attempt: self.attempt,
             workdir: &self.workdir_text,
             prompt_file,
+            prompt: None,
         }
     }
 

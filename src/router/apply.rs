@@ -18,7 +18,7 @@ use crate::store::{
 };
 
 use super::batch::Plan;
-use super::ledger::{Commit, Ledger};
+use super::routing_book::{Commit, RoutingBook};
 
 /// What a batch did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ impl Applied {
 pub(super) struct Context<'a> {
     pub state: &'a StateDir,
     pub events: &'a EventLog,
-    pub ledger: &'a mut Ledger,
+    pub book: &'a mut RoutingBook,
     pub lock: &'a InboxLock,
     pub lock_timeout: Duration,
 }
@@ -90,7 +90,7 @@ pub(super) fn apply(plan: Plan, cx: Context<'_>) -> Result<Applied> {
         };
         let run_id = events.run_id().to_string();
         match cx
-            .ledger
+            .book
             .commit(decisions, cx.lock_timeout, &run_id, events, announce)?
         {
             Commit::Done(recorded) => recorded.into_iter().collect(),

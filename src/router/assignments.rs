@@ -7,16 +7,15 @@
 //! overwritten.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::Result;
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::model::{AdapterAssignment, AdapterAssignments, RoutingDecision};
-use crate::store::{LockWait, StateDir, StateFile};
-use crate::{Error, Result};
+use crate::store::{LockWait, Poll, StateDir, WatchedFile};
 
 use super::health::HealthBook;
-use super::invalid::InvalidFile;
 
 /// Every configured tool, plus any tool a (hand-edited) decision names.
 pub(super) fn derive(
@@ -63,37 +62,30 @@ pub(super) fn derive(
 /// The assignments file as the router knows it.
 #[derive(Debug)]
 pub(super) struct AssignmentsFile {
-    file: StateFile<AdapterAssignments>,
+    file: WatchedFile<AdapterAssignments>,
     /// What the file holds, as last read or written (`None`: not read yet).
     current: Option<BTreeMap<String, AdapterAssignment>>,
-    invalid: InvalidFile,
 }
 
 impl AssignmentsFile {
     pub(super) fn new(state: &StateDir) -> Self {
         Self {
-            file: StateFile::new(state),
+            file: WatchedFile::new(state, super::PHASE),
             current: None,
-            invalid: InvalidFile::default(),
         }
     }
 
     /// Notices hand edits: adopts a valid one, reports a broken one (once).
     pub(super) fn refresh(&mut self, events: &EventLog) -> Result<()> {
-        if self.invalid.unchanged_since_report(self.file.path())? {
-            return Ok(());
+        if let Poll::Changed(doc) = self.file.poll(events)? {
+            self.current = Some(doc.adapters);
         }
-        match self.file.read_if_changed() {
-            Ok(changed) => {
-                self.invalid.clear(self.file.path(), events);
-                if let Some(doc) = changed {
-                    self.current = Some(doc.adapters);
-                }
-                Ok(())
-            }
-            Err(e) if e.is_content_error() => self.invalid.report(self.file.path(), &e, events),
-            Err(e) => Err(e),
-        }
+        Ok(())
+    }
+
+    /// When the file's pending content check is due, if one is.
+    pub(super) fn confirm_at(&self) -> Option<Instant> {
+        self.file.confirm_at()
     }
 
     /// Writes `desired` unless the file already holds it or is broken.
@@ -105,21 +97,13 @@ impl AssignmentsFile {
         events: &EventLog,
     ) -> Result<()> {
         self.refresh(events)?;
-        if self.invalid.is_broken() || self.current.as_ref() == Some(&desired) {
+        if self.file.is_broken() || self.current.as_ref() == Some(&desired) {
             return Ok(());
         }
-        let locked = match self.file.lock(LockWait::AtMost(lock_timeout)) {
-            Ok(Some(locked)) => locked,
-            Ok(None) => {
-                return Err(Error::LockTimeout {
-                    path: self.file.path().to_path_buf(),
-                    waited_ms: lock_timeout.as_millis() as u64,
-                });
-            }
-            Err(e) if e.is_content_error() => {
-                let path = self.file.path().to_path_buf();
-                return self.invalid.report(&path, &e, events);
-            }
+        let locked = match self.file.lock(LockWait::AtMost(lock_timeout), events) {
+            Ok(locked) => locked,
+            // Reported by the handle; the file is left as the person wrote it.
+            Err(e) if e.is_content_error() => return Ok(()),
             Err(e) => return Err(e),
         };
         // Everything in the file is derived: someone else's version has nothing to keep.

@@ -12,8 +12,8 @@ use crate::store::{InboxFile, RejectionNote, StateDir, accepted_task_exists};
 
 use super::choose::choose;
 use super::health::HealthBook;
-use super::intake::{Ready, Verdict};
-use super::ledger::Ledger;
+use super::intake::{IntakeDecision, Ready};
+use super::routing_book::RoutingBook;
 
 /// A file whose task id is already accepted with the same spec.
 #[derive(Debug)]
@@ -43,20 +43,20 @@ pub(super) struct Plan {
 /// id is already decided), the rest are duplicates or conflicts.
 pub(super) fn plan(
     ready: Vec<Ready>,
-    ledger: &Ledger,
+    book: &RoutingBook,
     config: &Config,
     health: &mut HealthBook,
     state: &StateDir,
 ) -> Plan {
     let mut plan = Plan::default();
     let mut by_id: BTreeMap<String, Vec<(InboxFile, TaskSpec)>> = BTreeMap::new();
-    for Ready { file, verdict } in ready {
-        match verdict {
-            Verdict::Valid(spec) => by_id
+    for Ready { file, decision } in ready {
+        match decision {
+            IntakeDecision::Valid(spec) => by_id
                 .entry(spec.id().to_string())
                 .or_default()
                 .push((file, *spec)),
-            Verdict::Invalid(e) => {
+            IntakeDecision::Invalid(e) => {
                 let note = RejectionNote::for_error(&file.name(), &e);
                 plan.rejected.push((file, note));
             }
@@ -65,8 +65,7 @@ pub(super) fn plan(
     for (id, mut files) in by_id {
         files.sort_by(|a, b| a.0.file_name.cmp(&b.0.file_name));
         // The accepted spec and whether it was accepted in this batch.
-        let mut accepted: Option<(TaskSpec, bool)> =
-            ledger.get(&id).map(|d| (d.task.clone(), false));
+        let mut accepted: Option<(TaskSpec, bool)> = book.get(&id).map(|d| (d.task.clone(), false));
         let mut move_finished = false;
         for (file, spec) in files {
             match &accepted {

@@ -3,18 +3,15 @@
 //! `routing.default_tool`.
 
 use crate::config::{Config, ToolConfig};
-use crate::model::{SkippedCandidate, TaskSpec};
+use crate::model::{RoutingStrategy, SkippedCandidate, TaskSpec};
 
 use super::health::HealthBook;
-
-/// The strategy every source but a rule uses, and the only one there is so far.
-const FIXED: &str = "fixed";
 
 /// A routing choice, before it becomes a decision.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Choice {
     pub selected_tool: String,
-    pub strategy: String,
+    pub strategy: RoutingStrategy,
     pub candidates: Vec<String>,
     pub skipped: Vec<SkippedCandidate>,
     /// Which rule decided: `task.tool`, `routing.rules[2]`, `routing.default_tool`.
@@ -45,7 +42,7 @@ pub(super) fn choose(
         }
         return pick(
             "task.tool",
-            FIXED,
+            &RoutingStrategy::Fixed,
             std::slice::from_ref(tool),
             kind,
             config,
@@ -60,10 +57,11 @@ pub(super) fn choose(
         .find(|(_, r)| r.kind == "*" || r.kind == kind);
     if let Some((i, rule)) = rule {
         let source = format!("routing.rules[{i}]");
-        if rule.strategy != FIXED {
+        // The schema admits only known strategies; a config built in code may not.
+        if let RoutingStrategy::Other(unknown) = &rule.strategy {
             return Err(format!(
-                "{source}.strategy: unknown strategy {:?} (known: {FIXED})",
-                rule.strategy
+                "{source}.strategy: unknown strategy {unknown:?} (known: {})",
+                RoutingStrategy::Fixed
             ));
         }
         return pick(
@@ -78,7 +76,7 @@ pub(super) fn choose(
     if let Some(default) = &config.routing.default_tool {
         return pick(
             "routing.default_tool",
-            FIXED,
+            &RoutingStrategy::Fixed,
             std::slice::from_ref(default),
             kind,
             config,
@@ -93,7 +91,7 @@ pub(super) fn choose(
 /// `fixed`: the first candidate that exists, accepts the kind and is healthy.
 fn pick(
     source: &str,
-    strategy: &str,
+    strategy: &RoutingStrategy,
     candidates: &[String],
     kind: &str,
     config: &Config,
@@ -110,7 +108,7 @@ fn pick(
             Ok(()) => {
                 return Ok(Choice {
                     selected_tool: name.clone(),
-                    strategy: strategy.to_string(),
+                    strategy: strategy.clone(),
                     candidates: candidates.to_vec(),
                     skipped,
                     reason: source.to_string(),

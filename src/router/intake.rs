@@ -5,7 +5,7 @@
 //!   truncated JSON object never parses, so a half-written file cannot look valid, and a
 //!   file published by rename (the normal way) pays no settle delay.
 //! - A file seen in any other state first (unparseable, or changing between two looks)
-//!   is ready once the same fingerprint and the same verdict have been observed for
+//!   is ready once the same fingerprint and the same decision have been observed for
 //!   `routing.settle_ms`: valid ones are then routed, invalid ones rejected.
 
 use std::collections::{HashMap, HashSet};
@@ -17,9 +17,9 @@ use crate::model::TaskSpec;
 use crate::store::{Fingerprint, InboxFile, inbox_fingerprint, read_task_file};
 use crate::{Error, Result};
 
-/// What reading a file gave.
+/// What reading an inbox file decided: route it, or reject it.
 #[derive(Debug)]
-pub(super) enum Verdict {
+pub(super) enum IntakeDecision {
     /// A valid task (its `id` filled in).
     Valid(Box<TaskSpec>),
     /// Unreadable, unparseable or invalid.
@@ -30,7 +30,7 @@ pub(super) enum Verdict {
 #[derive(Debug)]
 pub(super) struct Ready {
     pub file: InboxFile,
-    pub verdict: Verdict,
+    pub decision: IntakeDecision,
 }
 
 /// The result of looking at the inbox once.
@@ -81,7 +81,7 @@ impl Intake {
         let mut out = Observation::default();
         for file in files {
             listed.insert(file.file_name.clone());
-            let Some((version, verdict)) = read_version(&file)? else {
+            let Some((version, decision)) = read_version(&file)? else {
                 continue;
             };
             let previous = self.seen.remove(&file.file_name);
@@ -91,15 +91,15 @@ impl Intake {
                 _ => now,
             };
             let settled = now.duration_since(since) >= self.settle;
-            let ready = match (&verdict, first_sight) {
-                (Some(Verdict::Valid(_)), true) => true,
+            let ready = match (&decision, first_sight) {
+                (Some(IntakeDecision::Valid(_)), true) => true,
                 (Some(_), _) => settled,
                 (None, _) => false,
             };
             self.seen
                 .insert(file.file_name.clone(), Seen { version, since });
-            match verdict {
-                Some(verdict) if ready => out.ready.push(Ready { file, verdict }),
+            match decision {
+                Some(decision) if ready => out.ready.push(Ready { file, decision }),
                 _ => {
                     out.settling += 1;
                     let at = since + self.settle;
@@ -112,14 +112,14 @@ impl Intake {
     }
 }
 
-/// Reads one file. `None`: it vanished. A verdict of `None`: it changed while being read.
-fn read_version(file: &InboxFile) -> Result<Option<(Version, Option<Verdict>)>> {
-    let verdict = match read_task_file(&file.path) {
-        Ok(spec) => Verdict::Valid(Box::new(spec)),
+/// Reads one file. `None`: it vanished. A decision of `None`: it changed while being read.
+fn read_version(file: &InboxFile) -> Result<Option<(Version, Option<IntakeDecision>)>> {
+    let decision = match read_task_file(&file.path) {
+        Ok(spec) => IntakeDecision::Valid(Box::new(spec)),
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Ok(None);
         }
-        Err(e) => Verdict::Invalid(e),
+        Err(e) => IntakeDecision::Invalid(e),
     };
     let Some(fingerprint) = inbox_fingerprint(&file.path)? else {
         return Ok(None);
@@ -132,15 +132,15 @@ fn read_version(file: &InboxFile) -> Result<Option<(Version, Option<Verdict>)>> 
         return Ok(Some((version, None)));
     }
     let mut hasher = DefaultHasher::new();
-    match &verdict {
-        Verdict::Valid(spec) => serde_json::to_string(spec)
+    match &decision {
+        IntakeDecision::Valid(spec) => serde_json::to_string(spec)
             .unwrap_or_default()
             .hash(&mut hasher),
-        Verdict::Invalid(e) => e.to_string().hash(&mut hasher),
+        IntakeDecision::Invalid(e) => e.to_string().hash(&mut hasher),
     }
     let version = Version {
         fingerprint,
         content: Some(hasher.finish()),
     };
-    Ok(Some((version, Some(verdict))))
+    Ok(Some((version, Some(decision))))
 }

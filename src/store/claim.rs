@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{LockGuard, LockWait, StateDir};
+use super::{LockGuard, StateDir};
 use crate::Result;
 
 /// A held claim on a task. Dropping it releases the claim.
@@ -15,7 +15,7 @@ pub struct Claim {
 impl Claim {
     /// Claims `task_id` if nobody holds it; `Ok(None)` if another process does.
     pub fn try_acquire(state: &StateDir, task_id: &str) -> Result<Option<Claim>> {
-        let guard = LockGuard::acquire(&state.claim_path(task_id), LockWait::NoWait)?;
+        let guard = LockGuard::try_acquire(&state.claim_path(task_id))?;
         Ok(guard.map(|g| Claim { _guard: g }))
     }
 
@@ -28,6 +28,6 @@ impl Claim {
         if !Path::new(&path).exists() {
             return Ok(false);
         }
-        Ok(LockGuard::acquire(&path, LockWait::NoWait)?.is_none())
+        Ok(LockGuard::try_acquire(&path)?.is_none())
     }
 }

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::atomic::{Fingerprint, create_unsynced_dir, sync_dir};
-use super::{LockGuard, LockWait, StateDir};
+use super::{LockGuard, StateDir};
 use crate::model::now_rfc3339;
 use crate::{Error, Result};
 
@@ -39,6 +39,17 @@ impl InboxFile {
 pub fn is_inbox_candidate(name: &OsStr) -> bool {
     let bytes = name.as_bytes();
     bytes.ends_with(b".json") && !bytes.starts_with(b".")
+}
+
+/// Whether `inbox/` holds a task file the router would take; stops at the first one. A
+/// missing or unreadable inbox holds none. Read-only.
+pub fn inbox_has_task_files(state: &StateDir) -> bool {
+    let Ok(entries) = std::fs::read_dir(state.inbox()) else {
+        return false;
+    };
+    entries
+        .flatten()
+        .any(|e| is_inbox_candidate(&e.file_name()))
 }
 
 /// The task files in `inbox/`, oldest first (by mtime, then name). A missing inbox is
@@ -91,9 +102,9 @@ pub struct InboxLock {
     _guard: LockGuard,
 }
 
-/// Takes `locks/inbox.lock`; `Ok(None)` with [`LockWait::NoWait`] when another router holds it.
-pub fn lock_inbox(state: &StateDir, wait: LockWait) -> Result<Option<InboxLock>> {
-    let guard = LockGuard::acquire(&state.lock_path("inbox"), wait)?;
+/// Takes `locks/inbox.lock` if it is free; `Ok(None)` when another router holds it.
+pub fn try_lock_inbox(state: &StateDir) -> Result<Option<InboxLock>> {
+    let guard = LockGuard::try_acquire(&state.lock_path("inbox"))?;
     Ok(guard.map(|g| InboxLock { _guard: g }))
 }
 

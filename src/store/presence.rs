@@ -20,8 +20,7 @@ impl Presence {
             .root()
             .join("locks")
             .join(format!("phase.{name}.{}.lock", std::process::id()));
-        let guard = LockGuard::acquire(&path, LockWait::Forever)?
-            .ok_or_else(|| Error::invalid(&path, "cannot lock"))?;
+        let guard = LockGuard::acquire(&path, LockWait::Forever)?;
         Ok(Presence {
             _guard: guard,
             path,
@@ -47,7 +46,7 @@ impl Presence {
             if !file_name.starts_with(&prefix) || !file_name.ends_with(".lock") {
                 continue;
             }
-            match LockGuard::acquire(&entry.path(), LockWait::NoWait)? {
+            match LockGuard::try_acquire(&entry.path())? {
                 None => alive = true,
                 Some(_stale) => {
                     let _ = std::fs::remove_file(entry.path());

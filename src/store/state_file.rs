@@ -107,25 +107,42 @@ impl<T: StateDoc> StateFile<T> {
         Ok(Some(doc))
     }
 
-    /// Takes the sidecar lock and checks whether someone else changed the file since this
-    /// process last saw it; if so, [`Locked::external`] holds their version to merge.
-    /// `Ok(None)` only with [`LockWait::NoWait`]. An invalid file is an error: the caller
-    /// must not overwrite it.
-    pub fn lock(&mut self, wait: LockWait) -> Result<Option<Locked<'_, T>>> {
-        let Some(guard) = LockGuard::acquire(&self.lock_path, wait)? else {
-            return Ok(None);
-        };
-        let external = self.read_if_changed()?;
-        Ok(Some(Locked {
-            file: self,
-            _guard: guard,
-            external,
-        }))
+    /// Takes the sidecar lock (waiting as `wait` says) and checks whether someone else
+    /// changed the file since this process last saw it; if so, [`Locked::external`] holds
+    /// their version to merge. An invalid file is an error: the caller must not overwrite
+    /// it.
+    pub fn lock(&mut self, wait: LockWait) -> Result<Locked<'_, T>> {
+        let guard = LockGuard::acquire(&self.lock_path, wait)?;
+        self.locked(guard)
+    }
+
+    /// Like [`lock`](Self::lock), but without waiting: `Ok(None)` when someone else holds
+    /// the lock.
+    pub fn try_lock(&mut self) -> Result<Option<Locked<'_, T>>> {
+        match LockGuard::try_acquire(&self.lock_path)? {
+            Some(guard) => self.locked(guard).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether what was last seen must still be backed by a content check: it was
+    /// observed within a timestamp granule of its change (see [`Fingerprint::is_racy`]).
+    pub(super) fn is_racy(&self) -> bool {
+        self.seen.is_some_and(|s| s.racy)
     }
 
     /// Forgets what was seen: the next read re-reads.
     pub fn forget(&mut self) {
         self.seen = None;
+    }
+
+    fn locked(&mut self, guard: LockGuard) -> Result<Locked<'_, T>> {
+        let external = self.read_if_changed()?;
+        Ok(Locked {
+            file: self,
+            _guard: guard,
+            external,
+        })
     }
 
     /// The open file (`None`: no file) and what it holds, by a streaming hash: a large
@@ -186,6 +203,11 @@ impl<T: StateDoc> Locked<'_, T> {
     /// Stamps `doc` (`schema_version`, `run_id`, `updated_at`), writes it atomically and
     /// releases the lock.
     pub fn commit(self, doc: &mut T, run_id: &str) -> Result<()> {
+        self.commit_fingerprint(doc, run_id).map(drop)
+    }
+
+    /// [`commit`](Self::commit), returning the written file's fingerprint.
+    pub(super) fn commit_fingerprint(self, doc: &mut T, run_id: &str) -> Result<Fingerprint> {
         doc.stamp(run_id);
         let observed_at = SystemTime::now();
         let mut hasher = DefaultHasher::new();
@@ -200,7 +222,7 @@ impl<T: StateDoc> Locked<'_, T> {
             tee.write_all(b"\n")
         })?;
         self.file.seen = Some(Seen::new(Some(fingerprint), hasher.finish(), observed_at));
-        Ok(())
+        Ok(fingerprint)
     }
 }
 

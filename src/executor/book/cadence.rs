@@ -1,0 +1,75 @@
+//! When `execution_results.json` is written: at most once per `state.flush_interval_ms`,
+//! stretched to several times the last write's duration (so a 10,000-entry file costs a
+//! bounded fraction of the run), and when the pass's events must go out at the latest.
+
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+
+/// The interval is at least this many times the last write's duration: writes then take
+/// at most about 1/(STRETCH+1) of the executor's time, whatever the file's size (and
+/// readers of the file, which parse it after every write, are spared as much).
+const STRETCH: u32 = 20;
+
+/// Write timing.
+#[derive(Debug)]
+pub(in crate::executor) struct WriteCadence {
+    interval: Duration,
+    /// How long a write waits for the file's lock.
+    pub(in crate::executor) lock_timeout: Duration,
+    last_write: Option<Instant>,
+    last_duration: Duration,
+    /// When the events left for the next results write must be appended anyway.
+    events_due: Option<Instant>,
+}
+
+impl WriteCadence {
+    pub(in crate::executor) fn new(config: &Config) -> WriteCadence {
+        WriteCadence {
+            interval: Duration::from_millis(config.state.flush_interval_ms),
+            lock_timeout: Duration::from_millis(config.state.lock_timeout_ms),
+            last_write: None,
+            last_duration: Duration::ZERO,
+            events_due: None,
+        }
+    }
+
+    /// When the next write may happen (`None`: at once, nothing was written yet).
+    pub(in crate::executor) fn due(&self) -> Option<Instant> {
+        let gap = self.interval.max(self.last_duration * STRETCH);
+        self.last_write.map(|t| t + gap)
+    }
+
+    /// When buffered events must be appended even if the results are not written by then.
+    pub(in crate::executor) fn events_due(&self) -> Option<Instant> {
+        self.events_due
+    }
+
+    /// The deadline for the events buffered now: set at the first call after they were
+    /// last appended, `flush_interval_ms` later.
+    pub(in crate::executor) fn hold_events(&mut self, now: Instant) -> Instant {
+        *self.events_due.get_or_insert(now + self.interval)
+    }
+
+    /// The events were appended.
+    pub(in crate::executor) fn events_written(&mut self) {
+        self.events_due = None;
+    }
+
+    /// A write that began at `started` is done.
+    pub(in crate::executor) fn written(&mut self, started: Instant) {
+        self.last_duration = started.elapsed();
+        self.last_write = Some(Instant::now());
+    }
+
+    /// How long the last write took.
+    pub(in crate::executor) fn last_duration(&self) -> Duration {
+        self.last_duration
+    }
+
+    /// A write failed for a passing reason: try again after an interval rather than on
+    /// every pass.
+    pub(in crate::executor) fn failed(&mut self) {
+        self.last_write = Some(Instant::now());
+    }
+}

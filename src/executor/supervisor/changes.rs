@@ -1,0 +1,274 @@
+//! `files_modified`: what an attempt changed, by a documented method (docs/EXECUTION.md):
+//! the task's `files` when it lists some (size, mtime and content hash compared before
+//! and after); else, in a git work tree, `git status` before and after (the same
+//! comparison for every path it lists); else nothing. Paths are relative to the workdir.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hasher};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::process::{self, Sink, Spec};
+
+/// Files larger than this are compared by size and mtime only.
+const MAX_HASHED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How to find what an attempt changed.
+#[derive(Debug, Clone)]
+pub(in crate::executor) enum Probe {
+    /// No method applies: `files_modified` is empty.
+    None,
+    /// The task's own `files`, relative to `base` (the workdir).
+    Listed { base: PathBuf, files: Vec<String> },
+    /// `git status` of `workdir`, whose path inside the work tree is `prefix`; paths
+    /// under `exclude` (the state directory) are not the task's doing.
+    Git {
+        workdir: PathBuf,
+        prefix: PathBuf,
+        exclude: Option<PathBuf>,
+    },
+}
+
+/// What a probe saw, by path.
+#[derive(Debug, Default)]
+pub(in crate::executor) struct Snapshot(BTreeMap<String, Mark>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Mark {
+    /// git's two-letter status (empty for listed files).
+    status: String,
+    /// `None`: the file does not exist.
+    size: Option<u64>,
+    mtime_ns: i128,
+    hash: Option<u64>,
+}
+
+impl Probe {
+    /// Chooses the method for a task.
+    pub(in crate::executor) fn choose(
+        files: &[String],
+        workdir: &Path,
+        state_root: &Path,
+        git_roots: &mut HashMap<PathBuf, Option<PathBuf>>,
+    ) -> Probe {
+        if !files.is_empty() {
+            return Probe::Listed {
+                base: workdir.to_path_buf(),
+                files: files.to_vec(),
+            };
+        }
+        let root = git_roots
+            .entry(workdir.to_path_buf())
+            .or_insert_with(|| git_work_tree(workdir))
+            .clone();
+        let Some(root) = root else {
+            return Probe::None;
+        };
+        let Ok(real) = std::fs::canonicalize(workdir) else {
+            return Probe::None;
+        };
+        let prefix = real
+            .strip_prefix(&root)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let exclude = std::fs::canonicalize(state_root)
+            .ok()
+            .and_then(|s| s.strip_prefix(&root).ok().map(Path::to_path_buf));
+        Probe::Git {
+            workdir: workdir.to_path_buf(),
+            prefix,
+            exclude,
+        }
+    }
+
+    /// Looks at the files now.
+    pub(in crate::executor) fn snapshot(&self) -> Snapshot {
+        let mut marks = BTreeMap::new();
+        for (name, path, status) in self.listing() {
+            let (size, mtime_ns) = meta(&path);
+            let hash = size.and_then(|s| hash_file(&path, s));
+            marks.insert(
+                name,
+                Mark {
+                    status,
+                    size,
+                    mtime_ns,
+                    hash,
+                },
+            );
+        }
+        Snapshot(marks)
+    }
+
+    /// Paths whose existence, size or content differs from `before` (sorted).
+    pub(in crate::executor) fn changed_since(&self, before: &Snapshot) -> Vec<String> {
+        let mut changed = BTreeSet::new();
+        let mut now_listed = BTreeSet::new();
+        for (name, path, status) in self.listing() {
+            let (size, mtime_ns) = meta(&path);
+            let same = match before.0.get(&name) {
+                None => size.is_none() && status.is_empty(),
+                Some(old) if old.status != status || old.size != size => false,
+                // Content decides; mtime alone cannot (it moves in coarse ticks, and a
+                // rewrite with the same bytes is not a change). Too large to hash: mtime.
+                Some(old) => match (old.hash, size.and_then(|s| hash_file(&path, s))) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => old.mtime_ns == mtime_ns,
+                },
+            };
+            if !same {
+                changed.insert(name.clone());
+            }
+            now_listed.insert(name);
+        }
+        // Listed before, gone from `git status` now (reverted, or committed).
+        for name in before.0.keys() {
+            if !now_listed.contains(name) {
+                changed.insert(name.clone());
+            }
+        }
+        changed.into_iter().collect()
+    }
+
+    /// (name in the result, path on disk, git status) for every path to compare.
+    fn listing(&self) -> Vec<(String, PathBuf, String)> {
+        match self {
+            Probe::None => Vec::new(),
+            Probe::Listed { base, files } => files
+                .iter()
+                .map(|f| (f.clone(), base.join(f), String::new()))
+                .collect(),
+            Probe::Git {
+                workdir,
+                prefix,
+                exclude,
+            } => git_status(workdir)
+                .into_iter()
+                .filter(|(path, _)| {
+                    exclude
+                        .as_ref()
+                        .is_none_or(|x| !Path::new(path).starts_with(x))
+                })
+                .map(|(path, status)| {
+                    let inside = Path::new(&path)
+                        .strip_prefix(prefix)
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|_| PathBuf::from(&path));
+                    let on_disk = workdir.join(&inside);
+                    (inside.to_string_lossy().into_owned(), on_disk, status)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The root of the git work tree containing `dir`, if any (a `.git` entry in it or an
+/// ancestor).
+fn git_work_tree(dir: &Path) -> Option<PathBuf> {
+    let real = std::fs::canonicalize(dir).ok()?;
+    real.ancestors()
+        .find(|a| a.join(".git").exists())
+        .map(Path::to_path_buf)
+}
+
+/// `git status` of `workdir` as (path from the work tree root, XY status). Empty if git
+/// is missing or fails.
+fn git_status(workdir: &Path) -> Vec<(String, String)> {
+    let spec = Spec {
+        argv: [
+            "git",
+            "-c",
+            "core.quotepath=off",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+            "--",
+            ".",
+        ]
+        .map(String::from)
+        .to_vec(),
+        cwd: workdir.to_path_buf(),
+        // No index refresh, no index.lock: never in the way of the task's own git use.
+        env: vec![("GIT_OPTIONAL_LOCKS".to_string(), "0".to_string())],
+        stdout: Sink::Capture,
+        stderr: Sink::Null,
+        timeout: Some(Duration::from_secs(30)),
+        kill_grace: Duration::from_millis(500),
+    };
+    let Ok(finished) = process::run(&spec) else {
+        return Vec::new();
+    };
+    if !finished.success() {
+        return Vec::new();
+    }
+    finished
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|entry| entry.len() > 3)
+        .map(|entry| {
+            let status = String::from_utf8_lossy(&entry[..2]).into_owned();
+            let path = String::from_utf8_lossy(&entry[3..]).into_owned();
+            (path, status)
+        })
+        .collect()
+}
+
+fn meta(path: &Path) -> (Option<u64>, i128) {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => (
+            Some(m.len()),
+            i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        ),
+        _ => (None, 0),
+    }
+}
+
+fn hash_file(path: &Path, size: u64) -> Option<u64> {
+    if size > MAX_HASHED_BYTES {
+        return None;
+    }
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut hasher = DefaultHasher::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        hasher.write(&buf[..n]);
+    }
+    Some(hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_files_report_content_changes_creations_and_deletions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().to_path_buf();
+        std::fs::write(base.join("same.txt"), "x").expect("write");
+        std::fs::write(base.join("edit.txt"), "old").expect("write");
+        std::fs::write(base.join("gone.txt"), "x").expect("write");
+        let files = ["same.txt", "edit.txt", "gone.txt", "new.txt"]
+            .map(String::from)
+            .to_vec();
+        let probe = Probe::Listed {
+            base: base.clone(),
+            files,
+        };
+        let before = probe.snapshot();
+        std::fs::write(base.join("edit.txt"), "new").expect("write");
+        std::fs::remove_file(base.join("gone.txt")).expect("rm");
+        std::fs::write(base.join("new.txt"), "n").expect("write");
+        assert_eq!(
+            probe.changed_since(&before),
+            ["edit.txt", "gone.txt", "new.txt"]
+        );
+    }
+}

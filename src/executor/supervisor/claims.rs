@@ -1,0 +1,100 @@
+//! Claims (`claims/<id>.lock`, a held `flock`): one attempt, one executor. A claim is taken
+//! before an attempt starts and held until its finished result is on disk, so the next
+//! holder always sees that result (docs/EXECUTION.md, "Claims").
+
+use std::collections::HashMap;
+
+use crate::Result;
+use crate::store::{Claim, StateDir};
+
+/// Claims of attempts whose results are not on disk yet.
+#[derive(Debug)]
+pub(in crate::executor) struct Claims {
+    /// By task id.
+    pending: HashMap<String, Claim>,
+    /// Held claims above this many force a write.
+    max_pending: usize,
+}
+
+impl Claims {
+    /// No claims held; raises the open-file limit, as held claims are descriptors.
+    pub(in crate::executor) fn new() -> Claims {
+        Claims {
+            pending: HashMap::new(),
+            max_pending: max_pending_claims(),
+        }
+    }
+
+    /// A claim on `id`: one still held from a finished attempt, or a new one.
+    /// `Ok(None)`: another process holds it.
+    pub(in crate::executor) fn take(
+        &mut self,
+        state: &StateDir,
+        id: &str,
+    ) -> Result<Option<Claim>> {
+        match self.pending.remove(id) {
+            Some(claim) => Ok(Some(claim)),
+            None => Claim::try_acquire(state, id),
+        }
+    }
+
+    /// Keeps `claim` until the next write of the results.
+    pub(in crate::executor) fn hold(&mut self, task_id: &str, claim: Claim) {
+        self.pending.insert(task_id.to_string(), claim);
+    }
+
+    /// The results are on disk: every held claim is released.
+    pub(in crate::executor) fn release_all(&mut self) {
+        self.pending.clear();
+    }
+
+    /// Whether so many claims are held that the results must be written now.
+    pub(in crate::executor) fn crowded(&self) -> bool {
+        self.pending.len() >= self.max_pending
+    }
+
+    /// Creates the claim files of `ids` ahead of their attempts, without holding them:
+    /// creating a file is the slowest step of starting an attempt (much slower on ext4
+    /// soon after many deletions), and in a chain the next start is on the critical path.
+    pub(in crate::executor) fn prepare<'a>(
+        state: &StateDir,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) {
+        for id in ids {
+            if let Err(e) = Claim::try_acquire(state, id) {
+                tracing::debug!(phase = super::super::PHASE, task = %id, "{e}");
+            }
+        }
+    }
+}
+
+/// Held claims above this many force a write, so finished attempts do not pile up open
+/// descriptors. The bound comes from the process's file-descriptor limit: a fixed small
+/// one forced a rewrite of the whole results file every few hundred tasks, which made the
+/// cost per task grow with the number of tasks.
+fn max_pending_claims() -> usize {
+    let soft = raise_open_file_limit();
+    // A quarter for claims; the rest for logs, pipes, state files and the tasks.
+    usize::try_from(soft / 4)
+        .unwrap_or(usize::MAX)
+        .clamp(64, 16_384)
+}
+
+/// Like Go's runtime: raises the soft limit on open files to the hard one (capped), as
+/// descriptors held for claims are this engine's main use of them. Returns the soft limit.
+fn raise_open_file_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    const WANTED: u64 = 65_536;
+    let limit = getrlimit(Resource::Nofile);
+    let wanted = limit.maximum.unwrap_or(WANTED).min(WANTED);
+    if limit.current.is_some_and(|soft| soft < wanted) {
+        let raised = Rlimit {
+            current: Some(wanted),
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!("cannot raise the open-file limit: {e}");
+        }
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(1024)
+}

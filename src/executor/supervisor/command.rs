@@ -1,0 +1,113 @@
+//! An attempt's command, from its decision's tool as the files say now (read fresh every
+//! attempt): argv from the tool's template, workdir, environment (an agent preset's own
+//! home, key and prompt included), timeout, and how to find what it changed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::changes::Probe;
+use crate::config::Config;
+use crate::model::RoutingDecision;
+use crate::process::{Sink, Spec};
+use crate::store::StateDir;
+use crate::template::{self, Vars};
+
+/// A command ready to run, before it has a claim and a record.
+#[derive(Debug)]
+pub(in crate::executor) struct Prepared {
+    pub(in crate::executor) argv: Vec<String>,
+    pub(in crate::executor) spec: Spec,
+    pub(in crate::executor) probe: Probe,
+    pub(in crate::executor) timeout: Option<Duration>,
+    /// `tools.<name>.require_changes`, where a probe can see changes.
+    pub(in crate::executor) require_changes: bool,
+}
+
+/// Where a command runs and what it is run with.
+pub(in crate::executor) struct CommandSite<'a> {
+    pub(in crate::executor) config: &'a Config,
+    /// Task workdirs are relative to it.
+    pub(in crate::executor) project_root: &'a Path,
+    /// The state directory: changes under it are not the task's doing.
+    pub(in crate::executor) state: &'a StateDir,
+}
+
+/// The command of `decision`'s attempt `attempt`. An error is the reason of a failed
+/// attempt (it starts with `cannot start`).
+pub(in crate::executor) fn prepare(
+    site: &CommandSite<'_>,
+    decision: &RoutingDecision,
+    attempt: u32,
+    git_roots: &mut HashMap<PathBuf, Option<PathBuf>>,
+) -> Result<Prepared, String> {
+    let task = &decision.task;
+    let tool_name = &decision.selected_tool;
+    let config = site.config;
+    let tool = config.tools.get(tool_name).ok_or_else(|| {
+        format!(
+            "cannot start: tool {tool_name:?} is not configured (no [tools.{tool_name}] in the configuration)"
+        )
+    })?;
+    let cwd = match &task.workdir {
+        Some(w) => site.project_root.join(w),
+        None => site.project_root.to_path_buf(),
+    };
+    let workdir = cwd.to_string_lossy().into_owned();
+    // Agent presets: their own home and key; a prompt when the argv asks for one.
+    let agent = crate::agent::prepare_attempt(
+        site.state,
+        tool_name,
+        tool,
+        task,
+        &decision.task_id,
+        attempt,
+        &cwd,
+    )?;
+    let vars = Vars {
+        command: &task.command,
+        description: &task.description,
+        files: &task.files,
+        task_id: &decision.task_id,
+        attempt,
+        workdir: &workdir,
+        prompt_file: agent.prompt_file.as_deref(),
+        prompt: agent.prompt.as_deref(),
+    };
+    let argv = template::expand(&tool.command, &vars).map_err(|e| {
+        format!("cannot start: the command of tool {tool_name:?} does not expand: {e}")
+    })?;
+    let env: Vec<(String, String)> = agent
+        .env
+        .into_iter()
+        .chain(
+            tool.env
+                .iter()
+                .chain(task.env.iter())
+                .map(|(k, v)| (k.clone(), v.clone())),
+        )
+        .collect();
+    let seconds = task
+        .timeout_seconds
+        .or(tool.timeout_seconds)
+        .unwrap_or(config.execution.timeout_seconds);
+    let timeout = (seconds > 0).then(|| Duration::from_secs(seconds));
+    let spec = Spec {
+        argv: argv.clone(),
+        cwd: cwd.clone(),
+        env,
+        // Copied into the logs by the worker, which creates a file on first output.
+        stdout: Sink::Pipe,
+        stderr: Sink::Pipe,
+        timeout,
+        kill_grace: Duration::from_millis(config.execution.kill_grace_ms),
+    };
+    let probe = Probe::choose(&task.files, &cwd, site.state.root(), git_roots);
+    Ok(Prepared {
+        argv,
+        spec,
+        require_changes: tool.require_changes && !matches!(probe, Probe::None),
+        probe,
+        timeout,
+    })
+}

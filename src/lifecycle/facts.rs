@@ -1,0 +1,124 @@
+//! The fields of the state files that the derived lifecycle needs. Reading only these
+//! keeps a status check small next to phases that hold the whole documents; `phase
+//! validate` checks the full schemas.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::stage::Stage;
+use crate::model::Status;
+
+/// What the files say, as far as the lifecycle is concerned. Read by `crate::status`.
+#[derive(Debug, Default)]
+pub struct Facts {
+    pub(crate) decisions: DecisionsView,
+    pub(crate) results: ResultsView,
+    pub(crate) patches: PatchesView,
+    pub(crate) control: ControlView,
+    /// Task files in `inbox/`.
+    pub(crate) inbox: Vec<PathBuf>,
+    /// Files in `rejected/`, with what their `.error.json` says.
+    pub(crate) rejected: Vec<RejectedFile>,
+}
+
+/// The fields of `routing_decisions.json` that the lifecycle needs.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DecisionsView {
+    #[serde(default)]
+    pub(crate) decisions: Vec<DecisionView>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DecisionView {
+    pub(crate) task_id: String,
+    #[serde(default)]
+    pub(crate) selected_tool: String,
+    pub(crate) task: SpecView,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SpecView {
+    #[serde(default)]
+    pub(crate) depends_on: Vec<String>,
+}
+
+/// The fields of `execution_results.json` that the lifecycle needs.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ResultsView {
+    #[serde(default)]
+    pub(crate) results: Vec<ResultView>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ResultView {
+    pub(crate) task_id: String,
+    #[serde(default)]
+    pub(crate) tool_id: String,
+    #[serde(default)]
+    pub(crate) attempt: u32,
+    pub(crate) status: Status,
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) retry_at: Option<String>,
+    #[serde(default)]
+    pub(crate) budget_from_attempt: u32,
+    #[serde(default)]
+    pub(crate) handled_requests: Vec<String>,
+}
+
+impl ResultView {
+    /// Its stage in the executor's state machine.
+    pub(crate) fn stage(&self) -> Stage {
+        Stage::of(Some(self.status), self.attempt, self.budget_from_attempt)
+    }
+}
+
+/// The fields of `fix_patches.json` that the lifecycle needs.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PatchesView {
+    #[serde(default)]
+    pub(crate) retries: Vec<RetryView>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RetryView {
+    pub(crate) task_id: String,
+    pub(crate) attempt: u32,
+    pub(crate) retry_recommended: bool,
+    #[serde(default)]
+    pub(crate) reason: String,
+}
+
+/// The fields of `control.json` that the lifecycle needs: which requests exist.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ControlView {
+    #[serde(default)]
+    pub(crate) requests: Vec<RequestView>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RequestView {
+    pub(crate) request_id: String,
+    pub(crate) task_id: String,
+}
+
+/// A file in `rejected/` and what its `<file>.error.json` says.
+#[derive(Debug)]
+pub(crate) struct RejectedFile {
+    pub(crate) path: PathBuf,
+    /// Why it was rejected, if the note says.
+    pub(crate) error: Option<String>,
+    /// An identical copy of an accepted task (`duplicate_of`).
+    pub(crate) duplicate: bool,
+}
+
+/// The field of `rejected/<file>.error.json` that says why.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RejectionView {
+    #[serde(default)]
+    pub(crate) error: Option<String>,
+    #[serde(default)]
+    pub(crate) duplicate_of: Option<String>,
+}

@@ -1,0 +1,32 @@
+//! Starting an attempt's command the way every attempt starts: argv (never a shell), its
+//! own process group, stdin from /dev/null, stdout and stderr to pipes the runner reads.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+use crate::runner::protocol::RunRequest;
+
+/// Spawns the command, or says why it cannot start (`cannot start …`).
+pub(super) fn start_command(req: &RunRequest) -> Result<Child, String> {
+    // Checked first so the reason names the real problem (a missing cwd would read as a
+    // missing program).
+    if !req.cwd.is_dir() {
+        let cwd = req.cwd.display();
+        return Err(format!(
+            "cannot start: the workdir {cwd} is not a directory"
+        ));
+    }
+    let Some((program, args)) = req.argv.split_first() else {
+        return Err("cannot start: the command is empty".into());
+    };
+    Command::new(program)
+        .args(args)
+        .current_dir(&req.cwd)
+        .envs(req.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start {program:?}: {e}"))
+}

@@ -1,0 +1,7 @@
+//! The recovery phase, in-process.
+
+mod classify;
+mod ladder;
+mod patches;
+mod restart;
+mod ruff;
