@@ -56,9 +56,13 @@ pub fn prepare_attempt(
         let text = prompt::render_task(task, task_id, attempt, workdir);
         let dir = state.task_logs(task_id);
         let path = dir.join(format!("{attempt}.prompt.md"));
-        std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::write(&path, &text))
-            .map_err(|e| format!("cannot write the prompt file {}: {e}", path.display()))?;
+        // `logs/<task>/<n>.prompt.md`: no planted link on the way is followed (issue 8).
+        crate::store::open_below(&path, 3, crate::store::Access::Truncate)
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, text.as_bytes())
+                    .map_err(|e| crate::Error::io(&path, "write", e))
+            })
+            .map_err(|e| format!("cannot write the prompt file: {e}"))?;
         let path = std::path::absolute(&path).unwrap_or(path);
         setup.prompt = Some(prompt::as_argument(&text, &path).into_owned());
         setup.prompt_file = Some(path.to_string_lossy().into_owned());

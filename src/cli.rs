@@ -16,6 +16,7 @@ mod run;
 mod schema;
 mod status;
 mod submit;
+mod tools;
 mod validate;
 mod wait;
 
@@ -90,7 +91,7 @@ pub enum Command {
     /// Cancel tasks: a running task's process group is killed; the task ends canceled.
     Cancel(control::Args),
     /// Give quarantined, failed or canceled tasks a fresh retry budget.
-    Retry(control::Args),
+    Retry(control::RetryArgs),
     /// Print the event log (`--follow` to keep watching).
     Events(events::Args),
     /// Print a task attempt's captured stdout (or `--stderr`).
@@ -99,9 +100,14 @@ pub enum Command {
     Wait(wait::Args),
     /// Edit a state file in $VISUAL/$EDITOR; validated, then swapped in under its lock.
     Edit(edit::Args),
+    /// Show the tools' circuits, cool-downs and health checks; `reset NAME` closes a circuit.
+    Tools(tools::Args),
     /// Internal: the attempt runner an executor starts (docs/ATTEMPTS.md).
     #[command(name = "__runner", hide = true)]
     Runner(crate::runner::RunnerArgs),
+    /// Internal: the wrapper each Slurm job runs (docs/SLURM.md).
+    #[command(name = "__slurm-job", hide = true)]
+    SlurmJob(crate::slurm::SlurmJobArgs),
 }
 
 /// What a verb returns: its exit code, or an error to render.
@@ -171,12 +177,14 @@ impl Command {
             Command::Run(args) => run::run(args, ctx, out),
             Command::Status(args) => status::run(args, ctx, out),
             Command::Cancel(args) => control::run(RequestAction::Cancel, args, ctx, out),
-            Command::Retry(args) => control::run(RequestAction::Retry, args, ctx, out),
+            Command::Retry(args) => control::retry(args, ctx, out),
             Command::Events(args) => events::run(args, ctx, out),
             Command::Logs(args) => logs::run(args, ctx, out),
             Command::Wait(args) => wait::run(args, ctx, out),
             Command::Edit(args) => edit::run(args, ctx, out),
+            Command::Tools(args) => tools::run(args, ctx, out),
             Command::Runner(args) => Ok(crate::runner::serve(args, &ctx.state)?),
+            Command::SlurmJob(args) => Ok(crate::slurm::run_job(args, &ctx.state)?),
         }
     }
 }

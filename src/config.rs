@@ -4,8 +4,10 @@
 //! that names its dotted path (`tools.shell.comand`).
 
 mod check;
+mod gate;
 mod load;
 pub mod presets;
+mod resilience;
 mod schema_error;
 mod toml_json;
 
@@ -15,13 +17,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{BackoffSpec, LadderStep, RoutingStrategy};
 
+pub use resilience::{
+    CircuitConfig, INSTANCE_SEPARATOR, InstanceConfig, MetricsConfig, instance_tool,
+    is_instance_tool,
+};
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// How tasks are matched to tools.
     pub routing: RoutingConfig,
-    /// The tools, by name.
+    /// The tools, by name; a pool's instances are tools too (`pool@instance`, made when
+    /// the file is loaded, not written back).
+    #[serde(serialize_with = "resilience::serialize_declared_tools")]
     pub tools: BTreeMap<String, ToolConfig>,
     /// Parallelism, timeouts, retries.
     pub execution: ExecutionConfig,
@@ -59,6 +68,13 @@ pub struct RoutingConfig {
     /// How long an inbox file must stay unchanged (and parse) before it is routed, for
     /// files written in place rather than published by rename.
     pub settle_ms: u64,
+    /// Circuit breakers and rate-limit cool-downs.
+    pub circuit: CircuitConfig,
+    /// What the `metrics` strategy looks at.
+    pub metrics: MetricsConfig,
+    /// Health checks run this often (and after a circuit opens); 0: only when a task is
+    /// routed to a tool whose last result is older than 30 s.
+    pub health_check_interval_ms: u64,
 }
 
 impl Default for RoutingConfig {
@@ -67,6 +83,9 @@ impl Default for RoutingConfig {
             default_tool: Some("shell".to_string()),
             rules: Vec::new(),
             settle_ms: 100,
+            circuit: CircuitConfig::default(),
+            metrics: MetricsConfig::default(),
+            health_check_interval_ms: 30_000,
         }
     }
 }
@@ -79,9 +98,21 @@ pub struct RoutingRule {
     pub kind: String,
     /// Tools to consider, in order.
     pub candidates: Vec<String>,
-    /// How to choose among healthy candidates: `fixed` (the first).
+    /// How to choose among usable candidates: `fixed` (the first), `round_robin`,
+    /// `least_loaded`, `metrics`.
     #[serde(default)]
     pub strategy: RoutingStrategy,
+    /// Acceptance gate for every task of this kind: argv run after an attempt exits 0
+    /// (a task's own `verify` wins; see `config/gate.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verify: Vec<String>,
+    /// Wall-clock limit of `verify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_timeout_seconds: Option<u64>,
+    /// Acceptance gate for every task of this kind: the reviewing tool (a task's own
+    /// `review` wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
 }
 
 /// `[tools.<name>]`.
@@ -119,6 +150,33 @@ pub struct ToolConfig {
     /// exit 0 having done nothing (AGENT-CLIS.md). Agent presets set it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub require_changes: bool,
+    /// A pool: its instances by name, each run as tool `<name>@<instance>`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub instances: BTreeMap<String, InstanceConfig>,
+    /// Where its attempts run: `local` (the default) or `slurm` (docs/SLURM.md).
+    #[serde(skip_serializing_if = "ToolBackend::is_local")]
+    pub backend: ToolBackend,
+    /// `[tools.<name>.slurm]`: how its jobs are submitted when `backend = "slurm"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<crate::slurm::SlurmOptions>,
+}
+
+/// Where a tool's attempts run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolBackend {
+    /// A local process under the executor's attempt runner.
+    #[default]
+    Local,
+    /// A Slurm batch job (docs/SLURM.md).
+    Slurm,
+}
+
+impl ToolBackend {
+    /// Whether this is the default, `local`.
+    pub fn is_local(&self) -> bool {
+        *self == ToolBackend::Local
+    }
 }
 
 impl Default for ToolConfig {
@@ -135,6 +193,9 @@ impl Default for ToolConfig {
             base_url: None,
             api_key_env: None,
             require_changes: false,
+            instances: BTreeMap::new(),
+            backend: ToolBackend::Local,
+            slurm: None,
         }
     }
 }
@@ -202,6 +263,12 @@ pub struct RecoveryConfig {
     pub non_retryable_exit_codes: Vec<i32>,
     /// Timeout for one fixer or agent run.
     pub fix_timeout_seconds: u64,
+    /// A fix step (or a failed attempt) whose changes touch more files than this is not
+    /// retried: it goes to a person (`SCOPE_ESCALATION`).
+    pub max_files_changed: u32,
+    /// A failure that is neither `needs_human` nor fixable is retried as is, with
+    /// back-off, up to the budget; `false` quarantines it at once.
+    pub retry_unfixable: bool,
 }
 
 impl Default for RecoveryConfig {
@@ -219,6 +286,8 @@ impl Default for RecoveryConfig {
             needs_human_patterns: vec!["(?i)permission denied".to_string()],
             non_retryable_exit_codes: vec![126, 127],
             fix_timeout_seconds: 600,
+            max_files_changed: 5,
+            retry_unfixable: true,
         }
     }
 }
@@ -244,6 +313,21 @@ pub struct DetectorConfig {
     /// Timeout for one run.
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+    /// What it looks at (default: `files` when its command uses `{files}`, else
+    /// `workdir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<DetectorScope>,
+}
+
+/// What a detector looks at (docs/RECOVERY.md, "Scope").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectorScope {
+    /// The task's `files` (`{files}`): skipped for a task that names none.
+    Files,
+    /// The whole workdir: only issues in files the task touched, or that its output
+    /// names, count.
+    Workdir,
 }
 
 fn default_parser() -> String {

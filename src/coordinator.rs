@@ -71,6 +71,9 @@ pub struct RunOptions {
     pub once: bool,
     /// Use the polling watcher (overrides `state.poll`).
     pub poll: bool,
+    /// The configuration file in use, when there is one: recovery's reports print
+    /// commands with it.
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 /// How a run ended.
@@ -96,6 +99,12 @@ impl RunReport {
 /// absence counts (they may be starting at the same moment).
 const START_GRACE: Duration = Duration::from_millis(500);
 
+/// In `--once` mode, while a state file is invalid, the run ends once every phase has
+/// stayed idle for a poll interval plus this: each phase has then made a full pass since
+/// the last change (its timer pass at the latest) and found nothing it can do. An idle
+/// moment between one phase's write and the pass it wakes in another is not the end.
+const BROKEN_SETTLE_MARGIN: Duration = Duration::from_millis(250);
+
 /// Runs the chosen phases until a signal, or with `once` until quiescent.
 pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Result<RunReport> {
     state.ensure_runtime_dirs()?;
@@ -120,7 +129,11 @@ pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Resul
             "once": options.once,
         }),
     );
-    events.flush()?;
+    // A log that cannot be written now (a full disk) keeps the event for the next flush:
+    // the run starts anyway, and resumes writing when it can (src/events.rs).
+    if let Err(e) = events.flush() {
+        tracing::warn!("{e}");
+    }
 
     let mut presences = Vec::new();
     let (report_tx, report_rx) = crossbeam_channel::unbounded::<Report>();
@@ -137,7 +150,10 @@ pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Resul
                 Box::new(Executor::new(state.clone(), config.clone(), events.clone()))
             }
             PhaseName::Recovery => {
-                Box::new(Recovery::new(state.clone(), config.clone(), events.clone()))
+                Box::new(
+                    Recovery::new(state.clone(), config.clone(), events.clone())
+                        .with_config_file(options.config_file.as_deref()),
+                )
             }
         };
         presences.push(Presence::register(state, name.as_str())?);
@@ -158,7 +174,12 @@ pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Resul
     )?;
     let signals = signals::listen()?;
 
-    let outcome = supervise(state, &names, options.once, &report_rx, &signals);
+    let poll_interval = Duration::from_millis(config.state.poll_interval_ms.max(10));
+    let ends = Ends {
+        once: options.once,
+        broken_settle: poll_interval + BROKEN_SETTLE_MARGIN,
+    };
+    let outcome = supervise(state, &names, ends, &report_rx, &signals, &events);
 
     for waker in &wakers {
         let _ = waker.send(Wake::Shutdown);
@@ -183,25 +204,49 @@ pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Resul
     Ok(RunReport { snapshot, signaled })
 }
 
+/// When [`supervise`] ends a run besides a signal.
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    /// Once nothing is left to do (`--once`).
+    once: bool,
+    /// How long the phases must stay idle while a state file is invalid.
+    broken_settle: Duration,
+}
+
 /// Waits for a signal, or (`once`) for every local phase to be idle while no running phase
 /// anywhere has work left. Returns the final snapshot (`once`) and whether a signal ended it.
+/// With `once`, a state file a phase reported invalid ends the run (exit 1, naming it)
+/// once every local phase has stayed idle, or failed every pass, for `broken_settle`:
+/// nothing can move until a person fixes it, so waiting would be forever.
 fn supervise(
     state: &StateDir,
     names: &[PhaseName],
-    once: bool,
+    ends: Ends,
     reports: &Receiver<Report>,
     signals: &Receiver<()>,
+    events: &EventLog,
 ) -> Result<(Option<Snapshot>, bool)> {
+    let Ends {
+        once,
+        broken_settle,
+    } = ends;
     let started = Instant::now();
     let mut idle: Vec<(PhaseName, bool)> = names.iter().map(|n| (*n, false)).collect();
+    // Whether each phase's last pass failed: stuck, unless a broken file explains it.
+    let mut failing: Vec<(PhaseName, bool)> = names.iter().map(|n| (*n, false)).collect();
     let mut invalid_since: Option<Instant> = None;
+    // Since when every local phase has been idle, without a busy report in between.
+    let mut idle_since: Option<Instant> = None;
     loop {
         select! {
             recv(signals) -> _ => return Ok((None, true)),
             recv(reports) -> report => match report {
-                Ok(Report::Reconciled { phase, idle: is_idle }) => {
+                Ok(Report::Reconciled { phase, idle: is_idle, failed }) => {
                     if let Some(slot) = idle.iter_mut().find(|(n, _)| n.as_str() == phase) {
                         slot.1 = is_idle;
+                    }
+                    if let Some(slot) = failing.iter_mut().find(|(n, _)| n.as_str() == phase) {
+                        slot.1 = failed;
                     }
                 }
                 Ok(Report::Failed { phase, error }) => {
@@ -230,12 +275,26 @@ fn supervise(
         } else {
             START_GRACE
         };
+        // Idle, or failing every pass: nothing this phase does will move the run.
+        let all_stuck = idle.iter().zip(&failing).all(|((_, i), (_, f))| *i || *f);
+        idle_since = all_stuck.then(|| idle_since.unwrap_or_else(Instant::now));
+        // Work that waits on a broken file never moves: once the phases have stayed idle
+        // (or failing) long enough for one's write to wake another, the run ends naming
+        // the file.
+        if once && started.elapsed() >= grace {
+            let broken = events.broken_files();
+            if !broken.is_empty() && idle_since.is_some_and(|t| t.elapsed() >= broken_settle) {
+                return Err(broken_files_error(&broken));
+            }
+        }
         if !once || !idle.iter().all(|(_, i)| *i) || started.elapsed() < grace {
             continue;
         }
+        let broken = events.broken_files();
         let live = LivePhases::detect(state)?;
         match status::snapshot(state, live) {
-            Ok(s) if !s.has_pending_work() => return Ok((Some(s), false)),
+            Ok(s) if !s.has_pending_work() && broken.is_empty() => return Ok((Some(s), false)),
+            Ok(s) if !s.has_pending_work() => return Err(broken_files_error(&broken)),
             Ok(_) => invalid_since = None,
             // A broken state file: the phases report it and wait for a person. With
             // --once, give up after a while instead of waiting forever.
@@ -247,4 +306,19 @@ fn supervise(
             }
         }
     }
+}
+
+/// The error that ends `--once` while state files are invalid: each problem as reported
+/// (it names the file and the line or field).
+fn broken_files_error(broken: &[crate::events::BrokenFile]) -> Error {
+    let problems: Vec<&str> = broken.iter().map(|b| b.error.as_str()).collect();
+    let verb = if broken.len() == 1 {
+        "it is"
+    } else {
+        "they are"
+    };
+    Error::Runtime(format!(
+        "{}; the run cannot finish until {verb} fixed",
+        problems.join("; ")
+    ))
 }

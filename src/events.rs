@@ -4,23 +4,46 @@
 //! Events are buffered: call [`EventLog::flush`] at the end of each reconcile pass and
 //! *before* committing the state file that makes what they report visible, so that the
 //! log's order is causal (TASK_FAILED before the ERROR_ANALYZED it leads to).
+//!
+//! When the disk is full or the file cannot be written (docs/EVENTS.md):
+//! - the log never keeps a torn line: an append that fails is cut back to where it began,
+//!   and a torn last line left by a writer that died mid-append is cut off before the next
+//!   append and kept, with where it was, in an EVENT_LOG_REPAIRED event;
+//! - no event is dropped: a failed batch stays in memory, in order, and the next flush
+//!   writes it (`seq` is given at write time, so there is no gap); the engine keeps
+//!   working meanwhile, and past a bound the events it could not keep are counted and
+//!   reported as EVENTS_LOST;
+//! - lines at the end that are not events are reported (EVENT_LOG_REPAIRED) and numbering
+//!   goes on after the highest `seq` found — it never restarts silently.
 
-use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
+mod buffer;
+mod tail;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::model::{Event, EventType, now_rfc3339};
-use crate::store::{LockGuard, LockWait, StateDir};
+use crate::store::{Access, LockGuard, LockWait, StateDir, open_below};
 use crate::{Error, Result};
+
+use buffer::{Buffer, Pending};
+use tail::TailScan;
 
 /// File name of the log inside the state directory.
 pub const EVENTS_FILE: &str = "events.jsonl";
 
-/// How far back from the end we look for the last line's `seq`.
-const TAIL_WINDOW: u64 = 64 * 1024;
+/// The `phase` of the log's own reports.
+const LOG_PHASE: &str = "events";
+
+/// How long the last handle, when dropped, waits for the lock to write what is left.
+const LAST_FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 /// A handle on the event log, cheap to clone and share between threads of one process.
 #[derive(Debug, Clone)]
@@ -32,10 +55,22 @@ pub struct EventLog {
 struct Inner {
     state: StateDir,
     run_id: String,
-    pending: Mutex<Vec<Pending>>,
-    /// Where this process's last append left the file: lets the next append skip reading
-    /// the tail when nobody else wrote in between.
-    last: Mutex<Option<Tail>>,
+    buffer: Mutex<Buffer>,
+    /// Serialises this process's appends (so batches keep their emit order) and remembers
+    /// where the last one left the file.
+    writer: Mutex<Writer>,
+    /// State files reported invalid and not reported valid again, by (file, phase); the
+    /// log itself too, when what is at its path cannot be appended to.
+    broken: Mutex<BTreeMap<(String, String), String>>,
+}
+
+#[derive(Debug, Default)]
+struct Writer {
+    /// Where this process's last append left the file: the next append skips reading the
+    /// tail when nobody else wrote in between.
+    tail: Option<Tail>,
+    /// The error of the appends failing now, logged once per episode.
+    failing: Option<String>,
 }
 
 /// The log's end as of one append. The inode is part of it so that a log replaced by one
@@ -48,14 +83,16 @@ struct Tail {
     seq: u64,
 }
 
-#[derive(Debug)]
-struct Pending {
-    ts: String,
-    kind: EventType,
-    phase: String,
-    task_id: Option<String>,
-    attempt: Option<u32>,
-    data: Value,
+/// A state file some phase reported invalid (STATE_FILE_INVALID) and has not reported
+/// valid again: what `phase run --once` names when it cannot finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenFile {
+    /// The file's name in the state directory.
+    pub file: String,
+    /// The phase that reported it.
+    pub phase: String,
+    /// The problem, naming the file and the line or field.
+    pub error: String,
 }
 
 impl EventLog {
@@ -65,8 +102,9 @@ impl EventLog {
             inner: Arc::new(Inner {
                 state: state.clone(),
                 run_id: run_id.to_string(),
-                pending: Mutex::new(Vec::new()),
-                last: Mutex::new(None),
+                buffer: Mutex::new(Buffer::default()),
+                writer: Mutex::new(Writer::default()),
+                broken: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -93,108 +131,276 @@ impl EventLog {
             attempt,
             data,
         };
-        let mut pending = lock_ignoring_poison(&self.inner.pending);
-        pending.push(event);
+        lock(&self.inner.buffer).push(event);
     }
 
-    /// Appends every buffered event under the log's lock, numbering them.
+    /// Appends every buffered event under the log's lock, numbering them. On an error
+    /// nothing of the batch is left in the file and the events stay buffered, in order,
+    /// for the next flush.
     pub fn flush(&self) -> Result<()> {
-        let batch = std::mem::take(&mut *lock_ignoring_poison(&self.inner.pending));
+        self.inner.flush(LockWait::Forever)
+    }
+
+    /// How many events wait to be written (after failed flushes).
+    pub fn waiting(&self) -> usize {
+        lock(&self.inner.buffer).len()
+    }
+
+    /// The state files reported invalid and not valid again, one entry per file.
+    pub fn broken_files(&self) -> Vec<BrokenFile> {
+        let broken = lock(&self.inner.broken);
+        let mut out: Vec<BrokenFile> = Vec::new();
+        for ((file, phase), error) in broken.iter() {
+            if !out.iter().any(|b| &b.file == file) {
+                out.push(BrokenFile {
+                    file: file.clone(),
+                    phase: phase.clone(),
+                    error: error.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+impl Inner {
+    fn flush(&self, wait: LockWait) -> Result<()> {
+        let mut writer = lock(&self.writer);
+        let mut batch = lock(&self.buffer).take(&now_rfc3339());
         if batch.is_empty() {
             return Ok(());
         }
-        let path = self.inner.state.file(EVENTS_FILE);
-        let _guard =
-            LockGuard::acquire(&self.inner.state.lock_path(EVENTS_FILE), LockWait::Forever)?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, "open", e))?;
-        let meta = file.metadata().map_err(|e| Error::io(&path, "stat", e))?;
-        let len = meta.len();
-        let (dev, ino) = (meta.dev(), meta.ino());
-        let mut last = lock_ignoring_poison(&self.inner.last);
-        let (mut seq, ends_with_newline) = match *last {
-            Some(t) if (t.dev, t.ino, t.len) == (dev, ino, len) => (t.seq, true),
-            _ => last_seq(&mut file, len).map_err(|e| Error::io(&path, "read", e))?,
+        let path = self.state.file(EVENTS_FILE);
+        match self.append(&path, &mut writer, &mut batch, wait) {
+            Ok(()) => {
+                lock(&self.broken).remove(&log_key());
+                let mut buffer = lock(&self.buffer);
+                buffer.written();
+                if writer.failing.take().is_some() {
+                    tracing::info!(
+                        events = batch.len(),
+                        "{}: appending works again; the events that waited are written",
+                        path.display()
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if is_broken_log(&e) {
+                    // Not a full disk that frees up: a person must fix the path.
+                    lock(&self.broken).insert(log_key(), e.to_string());
+                }
+                let mut buffer = lock(&self.buffer);
+                buffer.put_back(batch);
+                let message = e.to_string();
+                if writer.failing.as_deref() != Some(message.as_str()) {
+                    tracing::error!(
+                        waiting = buffer.len(),
+                        "{message}; the events wait in memory and are written as soon as \
+                         the log can be appended to again"
+                    );
+                }
+                writer.failing = Some(message);
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends `batch` (after the log's own reports on its end, which are put in front
+    /// of it), or leaves the file as it found it.
+    fn append(
+        &self,
+        path: &Path,
+        writer: &mut Writer,
+        batch: &mut Vec<Pending>,
+        wait: LockWait,
+    ) -> Result<()> {
+        let _guard = LockGuard::acquire(&self.state.lock_path(EVENTS_FILE), wait)?;
+        let mut file = open_below(path, 1, Access::Append)?;
+        let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+        let (dev, ino, len) = (meta.dev(), meta.ino(), meta.len());
+        let (mut seq, mut end, mut out) = match writer.tail {
+            Some(t) if (t.dev, t.ino, t.len) == (dev, ino, len) => (t.seq, len, Vec::new()),
+            _ => {
+                writer.tail = None;
+                let scan = scan_tail(path, len)?;
+                self.repair_tail(path, &file, scan, len, batch)?
+            }
         };
-        let mut out = Vec::with_capacity(batch.len() * 160);
-        if !ends_with_newline {
-            // A writer died mid-line: keep its fragment on a line of its own.
-            out.push(b'\n');
-        }
-        for p in batch {
+        for p in batch.iter() {
             seq += 1;
+            // Cloned: the batch must survive a failed write intact.
             let event = Event {
-                ts: p.ts,
+                ts: p.ts.clone(),
                 seq,
-                run_id: self.inner.run_id.clone(),
+                run_id: self.run_id.clone(),
                 kind: p.kind,
-                phase: p.phase,
-                task_id: p.task_id,
+                phase: p.phase.clone(),
+                task_id: p.task_id.clone(),
                 attempt: p.attempt,
-                data: p.data,
+                data: p.data.clone(),
             };
-            serde_json::to_writer(&mut out, &event)
-                .map_err(|e| Error::invalid(&path, format!("cannot serialise event: {e}")))?;
+            // A `Value` always serialises.
+            let _ = serde_json::to_writer(&mut out, &event);
             out.push(b'\n');
         }
-        file.write_all(&out)
-            .map_err(|e| Error::io(&path, "append", e))?;
-        *last = Some(Tail {
+        if let Err(e) = file.write_all(&out) {
+            // Cut back to where this append began: no torn line, whatever was written.
+            if let Err(cut) = file.set_len(end) {
+                tracing::error!(
+                    "{}: cannot cut back a failed append ({cut}); the next append repairs it",
+                    path.display()
+                );
+            }
+            return Err(Error::io(path, "append", e));
+        }
+        end += out.len() as u64;
+        writer.tail = Some(Tail {
             dev,
             ino,
-            len: len + out.len() as u64,
+            len: end,
             seq,
         });
         Ok(())
     }
+
+    /// Acts on what the tail holds: a torn last line is cut off (and kept in a report), a
+    /// whole last event gets its newline, damage is reported. The reports go in front of
+    /// `batch` (unless the same report already waits there). Returns the `seq` to number
+    /// from, the length to cut back to on failure, and the bytes to write first.
+    fn repair_tail(
+        &self,
+        path: &Path,
+        file: &File,
+        scan: TailScan,
+        len: u64,
+        batch: &mut Vec<Pending>,
+    ) -> Result<(u64, u64, Vec<u8>)> {
+        let mut reports = Vec::new();
+        let mut end = len;
+        let mut out = Vec::new();
+        if let Some(u) = &scan.unterminated {
+            if u.whole {
+                out.push(b'\n');
+            } else {
+                file.set_len(u.offset)
+                    .map_err(|e| Error::io(path, "cut off a torn last line", e))?;
+                end = u.offset;
+                tracing::error!(
+                    "{}: the last line was torn (a writer stopped mid-line): {} bytes cut \
+                     off at offset {}, kept in an EVENT_LOG_REPAIRED event",
+                    path.display(),
+                    u.bytes.len(),
+                    u.offset
+                );
+                reports.push(self.report(json!({
+                    "problem": "torn_line",
+                    "offset": u.offset,
+                    "bytes": u.bytes.len(),
+                    "fragment": tail::sample(&u.bytes),
+                    "action": "cut off",
+                })));
+            }
+        }
+        if let Some(d) = &scan.damage {
+            tracing::error!(
+                "{}: {} line(s) at the end are not events (first: {:?}); numbering goes on \
+                 after seq {}",
+                path.display(),
+                d.invalid_lines,
+                d.sample,
+                scan.seq
+            );
+            reports.push(self.report(json!({
+                "problem": "invalid_lines",
+                "invalid_lines": d.invalid_lines,
+                "sample": d.sample,
+                "last_valid_seq": d.last_seq,
+                "highest_seq": scan.seq,
+                "action": "kept; numbering continues after the highest seq",
+            })));
+        }
+        reports.retain(|r| !batch.iter().any(|p| p.same_as(r)));
+        batch.splice(0..0, reports);
+        Ok((scan.seq, end, out))
+    }
+
+    fn report(&self, data: Value) -> Pending {
+        Pending {
+            ts: now_rfc3339(),
+            kind: EventType::EventLogRepaired,
+            phase: LOG_PHASE.to_string(),
+            task_id: None,
+            attempt: None,
+            data,
+        }
+    }
 }
 
-/// The `seq` of the last complete, parseable line, and whether the file ends with `\n`.
-/// Reads the tail, widening the window until it holds a whole numbered line: one long
-/// event (a big `data`) must not restart the numbering at 1.
-fn last_seq(file: &mut std::fs::File, len: u64) -> std::io::Result<(u64, bool)> {
-    if len == 0 {
-        return Ok((0, true));
+/// The key of the log itself among the broken files.
+fn log_key() -> (String, String) {
+    (EVENTS_FILE.to_string(), LOG_PHASE.to_string())
+}
+
+/// Whether an append failed because of what is at the log's path (a directory, a planted
+/// link), which no retry fixes, rather than a full disk or an I/O error.
+fn is_broken_log(e: &Error) -> bool {
+    match e {
+        Error::Io { source, .. } => matches!(
+            source.kind(),
+            std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
+        ),
+        other => other.is_content_error(),
     }
-    let mut window = TAIL_WINDOW;
-    loop {
-        let start = len.saturating_sub(window);
-        file.seek(SeekFrom::Start(start))?;
-        let mut tail = Vec::with_capacity((len - start) as usize);
-        Read::by_ref(file)
-            .take(len - start)
-            .read_to_end(&mut tail)?;
-        let ends_with_newline = tail.last() == Some(&b'\n');
-        let mut lines: Vec<&[u8]> = tail.split(|b| *b == b'\n').collect();
-        if start > 0 {
-            // The window may begin mid-line.
-            lines.remove(0);
+}
+
+/// Reads the log's tail through its own read handle (the append handle cannot read).
+fn scan_tail(path: &Path, len: u64) -> Result<TailScan> {
+    if len == 0 {
+        return Ok(TailScan::default());
+    }
+    let mut reader = open_below(path, 1, Access::Read)?;
+    tail::scan(&mut reader, len).map_err(|e| Error::io(path, "read", e))
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if lock(&self.buffer).len() == 0 {
+            return;
         }
-        let seq = lines
-            .iter()
-            .rev()
-            .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
-            .find_map(|v| v.get("seq").and_then(Value::as_u64));
-        match seq {
-            Some(seq) => return Ok((seq, ends_with_newline)),
-            None if start == 0 => return Ok((0, ends_with_newline)),
-            None => window = window.saturating_mul(4),
+        // The last handle is going: one more try, then say what is lost.
+        if let Err(e) = self.flush(LockWait::AtMost(LAST_FLUSH_WAIT)) {
+            tracing::error!(
+                lost = lock(&self.buffer).len(),
+                "{e}; these events could not be written and are lost"
+            );
         }
     }
 }
 
 /// Watched state files report breakage and recovery here (`store` cannot name the event
-/// log: the log writes through `store`).
+/// log: the log writes through `store`). The log also keeps which files are broken now,
+/// for `phase run --once` to name when it cannot finish.
 impl crate::store::FileEvents for EventLog {
     fn emit_file_event(&self, kind: EventType, phase: &str, data: Value) {
+        let file = data["file"].as_str().unwrap_or_default().to_string();
+        match kind {
+            EventType::StateFileInvalid => {
+                let error = data["error"].as_str().unwrap_or_default().to_string();
+                lock(&self.inner.broken).insert((file, phase.to_string()), error);
+            }
+            EventType::StateFileRecovered => {
+                lock(&self.inner.broken).remove(&(file, phase.to_string()));
+            }
+            _ => {}
+        }
         self.emit(kind, phase, None, None, data);
     }
 }
 
-fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests;

@@ -91,8 +91,7 @@ impl Phase for Executor {
 
     fn start(&mut self, waker: Waker) -> Result<()> {
         self.site.state.ensure_runtime_dirs()?;
-        self.supervisor
-            .start(self.site.config.execution.parallelism(), waker)?;
+        self.supervisor.start(self.site.parallelism(), waker)?;
         self.read_inputs();
         self.plan();
         self.sweep_interrupted();

@@ -20,6 +20,7 @@ pub mod recovery;
 pub mod router;
 pub mod runner;
 pub mod schema;
+pub mod slurm;
 pub mod status;
 pub mod store;
 pub mod template;

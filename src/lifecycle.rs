@@ -11,9 +11,13 @@
 //! The executor and the command line both ask this module, so they cannot disagree.
 
 mod derive;
+#[cfg(test)]
+mod derive_tests;
 mod facts;
 mod next;
 mod retry;
+#[cfg(test)]
+mod retry_tests;
 mod stage;
 #[cfg(test)]
 mod truth_table;

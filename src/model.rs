@@ -9,6 +9,7 @@ mod assignments;
 mod common;
 mod control;
 mod event;
+mod gate;
 mod ladder;
 mod open_enum;
 mod outcome;
@@ -16,15 +17,23 @@ mod patches;
 mod results;
 mod routing;
 mod task;
+mod tool_health;
 
-pub use analysis::{Action, Classification, ErrorAnalyses, ErrorAnalysis, FailureKind, Issue};
+pub use analysis::{
+    Action, Classification, ErrorAnalyses, ErrorAnalysis, FailureKind, Issue, SkippedDetector,
+};
 pub use assignments::{AdapterAssignment, AdapterAssignments};
 pub use common::{Metadata, SCHEMA_VERSION, StateDoc, is_valid_task_id, now_rfc3339};
 pub use control::{Control, Request, RequestAction};
 pub use event::{Event, EventType};
+pub use gate::{Gate, GateRun, GateStep, GateVerdict};
 pub use ladder::LadderStep;
 pub use outcome::AttemptOutcome;
 pub use patches::{FixPatches, Patch, PatchSource, RetryRecommendation};
 pub use results::{Attempt, ExecutionResults, Status, TaskResult};
-pub use routing::{RoutingDecision, RoutingDecisions, RoutingStrategy, SkippedCandidate};
-pub use task::{BackoffSpec, TaskSpec};
+pub use routing::{
+    CandidateScore, Fallback, RoutingDecision, RoutingDecisions, RoutingStrategy,
+    SkippedCandidate, Waiting,
+};
+pub use task::{BackoffSpec, ENV_VALUE_REDACTED, TaskSpec};
+pub use tool_health::{Circuit, HealthCheck, ProbeTask, ToolFailure, ToolHealth, ToolState};

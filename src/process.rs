@@ -6,7 +6,6 @@
 //! task never leaves a process behind. (A process that moves to its own session escapes
 //! this, as with any process-group based supervisor.)
 
-use std::fs::File;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -26,7 +25,8 @@ pub enum Sink {
     /// Discarded.
     #[default]
     Null,
-    /// Written to this file (created or truncated).
+    /// Written to this log in the state directory, `logs/<task>/<file>` (created or
+    /// truncated; no symbolic link on the way is followed).
     File(PathBuf),
     /// Kept in memory and returned in [`Finished`].
     Capture,
@@ -331,9 +331,10 @@ fn stdio_for(sink: &Sink) -> std::io::Result<Stdio> {
     Ok(match sink {
         Sink::Null => Stdio::null(),
         Sink::Capture | Sink::Pipe => Stdio::piped(),
-        Sink::File(path) => Stdio::from(File::create(path).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
-        })?),
+        Sink::File(path) => Stdio::from(
+            crate::store::open_below(path, 3, crate::store::Access::Truncate)
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        ),
     })
 }
 

@@ -6,21 +6,29 @@
 //! The phase thread only reads files and plans; a worker thread runs the detectors,
 //! fixers and agents (they may take minutes) and commits what they did.
 
+mod advice;
 mod attempt;
 mod classify;
+mod commands;
 mod detect;
 mod escalation;
 mod files;
 mod fix;
+mod guard;
 mod hand_patch;
+mod index;
 mod ladder;
 mod output;
 mod parsers;
 mod plan;
 mod prompt;
+mod quarantine;
 mod record;
+mod resolve;
 mod runner;
+mod scope;
 mod snapshot;
+mod step;
 mod worker;
 mod workspace;
 
@@ -40,10 +48,15 @@ use crate::{Error, Result};
 pub use parsers::DEFAULT_PATTERN;
 
 use classify::Patterns;
+use commands::Commands;
 use detect::Detectors;
 use files::{Inputs, RecoveryFiles};
+use index::TaskIndex;
 use runner::Runner;
-use worker::{JobKey, Worker};
+use worker::{JobEnd, JobKey, Worker};
+
+/// How long a job that must wait (see [`guard`]) is put aside before it is tried again.
+const DEFERRED_PAUSE: Duration = Duration::from_millis(200);
 
 /// The phase's name, in events and logs.
 pub const PHASE: &str = "recovery";
@@ -60,11 +73,19 @@ pub(crate) struct Engine {
     /// Set at shutdown: the worker takes no new job.
     stopping: AtomicBool,
     files: Mutex<RecoveryFiles>,
+    /// `phase` commands with the state directory and config in use, for reports.
+    commands: Commands,
+    /// Since when each `(task, attempt)`'s fix step has been waiting for other work.
+    waiting: Mutex<HashMap<(String, u32), Instant>>,
 }
 
 impl Engine {
     fn files(&self) -> MutexGuard<'_, RecoveryFiles> {
         self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn waiting(&self) -> MutexGuard<'_, HashMap<(String, u32), Instant>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock_wait(&self) -> LockWait {
@@ -77,6 +98,8 @@ impl Engine {
 struct Backoff {
     until: Instant,
     pause: Duration,
+    /// The job waits for other work (not a failure): the phase is not idle meanwhile.
+    waits: bool,
 }
 
 /// The recovery phase.
@@ -92,6 +115,8 @@ pub struct Recovery {
     /// Something changed since the last plan (a file, a finished job, an expired pause).
     dirty: bool,
     plan_notes: plan::Notes,
+    /// The task index and the version of the decisions it was built from.
+    index: (u64, Arc<TaskIndex>),
 }
 
 impl Recovery {
@@ -103,6 +128,8 @@ impl Recovery {
             runner: Runner::default(),
             stopping: AtomicBool::new(false),
             files: Mutex::new(RecoveryFiles::new(&state)),
+            commands: Commands::new(state.root(), None),
+            waiting: Mutex::new(HashMap::new()),
             state: state.clone(),
             config,
             events,
@@ -116,7 +143,28 @@ impl Recovery {
             failed: HashMap::new(),
             dirty: true,
             plan_notes: plan::Notes::default(),
+            index: (u64::MAX, Arc::new(TaskIndex::default())),
         }
+    }
+
+    /// Names the configuration file in use, so that the commands in reports and prompts
+    /// carry `--config` (call before [`Phase::start`]; the state directory is known).
+    pub fn with_config_file(mut self, config: Option<&Path>) -> Recovery {
+        if let Some(engine) = Arc::get_mut(&mut self.shared) {
+            engine.commands = Commands::new(engine.state.root(), config);
+        }
+        self
+    }
+
+    /// The task index, rebuilt when the decisions changed since it was built.
+    fn index(&mut self) -> Arc<TaskIndex> {
+        let version = self.inputs.decisions.version();
+        if self.index.0 != version {
+            let root = self.shared.state.project_root();
+            let index = TaskIndex::new(self.inputs.decisions.doc(), &root);
+            self.index = (version, Arc::new(index));
+        }
+        Arc::clone(&self.index.1)
     }
 
     fn worker(&mut self) -> Result<&Worker> {
@@ -208,26 +256,33 @@ impl Phase for Recovery {
     fn reconcile(&mut self) -> Result<Outcome> {
         let finished = self.worker()?.finished();
         let now = Instant::now();
-        for (key, ok) in finished {
+        for (key, end) in finished {
             self.queued.remove(&key);
             self.dirty = true;
-            if ok {
-                self.failed.remove(&key);
-            } else {
-                let pause = self
+            let pause = match end {
+                JobEnd::Done => {
+                    self.failed.remove(&key);
+                    if let JobKey::Resolve(task, attempt) = &key {
+                        self.plan_notes.resolved.insert((task.clone(), *attempt));
+                    }
+                    continue;
+                }
+                JobEnd::Deferred => DEFERRED_PAUSE,
+                JobEnd::Failed => self
                     .failed
                     .get(&key)
                     .map_or(Duration::from_millis(500), |b| {
                         (b.pause * 2).min(Duration::from_secs(60))
-                    });
-                self.failed.insert(
-                    key,
-                    Backoff {
-                        until: now + pause,
-                        pause,
-                    },
-                );
-            }
+                    }),
+            };
+            self.failed.insert(
+                key,
+                Backoff {
+                    until: now + pause,
+                    pause,
+                    waits: end == JobEnd::Deferred,
+                },
+            );
         }
         if self.failed.values().any(|b| b.until <= now) {
             self.dirty = true;
@@ -236,10 +291,18 @@ impl Phase for Recovery {
         let mut submitted = 0;
         if self.dirty {
             self.dirty = false;
+            let index = self.index();
             let jobs = {
                 let files = self.shared.files();
-                plan::jobs(&self.inputs, &files, &valid, &mut self.plan_notes)
+                let cx = plan::Context {
+                    state: &self.shared.state,
+                    index: &index,
+                };
+                plan::jobs(&self.inputs, &files, &valid, &mut self.plan_notes, &cx)
             };
+            // A job no longer planned (its task moved on) is not waited for any more.
+            let planned: HashSet<JobKey> = jobs.iter().map(|j| j.key()).collect();
+            self.failed.retain(|key, _| planned.contains(key));
             for job in jobs {
                 let key = job.key();
                 if self.queued.contains(&key)
@@ -265,8 +328,12 @@ impl Phase for Recovery {
             .min();
         Ok(Outcome {
             next_wake,
-            // A deferred read may hold a new failure: not idle until it is read.
-            idle: self.queued.is_empty() && submitted == 0 && deferred.is_none(),
+            // A deferred read may hold a new failure, and a job waiting for other work
+            // still has work to do: not idle until they are done.
+            idle: self.queued.is_empty()
+                && submitted == 0
+                && deferred.is_none()
+                && !self.failed.values().any(|b| b.waits),
         })
     }
 

@@ -1,15 +1,26 @@
 //! Phase 4, the router: takes task files from `inbox/`, decides which tool runs each one,
 //! records the decisions in `routing_decisions.json` (and the derived
 //! `adapter_assignments.json`), then moves the files to `tasks/` — or to `rejected/` with
-//! a note saying why. The rules are in docs/ROUTING.md.
+//! a note saying why. It also owns `tool_health.json`: it follows the attempts in
+//! `execution_results.json` to open and close tools' circuits, and moves tasks that have
+//! not started off tools that may not take them. The rules are in docs/ROUTING.md.
 
 mod apply;
 mod assignments;
+mod attempts;
 mod batch;
+mod blame;
 mod choose;
+mod circuit;
+mod clock;
+mod fallback;
+mod fleet;
 mod health;
 mod intake;
+mod metrics;
 mod routing_book;
+mod strategy;
+mod tool_book;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,13 +31,15 @@ use serde_json::json;
 use crate::Result;
 use crate::config::Config;
 use crate::events::EventLog;
-use crate::model::{AdapterAssignments, EventType, RoutingDecisions, StateDoc};
+use crate::model::{
+    AdapterAssignments, EventType, ExecutionResults, RoutingDecisions, StateDoc, ToolHealth,
+};
 use crate::phase::{Outcome, Phase, Waker};
 use crate::store::{StateDir, is_inbox_candidate, list_inbox, try_lock_inbox};
 
 use apply::{Applied, Context};
 use assignments::AssignmentsFile;
-use health::HealthBook;
+use fleet::Fleet;
 use intake::Intake;
 use routing_book::{Refresh, RoutingBook};
 
@@ -44,7 +57,7 @@ pub struct Router {
     events: EventLog,
     waker: Option<Waker>,
     intake: Intake,
-    health: HealthBook,
+    fleet: Fleet,
     book: RoutingBook,
     assignments: AssignmentsFile,
     /// The [`RoutingBook::generation`] `adapter_assignments.json` was last derived from.
@@ -55,8 +68,11 @@ impl Router {
     /// A router on `state`; nothing is read until the first reconcile.
     pub fn new(state: StateDir, config: Arc<Config>, events: EventLog) -> Router {
         Router {
-            intake: Intake::new(Duration::from_millis(config.routing.settle_ms)),
-            health: HealthBook::new(state.project_root()),
+            intake: Intake::new(
+                Duration::from_millis(config.routing.settle_ms),
+                state.project_root(),
+            ),
+            fleet: Fleet::new(&state, &config),
             book: RoutingBook::new(&state),
             assignments: AssignmentsFile::new(&state),
             assignments_from: None,
@@ -75,13 +91,16 @@ impl Router {
         let now = Instant::now();
         let refreshed = self.book.refresh(&self.events)?;
         self.assignments.refresh(&self.events)?;
+        self.fleet.observe(&self.config, &self.book, &self.events)?;
         if refreshed == Refresh::Invalid {
             // A person broke the decisions file: routing waits until it is fixed.
+            self.fleet.write(self.lock_timeout(), &self.events)?;
             return Ok(Outcome {
                 next_wake: None,
                 idle: true,
             });
         }
+        self.fleet.recount_load(&self.config, &self.book);
         let Some(lock) = try_lock_inbox(&self.state)? else {
             return Ok(Outcome {
                 next_wake: Some(now + BUSY_RETRY),
@@ -92,8 +111,7 @@ impl Router {
         let plan = batch::plan(
             observation.ready,
             &self.book,
-            &self.config,
-            &mut self.health,
+            &mut self.fleet.selector(&self.config),
             &self.state,
         );
         let lock_timeout = self.lock_timeout();
@@ -109,16 +127,23 @@ impl Router {
         )?;
         drop(lock);
         report_batch(&self.events, &applied);
+        self.fleet
+            .reroute(&self.config, &mut self.book, &self.events, lock_timeout)?;
+        self.fleet.write(lock_timeout, &self.events)?;
         self.write_assignments_if_stale()?;
         let left_behind = applied.left_behind > 0;
-        Ok(Outcome {
+        let next_wake = if left_behind {
             // A file left behind (its decision lost a race) is looked at again at once.
-            next_wake: if left_behind {
-                Some(now)
-            } else {
-                observation.next_wake
-            },
-            idle: observation.settling == 0 && !left_behind,
+            Some(now)
+        } else {
+            [observation.next_wake, self.fleet.next_wake(&self.config)]
+                .into_iter()
+                .flatten()
+                .min()
+        };
+        Ok(Outcome {
+            next_wake,
+            idle: observation.settling == 0 && !left_behind && !self.fleet.busy(&self.book),
         })
     }
 }
@@ -131,7 +156,7 @@ impl Router {
         if self.assignments_from == Some(generation) {
             return Ok(());
         }
-        let desired = assignments::derive(&self.config, self.book.decisions(), &self.health);
+        let desired = assignments::derive(&self.config, self.book.decisions(), &self.fleet.health);
         let run_id = self.events.run_id().to_string();
         self.assignments
             .write(desired, self.lock_timeout(), &run_id, &self.events)?;
@@ -156,10 +181,16 @@ fn report_batch(events: &EventLog, applied: &Applied) {
     }
 }
 
-/// `inbox/*.json` candidates, the inbox itself, and the router's two output files (a
-/// person may edit them).
+/// `inbox/*.json` candidates, the inbox itself, the router's three output files (a
+/// person may edit them), and the executor's results (the attempts its circuits follow).
 fn is_router_input(path: &Path) -> bool {
-    if path == Path::new(RoutingDecisions::FILE) || path == Path::new(AdapterAssignments::FILE) {
+    let files = [
+        RoutingDecisions::FILE,
+        AdapterAssignments::FILE,
+        ToolHealth::FILE,
+        ExecutionResults::FILE,
+    ];
+    if files.iter().any(|f| path == Path::new(f)) {
         return true;
     }
     match path.strip_prefix("inbox") {
@@ -181,7 +212,8 @@ impl Phase for Router {
     }
 
     fn start(&mut self, waker: Waker) -> Result<()> {
-        // The router has no worker threads; kept for symmetry and future strategies.
+        // Background health checks wake the router when they are done.
+        self.fleet.start(waker.clone());
         self.waker = Some(waker);
         self.state.ensure_runtime_dirs()
     }
@@ -216,10 +248,12 @@ mod tests {
         assert!(is_router_input(Path::new("inbox")));
         assert!(is_router_input(Path::new("routing_decisions.json")));
         assert!(is_router_input(Path::new("adapter_assignments.json")));
+        assert!(is_router_input(Path::new("tool_health.json")));
+        assert!(is_router_input(Path::new("execution_results.json")));
         assert!(!is_router_input(Path::new("inbox/.a.json.tmp")));
         assert!(!is_router_input(Path::new("inbox/a.txt")));
         assert!(!is_router_input(Path::new("inbox/sub/a.json")));
-        assert!(!is_router_input(Path::new("execution_results.json")));
+        assert!(!is_router_input(Path::new("fix_patches.json")));
         assert!(!is_router_input(Path::new("tasks/a.json")));
         assert!(!is_router_input(Path::new("events.jsonl")));
     }

@@ -32,6 +32,8 @@ pub enum SchemaName {
     AttemptOutcome,
     /// `config/coordinator.toml`, as JSON.
     Config,
+    /// `tool_health.json`.
+    ToolHealth,
 }
 
 /// One way a document breaks its schema.
@@ -45,7 +47,7 @@ pub struct Violation {
 
 impl SchemaName {
     /// Every schema, in the order `phase schema` lists them.
-    pub const ALL: [SchemaName; 10] = [
+    pub const ALL: [SchemaName; 11] = [
         SchemaName::Task,
         SchemaName::RoutingDecisions,
         SchemaName::AdapterAssignments,
@@ -56,6 +58,7 @@ impl SchemaName {
         SchemaName::Event,
         SchemaName::AttemptOutcome,
         SchemaName::Config,
+        SchemaName::ToolHealth,
     ];
 
     /// The short name (`execution_results`), also the file stem in `schemas/`.
@@ -71,6 +74,7 @@ impl SchemaName {
             SchemaName::Event => "event",
             SchemaName::AttemptOutcome => "attempt_outcome",
             SchemaName::Config => "config",
+            SchemaName::ToolHealth => "tool_health",
         }
     }
 
@@ -99,6 +103,7 @@ impl SchemaName {
             SchemaName::Event => include_str!("../schemas/event.schema.json"),
             SchemaName::AttemptOutcome => include_str!("../schemas/attempt_outcome.schema.json"),
             SchemaName::Config => include_str!("../schemas/config.schema.json"),
+            SchemaName::ToolHealth => include_str!("../schemas/tool_health.schema.json"),
         }
     }
 

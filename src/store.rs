@@ -12,13 +12,17 @@
 mod atomic;
 mod breakage;
 mod claim;
+mod cluster_job;
+mod contain;
 mod edit;
 mod fence;
+mod file_name;
 mod inbox;
 mod layout;
 mod listing;
 mod lock;
 mod outcome;
+mod paced;
 mod parse;
 mod presence;
 mod state_file;
@@ -33,8 +37,13 @@ pub use atomic::{Fingerprint, write_atomic, write_atomic_with};
 pub use atomic::{create_atomic, sync_dir};
 pub use breakage::{FileEvents, Unreported};
 pub use claim::Claim;
+pub use cluster_job::{CancelReason, ClusterJob, cluster_job_path, list_cluster_jobs};
+pub use cluster_job::{read_cluster_job, remove_cluster_job, write_cluster_job};
+pub use contain::{Access, Contained, ProjectRoot, contain_task_paths};
+pub use contain::{dir_below, open_below, symlink_error};
 pub use edit::{EDITABLE, EditOutcome, EditSession};
 pub use fence::{FENCE_BYTES, Fence, FencedClaim};
+pub use file_name::MAX_TASK_FILE_NAME_BYTES;
 pub use inbox::{
     InboxFile, InboxLock, RejectionNote, accept_task_file, accepted_task_exists,
     accepted_task_path, inbox_fingerprint, inbox_has_task_files, is_inbox_candidate, list_inbox,
@@ -45,12 +54,14 @@ pub use listing::list_task_files;
 pub use lock::{LockGuard, LockWait};
 pub use outcome::{attempts_dir, list_outcomes, outcome_path, read_outcome};
 pub use outcome::{remove_outcome, write_outcome};
+pub use paced::PacedFile;
 pub use parse::{parse_json_document, parse_state_document, parse_state_reader};
 pub use parse::{parse_json_value, read_view, validate_value};
 pub use presence::Presence;
 pub use state_file::{Locked, StateFile};
 pub use submit::{Existing, Published, Submission};
 pub use sweep::sweep_stale_temp_files;
-pub use task_file::{MAX_TASK_FILE_BYTES, parse_task_bytes, read_task_file};
+pub use task_file::{MAX_TASK_FILE_BYTES, check_task_paths, parse_task_bytes};
+pub use task_file::{read_accepted_task, read_task_file};
 pub use watched::{Poll, WatchedFile, WatchedLock};
 pub use watched_doc::WatchedDoc;

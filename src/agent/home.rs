@@ -70,7 +70,7 @@ pub fn prepare_env(
     std::fs::create_dir_all(&home).map_err(|e| fail(&home.display().to_string(), e))?;
     if let Some(var) = tool.api_key_env.as_deref()
         && var != agent.key_env()
-        && !(agent == Agent::Codex && tool.base_url.is_some())
+        && !(agent == Agent::Codex && codex_base_url(tool).is_some())
         && let Some(value) = key_value(tool, var)
     {
         // The CLI reads its own variable (codex with a base URL reads `env_key`).
@@ -139,17 +139,25 @@ const GEMINI_SETTINGS: &str = r#"{
 }
 "#;
 
+/// codex's base URL: `base_url`, else `OPENAI_BASE_URL` (from the tool's env or the
+/// engine's), which codex itself ignores.
+fn codex_base_url(tool: &ToolConfig) -> Option<String> {
+    tool.base_url
+        .clone()
+        .or_else(|| key_value(tool, "OPENAI_BASE_URL"))
+}
+
 /// codex ignores OPENAI_BASE_URL: the model and provider go in `$CODEX_HOME/config.toml`.
 fn codex_config(tool_name: &str, tool: &ToolConfig) -> String {
     let mut doc = toml::Table::new();
     if let Some(model) = &tool.model {
         doc.insert("model".into(), model.clone().into());
     }
-    if let Some(url) = &tool.base_url {
+    if let Some(url) = codex_base_url(tool) {
         doc.insert("model_provider".into(), "phase".into());
         let mut provider = toml::Table::new();
         provider.insert("name".into(), format!("phase tools.{tool_name}").into());
-        provider.insert("base_url".into(), url.clone().into());
+        provider.insert("base_url".into(), url.into());
         let key = tool.api_key_env.as_deref().unwrap_or("OPENAI_API_KEY");
         provider.insert("env_key".into(), key.into());
         // "chat" is refused as no longer supported.

@@ -45,11 +45,16 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
         .task_logs(&args.id)
         .join(format!("{attempt}.{ext}"));
     // The executor creates a log on the first byte of output: no file, no output.
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::io(&path, "read", e).into()),
-    };
+    // Never through a planted link (issue 8): one is an error naming it.
+    let mut bytes = Vec::new();
+    match crate::store::open_below(&path, 3, crate::store::Access::Read) {
+        Ok(mut f) => {
+            std::io::Read::read_to_end(&mut f, &mut bytes)
+                .map_err(|e| Error::io(&path, "read", e))?;
+        }
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
     out.text(&String::from_utf8_lossy(&bytes))?;
     Ok(EXIT_OK)
 }

@@ -41,6 +41,9 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
         phases,
         once: args.once,
         poll: args.poll,
+        // Without a file the defaults apply, and a command naming it would fail.
+        config_file: (ctx.config_explicit || ctx.config_path.is_file())
+            .then(|| ctx.config_path.clone()),
     };
     let report = coordinator::run(&ctx.state, config, &options)?;
     if let Some(snapshot) = &report.snapshot {

@@ -6,7 +6,7 @@ use comfy_table::{Table, presets};
 
 use super::{Context, EXIT_OK, Failure, Out, Outcome};
 use crate::Error;
-use crate::status::{LivePhases, snapshot};
+use crate::status::{LivePhases, TaskView, snapshot};
 
 /// Arguments of `phase status`.
 #[derive(Debug, clap::Args)]
@@ -39,7 +39,7 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
             t.state.as_str().to_string(),
             t.tool.clone().unwrap_or_default(),
             t.attempt.to_string(),
-            t.reason.clone().unwrap_or_default(),
+            detail(t),
         ]);
     }
     if !snap.tasks.is_empty() {
@@ -70,5 +70,18 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
             running.join(", ")
         }
     ))?;
+    // Tools that take no tasks now (an open circuit, a rate-limit cool-down).
+    for line in super::tools::attention(&ctx.state) {
+        out.line(line)?;
+    }
     Ok(EXIT_OK)
+}
+
+/// The DETAIL column: the reason, and a request the executor has not carried out yet.
+fn detail(t: &TaskView) -> String {
+    match (&t.reason, t.request_pending) {
+        (Some(reason), true) => format!("{reason} (request pending)"),
+        (None, true) => "request pending".to_string(),
+        (reason, false) => reason.clone().unwrap_or_default(),
+    }
 }

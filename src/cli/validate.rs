@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::events::EVENTS_FILE;
 use crate::model::{
     AdapterAssignments, Control, ErrorAnalyses, ExecutionResults, FixPatches, RoutingDecisions,
-    StateDoc,
+    StateDoc, ToolHealth,
 };
 use crate::store::{StateFile, list_inbox, list_task_files, read_task_file};
 use crate::{Error, Result};
@@ -28,13 +28,14 @@ pub struct Args {
 type Checker = fn(&Path) -> Result<()>;
 
 /// The JSON state files, by name.
-const STATE_FILES: [(&str, Checker); 6] = [
+const STATE_FILES: [(&str, Checker); 7] = [
     (RoutingDecisions::FILE, check_state::<RoutingDecisions>),
     (AdapterAssignments::FILE, check_state::<AdapterAssignments>),
     (ExecutionResults::FILE, check_state::<ExecutionResults>),
     (ErrorAnalyses::FILE, check_state::<ErrorAnalyses>),
     (FixPatches::FILE, check_state::<FixPatches>),
     (Control::FILE, check_state::<Control>),
+    (ToolHealth::FILE, check_state::<ToolHealth>),
 ];
 
 /// Files checked and files with problems.

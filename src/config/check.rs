@@ -50,8 +50,46 @@ impl Config {
                 return Err(format!("{key}: must not be empty"));
             }
         }
+        self.check_nul()?;
         self.check_templates()?;
         self.check_patterns()
+    }
+
+    /// No argv element, environment variable or path holds a NUL character: no process
+    /// can be started with one, and the error at spawn time would name no key.
+    fn check_nul(&self) -> Result<(), String> {
+        let mut strings: Vec<(String, &str)> = Vec::new();
+        for (name, tool) in &self.tools {
+            let key = join_key("tools", name);
+            strings.extend(indexed(&join_key(&key, "command"), &tool.command));
+            if let Some(check) = &tool.health_check {
+                strings.extend(indexed(&join_key(&key, "health_check"), check));
+            }
+            for (var, value) in &tool.env {
+                let at = join_key(&join_key(&key, "env"), var);
+                strings.push((at.clone(), var.as_str()));
+                strings.push((at, value.as_str()));
+            }
+            for (field, value) in [("model", &tool.model), ("base_url", &tool.base_url)] {
+                if let Some(value) = value {
+                    strings.push((join_key(&key, field), value.as_str()));
+                }
+            }
+        }
+        for (name, detector) in &self.recovery.detectors {
+            let key = join_key("recovery.detectors", name);
+            strings.extend(indexed(&join_key(&key, "command"), &detector.command));
+            if let Some(fixer) = &detector.fixer {
+                strings.extend(indexed(&join_key(&key, "fixer"), fixer));
+            }
+        }
+        match strings.into_iter().find(|(_, s)| s.contains('\0')) {
+            Some((key, _)) => Err(format!(
+                "{key}: contains a NUL character (\\u0000), which no argument, path or \
+                 environment variable can hold"
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Every argv template expands: a misspelt placeholder fails here, not at run time.
@@ -111,6 +149,14 @@ impl Config {
     }
 }
 
+/// `key[i]` and each element of a list.
+fn indexed<'a>(key: &str, items: &'a [String]) -> impl Iterator<Item = (String, &'a str)> {
+    items
+        .iter()
+        .enumerate()
+        .map(move |(i, item)| (format!("{key}[{i}]"), item.as_str()))
+}
+
 /// regex's own message spans several lines (it draws a caret under the pattern); the
 /// last line says what is wrong.
 fn bad_regex(key: &str, pattern: &str, e: &regex::Error) -> String {
@@ -134,6 +180,20 @@ mod tests {
 
     fn parse(toml: &str) -> Result<Config, String> {
         Config::parse(Path::new("c.toml"), toml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn nul_characters_are_refused_by_key() {
+        let err = parse("[tools.t]\ncommand = [\"a\", \"b\\u0000\"]\n").expect_err("NUL");
+        assert!(
+            err.starts_with("c.toml: tools.t.command[1]: contains a NUL"),
+            "{err}"
+        );
+        let err = parse("[tools.shell.env]\nX = \"\\u0000\"\n").expect_err("NUL");
+        assert!(
+            err.starts_with("c.toml: tools.shell.env.X: contains a NUL"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -53,6 +53,7 @@ impl Config {
         // The built-in `shell` tool stays available when a file adds tools of its own.
         config.tools.entry("shell".to_string()).or_default();
         config.check().map_err(config_err)?;
+        super::resilience::expand_pools(&mut config).map_err(config_err)?;
         Ok(config)
     }
 }

@@ -319,30 +319,30 @@ pub fn init_block(agent: Agent) -> String {
         Agent::Claude => "claude-sonnet-4-5",
         Agent::Gemini => GEMINI_DEFAULT_MODEL,
     };
-    let url_default = match agent.base_url_env() {
-        Some(var) => format!("${var}, else the CLI's own"),
-        None => "the CLI's own".to_string(),
+    // codex ignores OPENAI_BASE_URL itself; the engine puts it into codex's config.toml.
+    let url_var = agent.base_url_env().unwrap_or("OPENAI_BASE_URL");
+    let url_default = format!("${url_var}, else the CLI's own");
+    let model_default = if agent == Agent::Gemini {
+        GEMINI_DEFAULT_MODEL
+    } else {
+        "the CLI's own"
     };
     format!(
-        "\n# AI coding agent `{name}` (written by `phase init --agent {name}`; README: \"Using AI\n\
-         # coding agents\"). Needs the `{name}` program on PATH ({pkg}; scripts/install-agents.sh\n\
-         # installs the tested version) and the API key in ${key}. Every key of the preset can\n\
-         # be overridden here; `phase validate` says what is missing on this machine.\n\
-         # Route `code` tasks to it with a [[routing.rules]] entry (kind = \"code\",\n\
-         # candidates = [\"{name}\"]); let it fix failures by adding \"{name}\" to recovery.ladder.\n\
+        "\n# AI coding agent `{name}`, written by `phase init --agent {name}` (README: \"Using AI\n\
+         # coding agents\"). Needs the program `{name}` on PATH ({pkg},\n\
+         # installed at the tested version by scripts/install-agents.sh) and the API key in\n\
+         # ${key}. The preset fills every key left out here; `phase validate` says what\n\
+         # this machine is missing. Route `code` tasks to it with a [[routing.rules]] entry\n\
+         # (kind = \"code\", candidates = [\"{name}\"]); let it fix failures by adding \"{name}\"\n\
+         # to recovery.ladder.\n\
          [tools.{name}]\n\
          preset = \"{name}\"\n\
          kinds = [\"code\"]\n\
-         # model = \"{model}\"     # default: {model_default}\n\
-         # base_url = \"URL\"     # default: {url_default}\n\
-         # api_key_env = \"{key}\"     # the variable holding the API key\n\
+         # model = \"{model}\"  # default: {model_default}\n\
+         # base_url = \"URL\"  # default: {url_default}\n\
+         # api_key_env = \"{key}\"  # the variable holding the API key\n\
          # timeout_seconds = {AGENT_TIMEOUT_SECONDS}\n",
         pkg = agent.package(),
-        model_default = if agent == Agent::Gemini {
-            GEMINI_DEFAULT_MODEL
-        } else {
-            "the CLI's own"
-        },
     )
 }
 

@@ -23,6 +23,8 @@ pub enum Report {
         phase: &'static str,
         /// Whether it is idle now.
         idle: bool,
+        /// The pass ended with an error (reported): the phase may be stuck on it.
+        failed: bool,
     },
     /// The phase could not start.
     Failed {
@@ -158,21 +160,24 @@ fn drive(
     // every time it is idle (the coordinator then checks whether the run is over).
     let mut reported_busy = false;
     loop {
-        let outcome = match phase.reconcile() {
-            Ok(outcome) => outcome,
+        let (outcome, failed) = match phase.reconcile() {
+            Ok(outcome) => (outcome, false),
             Err(e) => {
                 // A runtime error: reported, and the loop carries on.
                 tracing::error!(phase = name, "{e}");
-                Outcome::default()
+                (Outcome::default(), true)
             }
         };
-        if outcome.idle || !reported_busy {
+        // A failed pass is reported every time too: `--once` must see a phase stuck on
+        // a broken file (see `supervise`).
+        if outcome.idle || failed || !reported_busy {
             let _ = reports.send(Report::Reconciled {
                 phase: name,
                 idle: outcome.idle,
+                failed,
             });
         }
-        reported_busy = !outcome.idle;
+        reported_busy = !outcome.idle && !failed;
         let now = Instant::now();
         let mut wake_at = now + timing.poll_interval;
         if let Some(t) = outcome.next_wake {

@@ -211,39 +211,39 @@ mod tests {
 
     #[test]
     fn adoption_keeps_our_changes_and_takes_theirs_elsewhere() {
-        let mut ledger = ResultsBook::new(&Config::default());
-        ledger.adopt(doc(vec![
+        let mut book = ResultsBook::new(&Config::default());
+        book.adopt(doc(vec![
             entry("a", Status::Succeeded),
             entry("b", Status::Failed),
             entry("c", Status::Failed),
         ]));
-        assert!(!ledger.is_dirty());
-        ledger.update("b").expect("b").status = Status::Running;
-        ledger.upsert("d", || entry("d", Status::Running));
+        assert!(!book.is_dirty());
+        book.update("b").expect("b").status = Status::Running;
+        book.upsert("d", || entry("d", Status::Running));
         // A person deleted a and c, and edited b.
-        ledger.adopt(doc(vec![entry("b", Status::Canceled)]));
-        let ids: Vec<(&str, Status)> = ledger
+        book.adopt(doc(vec![entry("b", Status::Canceled)]));
+        let ids: Vec<(&str, Status)> = book
             .entries()
             .iter()
             .map(|r| (r.task_id.as_str(), r.status))
             .collect();
         assert_eq!(ids, vec![("b", Status::Running), ("d", Status::Running)]);
-        assert!(ledger.get("a").is_none());
+        assert!(book.get("a").is_none());
     }
 
     #[test]
     fn our_removals_survive_adoption() {
-        let mut ledger = ResultsBook::new(&Config::default());
-        ledger.adopt(doc(vec![
+        let mut book = ResultsBook::new(&Config::default());
+        book.adopt(doc(vec![
             entry("a", Status::DepFailed),
             entry("b", Status::Failed),
         ]));
-        ledger.remove(&HashSet::from(["a".to_string()]));
-        ledger.adopt(doc(vec![
+        book.remove(&HashSet::from(["a".to_string()]));
+        book.adopt(doc(vec![
             entry("a", Status::DepFailed),
             entry("b", Status::Succeeded),
         ]));
-        assert!(ledger.get("a").is_none());
-        assert_eq!(ledger.get("b").map(|r| r.status), Some(Status::Succeeded));
+        assert!(book.get("a").is_none());
+        assert_eq!(book.get("b").map(|r| r.status), Some(Status::Succeeded));
     }
 }

@@ -48,6 +48,22 @@ pub(super) struct RunningTask {
     pub(super) require_changes: bool,
 }
 
+impl RunningTask {
+    /// Attempt `attempt` of a task, with `tool`, holding `claim`; not stopped.
+    pub(super) fn new(attempt: u32, tool: String, claim: Claim) -> RunningTask {
+        RunningTask {
+            attempt,
+            tool,
+            timeout: None,
+            claim,
+            stop: StopHandle::new(),
+            cancel_requests: Vec::new(),
+            interrupted: false,
+            require_changes: false,
+        }
+    }
+}
+
 /// The workers, the running attempts, the claims, and the watch on foreign attempts.
 #[derive(Debug)]
 pub(super) struct Supervisor {

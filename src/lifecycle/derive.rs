@@ -53,6 +53,14 @@ pub fn derive(facts: &Facts, live: LivePhases) -> Snapshot {
                 None => (TaskState::Blocked, None, None),
             },
         };
+        // Held back by the router (no candidate tool may take it now): say what for.
+        let reason = match (&d.waiting, state) {
+            (Some(w), TaskState::Routed | TaskState::RetryScheduled) => Some(match &w.until {
+                Some(until) => format!("waiting until {until}: {}", w.reason),
+                None => format!("waiting: {}", w.reason),
+            }),
+            _ => reason,
+        };
         tasks.push(TaskView {
             id: d.task_id.clone(),
             state,
@@ -60,6 +68,7 @@ pub fn derive(facts: &Facts, live: LivePhases) -> Snapshot {
             attempt: r.map(|r| r.attempt).unwrap_or(0),
             reason,
             waiting_on,
+            request_pending: false,
         });
     }
     // Results without a decision (a person deleted it): still shown.
@@ -74,6 +83,7 @@ pub fn derive(facts: &Facts, live: LivePhases) -> Snapshot {
                 attempt: r.attempt,
                 reason,
                 waiting_on,
+                request_pending: false,
             });
         }
     }
@@ -202,14 +212,15 @@ fn in_cycle(start: &str, deps: &HashMap<&str, &[String]>) -> bool {
 /// A `cancel` or `retry` request the executor has not carried out yet still moves its
 /// task: `phase retry X` followed at once by `phase wait` must not see X's old ending as
 /// final. Only tasks with an entry count: a request on a task that never ran is kept in
-/// the executor's memory until the task has an entry to record it in.
+/// the executor's memory until the task has an entry to record it in. The task waits on
+/// the executor only if one runs (so `--once` of the other phases still ends).
 fn note_pending_requests(
     tasks: &mut [TaskView],
     facts: &Facts,
     by_id: &HashMap<&str, &ResultView>,
     executor: Option<&'static str>,
 ) {
-    if executor.is_none() || facts.control.requests.is_empty() {
+    if facts.control.requests.is_empty() {
         return;
     }
     let pending: HashSet<&str> = facts
@@ -228,7 +239,8 @@ fn note_pending_requests(
     }
     for t in tasks.iter_mut() {
         if pending.contains(t.id.as_str()) {
-            t.waiting_on = executor;
+            t.request_pending = true;
+            t.waiting_on = executor.or(t.waiting_on);
         }
     }
 }
@@ -248,6 +260,7 @@ fn push_files(tasks: &mut Vec<TaskView>, facts: &Facts, live: LivePhases) {
             attempt: 0,
             reason: None,
             waiting_on: live.router.then_some("router"),
+            request_pending: false,
         });
     }
     for file in &facts.rejected {
@@ -270,6 +283,7 @@ fn push_files(tasks: &mut Vec<TaskView>, facts: &Facts, live: LivePhases) {
                 None => format!("see {}.error.json", file.path.display()),
             }),
             waiting_on: None,
+            request_pending: false,
         });
     }
 }

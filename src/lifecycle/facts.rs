@@ -35,6 +35,17 @@ pub(crate) struct DecisionView {
     #[serde(default)]
     pub(crate) selected_tool: String,
     pub(crate) task: SpecView,
+    /// Set while the router holds the task back (docs/ROUTING.md "Waiting").
+    #[serde(default)]
+    pub(crate) waiting: Option<WaitingView>,
+}
+
+/// What a held-back task waits for, and until when.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WaitingView {
+    pub(crate) reason: String,
+    #[serde(default)]
+    pub(crate) until: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,8 +26,11 @@ pub struct Refusal {
     /// Upstream tasks that ended for good by themselves (quarantined or canceled), which a
     /// person must retry first; the rest recover by themselves once these run again.
     pub retry_first: Vec<(String, Stage)>,
-    /// Dependencies no retry revives: unknown tasks, or tasks in a dependency cycle.
-    pub unrevivable: Vec<String>,
+    /// Upstream tasks no routing decision names (and not in the inbox): no retry
+    /// revives what waits on them.
+    pub unknown: Vec<String>,
+    /// Upstream tasks in a dependency cycle: no retry revives them.
+    pub cyclic: Vec<String>,
 }
 
 /// The plan for `phase retry [--with-deps] IDS`.
@@ -184,6 +187,24 @@ impl<'a> Upstream<'a> {
         }
     }
 
+    /// Whether `start` depends on itself through the tasks in `within`.
+    fn on_cycle(&self, start: &str, within: &HashSet<&str>) -> bool {
+        let mut stack: Vec<&str> = vec![start];
+        let mut visited: HashSet<&str> = HashSet::new();
+        while let Some(node) = stack.pop() {
+            for d in self.deps(node) {
+                let d = d.as_str();
+                if d == start {
+                    return true;
+                }
+                if within.contains(d) && visited.insert(d) {
+                    stack.push(d);
+                }
+            }
+        }
+        false
+    }
+
     /// Why retrying `id` would leave it `dep_failed`, if it would.
     fn refusal(
         &self,
@@ -206,7 +227,8 @@ impl<'a> Upstream<'a> {
                 .map(|d| (d.to_string(), self.stage(d)))
                 .collect(),
             retry_first: Vec::new(),
-            unrevivable: Vec::new(),
+            unknown: Vec::new(),
+            cyclic: Vec::new(),
         };
         // Walk up through the dead tasks to those that ended by themselves.
         let mut stack: Vec<&str> = dead.iter().map(|d| d.as_str()).collect();
@@ -214,29 +236,30 @@ impl<'a> Upstream<'a> {
         while let Some(node) = stack.pop() {
             let stage = self.stage_after(node, retried);
             if !self.deps.contains_key(node) {
-                refusal.unrevivable.push(node.to_string());
+                refusal.unknown.push(node.to_string());
                 continue;
             }
             if matches!(stage, Stage::Quarantined | Stage::Canceled) {
                 refusal.retry_first.push((node.to_string(), stage));
                 continue;
             }
-            let mut upstream_dead = false;
             for d in self.deps(node) {
-                if self.is_dead_after(d, retried, memo) {
-                    upstream_dead = true;
-                    if seen.insert(d.as_str()) {
-                        stack.push(d.as_str());
-                    }
+                if self.is_dead_after(d, retried, memo) && seen.insert(d.as_str()) {
+                    stack.push(d.as_str());
                 }
             }
-            if !upstream_dead {
-                // Dead with no dead dependency of its own: a cycle runs through it.
-                refusal.unrevivable.push(node.to_string());
-            }
+        }
+        if refusal.retry_first.is_empty() && refusal.unknown.is_empty() {
+            // Dead, and nothing upstream ended by itself: a cycle is the cause.
+            refusal.cyclic = seen
+                .iter()
+                .filter(|n| self.on_cycle(n, &seen))
+                .map(|n| n.to_string())
+                .collect();
         }
         refusal.retry_first.sort_by(|a, b| a.0.cmp(&b.0));
-        refusal.unrevivable.sort();
+        refusal.unknown.sort();
+        refusal.cyclic.sort();
         Some(refusal)
     }
 }

@@ -114,6 +114,15 @@ impl Stage {
         }
     }
 
+    /// The snake_case name: the status it records (`new` and `retry_due` have none).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::New => "new",
+            Stage::RetryDue => "retry_due",
+            other => other.status().map_or("new", Status::as_str),
+        }
+    }
+
     /// The stage of a result entry (`None`: the task has none).
     pub fn of_result(entry: Option<&TaskResult>) -> Stage {
         match entry {

@@ -99,6 +99,10 @@ pub struct TaskView {
     /// The phase that must act next for the task to move, if any is running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_on: Option<&'static str>,
+    /// A `cancel` or `retry` request waits for the executor to carry it out: the task
+    /// has not ended, whatever its state says.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub request_pending: bool,
 }
 
 /// Every task's derived state, with counts.
@@ -123,7 +127,8 @@ impl Snapshot {
     }
 
     /// The tasks named in `ids` (all, when empty) with their states, once every one of
-    /// them has ended and no running phase will move it (`phase wait`).
+    /// them has ended, no running phase will move it, and no request waits for the
+    /// executor (`phase wait`).
     pub fn settled(&self, ids: &[String]) -> Option<Vec<(String, TaskState)>> {
         let chosen: Vec<&TaskView> = self
             .tasks
@@ -132,7 +137,7 @@ impl Snapshot {
             .collect();
         chosen
             .iter()
-            .all(|t| t.waiting_on.is_none() && t.state.has_ended())
+            .all(|t| t.waiting_on.is_none() && !t.request_pending && t.state.has_ended())
             .then(|| chosen.iter().map(|t| (t.id.clone(), t.state)).collect())
     }
 }

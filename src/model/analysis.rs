@@ -73,6 +73,14 @@ open_enum! {
         ExitCode = "exit_code",
         /// A non-zero exit and the detectors found issues.
         Lint = "lint",
+        /// A fix step changed files outside its scope (recorded as `out_of_scope` patches).
+        OutOfScope = "out_of_scope",
+        /// A fix step or the attempt changed more files than `recovery.max_files_changed`.
+        ScopeEscalation = "scope_escalation",
+        /// The attempt exited 0 but its acceptance gate's `verify` failed.
+        GateFailed = "gate_failed",
+        /// The attempt exited 0 but its acceptance gate's reviewer rejected it.
+        ReviewRejected = "review_rejected",
     }
 }
 
@@ -113,6 +121,10 @@ pub struct ErrorAnalysis {
     /// Detectors that ran.
     #[serde(default)]
     pub plugins_run: Vec<String>,
+    /// Detectors that apply to the task's kind but did not run for it, and why (a
+    /// detector given `{files}` for a task that names none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins_skipped: Vec<SkippedDetector>,
     /// What the detectors (and the attempt's output) found.
     #[serde(default)]
     pub issues: Vec<Issue>,
@@ -134,6 +146,16 @@ pub struct ErrorAnalysis {
     /// The task's metadata, carried through.
     #[serde(default)]
     pub metadata: Metadata,
+}
+
+/// A detector that did not run for a task.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedDetector {
+    /// The detector's name.
+    pub detector: String,
+    /// Why it did not run.
+    pub reason: String,
 }
 
 /// One problem a detector reported.

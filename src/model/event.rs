@@ -41,6 +41,12 @@ pub enum EventType {
     TaskStarted,
     TaskSucceeded,
     TaskFailed,
+    /// An attempt exited 0 and waits for its acceptance gate.
+    TaskVerifying,
+    /// An attempt's acceptance gate passed.
+    GatePassed,
+    /// An attempt's acceptance gate failed (`verify` or `review`).
+    GateFailed,
     TaskDepFailed,
     ErrorAnalyzed,
     FixApplied,
@@ -48,12 +54,20 @@ pub enum EventType {
     TaskRetryScheduled,
     TaskQuarantined,
     TaskEscalated,
+    ScopeEscalation,
     TaskCanceled,
     TaskRetryRequested,
     CircuitOpened,
+    /// A circuit's cool-down is over: one probe task is let through.
+    CircuitHalfOpen,
     CircuitClosed,
     StateFileInvalid,
     StateFileRecovered,
+    /// The event log's end was damaged (a torn last line, lines that are not events);
+    /// a torn line was cut off and is kept in this event's data.
+    EventLogRepaired,
+    /// Events that could not be kept while the log could not be written (counted).
+    EventsLost,
     RunStarted,
     RunComplete,
 }

@@ -127,7 +127,11 @@ mod tests {
         );
         assert_eq!(
             round_trip::<RoutingStrategy>("round_robin"),
-            RoutingStrategy::Other("round_robin".to_string())
+            RoutingStrategy::RoundRobin
+        );
+        assert_eq!(
+            round_trip::<RoutingStrategy>("random"),
+            RoutingStrategy::Other("random".to_string())
         );
         assert_eq!(RoutingStrategy::default(), RoutingStrategy::Fixed);
         assert_eq!(

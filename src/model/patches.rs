@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::LadderStep;
+use super::{GateVerdict, LadderStep};
 use super::common::{compact_vec, default_schema_version, is_false, state_doc};
 use crate::schema::SchemaName;
 
@@ -25,12 +25,15 @@ pub struct FixPatches {
     /// One per failed (task, attempt) that recovery has finished with.
     #[serde(default, deserialize_with = "compact_vec")]
     pub retries: Vec<RetryRecommendation>,
+    /// One per (task, attempt) that exited 0 and whose acceptance gate recovery ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateVerdict>,
 }
 state_doc!(
     FixPatches,
     "fix_patches.json",
     SchemaName::FixPatches,
-    [patches, retries]
+    [patches, retries, gates]
 );
 
 /// Who wrote a patch.
@@ -80,6 +83,10 @@ pub struct Patch {
     /// Set when a person's patch could not be applied: it is not tried again.
     #[serde(default, skip_serializing_if = "is_false")]
     pub rejected: bool,
+    /// A change a fix step made outside its scope (the task's files; an agent tier's
+    /// workdir): recorded, kept on disk, and the task goes to a person.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub out_of_scope: bool,
 }
 
 /// Recovery's last word on one failed attempt: retry it or not.

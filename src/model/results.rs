@@ -37,8 +37,10 @@ pub enum Status {
     /// The attempt's process is running (its claim is held).
     #[default]
     Running,
-    /// Exit code 0.
+    /// Exit code 0, and its acceptance gate (if any) passed.
     Succeeded,
+    /// Exit code 0; recovery runs its acceptance gate (`verify`, `review`).
+    Verifying,
     /// Non-zero exit, a signal, a spawn error, or `interrupted` (see `reason`).
     Failed,
     /// Killed for exceeding its timeout.
@@ -57,6 +59,7 @@ impl Status {
         match self {
             Status::Running => "running",
             Status::Succeeded => "succeeded",
+            Status::Verifying => "verifying",
             Status::Failed => "failed",
             Status::TimedOut => "timed_out",
             Status::Canceled => "canceled",

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{compact_vec, default_schema_version, state_doc};
 use super::open_enum::open_enum;
-use super::{Metadata, TaskSpec};
+use super::{Gate, Metadata, TaskSpec};
 use crate::schema::SchemaName;
 
 /// Every routing decision the router has made.
@@ -63,6 +63,63 @@ pub struct RoutingDecision {
     pub metadata: Metadata,
     /// The accepted task spec (its `id` filled in).
     pub task: TaskSpec,
+    /// Each candidate's score under a scoring strategy (`least_loaded`, `metrics`),
+    /// higher is better, with what it is made of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<CandidateScore>,
+    /// Every time the router moved the task to another tool after the first decision
+    /// (a failed attempt, an open circuit), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<Fallback>,
+    /// Set while no candidate may take the task (every circuit open, or cooling down):
+    /// the executor starts no attempt while it is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+    /// The task's acceptance gate — its own `verify`/`review`, else its kind's routing
+    /// rule's — when it has one: an attempt that exits 0 is `verifying` until it passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
+}
+
+/// A candidate's score in a decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateScore {
+    /// The tool (a pool instance is `pool@instance`).
+    pub tool: String,
+    /// Higher is better.
+    pub score: f64,
+    /// What the score is made of, in words.
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// The router moved a task from one tool to another.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    /// The attempts up to this number ran before the move (0: none had run).
+    pub after_attempt: u32,
+    /// The tool the task was on.
+    pub from: String,
+    /// The tool it is on now (the same when no other candidate could take it).
+    pub to: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    #[serde(default)]
+    pub at: String,
+}
+
+/// Why a task may not start yet, and until when at the latest the router looks again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waiting {
+    /// What it waits for, in words (`circuit of "a" open until …`).
+    pub reason: String,
+    /// When the first thing it waits for may end; absent while it waits on a probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 open_enum! {
@@ -76,6 +133,13 @@ open_enum! {
         /// The first candidate that exists, accepts the kind and is healthy.
         #[default]
         Fixed = "fixed",
+        /// The usable candidates in turn.
+        RoundRobin = "round_robin",
+        /// The usable candidate with the fewest unfinished tasks relative to its limit.
+        LeastLoaded = "least_loaded",
+        /// The usable candidate with the best recent success rate and median duration
+        /// for the task's kind, now and then another one (exploration).
+        Metrics = "metrics",
     }
 }
 

@@ -55,6 +55,17 @@ pub struct TaskSpec {
     /// Extra environment for the task's process.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Acceptance gate: argv run in the workdir after an attempt exits 0; the attempt
+    /// succeeds only if it exits 0 too (see [`super::Gate`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verify: Vec<String>,
+    /// Wall-clock limit of `verify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_timeout_seconds: Option<u64>,
+    /// Acceptance gate: a `[tools.<name>]` entry that reviews the attempt's changes and
+    /// approves by exiting 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
     /// Free-form; carried through to every state file.
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     pub metadata: Metadata,
@@ -95,10 +106,24 @@ impl BackoffSpec {
     }
 }
 
+/// What stands for an `env` value in every file but the task file (`routing_decisions.json`
+/// and anything derived from it): the names are kept, the values — often secrets — are not.
+pub const ENV_VALUE_REDACTED: &str = "<redacted>";
+
 impl TaskSpec {
     /// The task's id; only meaningful once the router filled it in.
     pub fn id(&self) -> &str {
         self.id.as_deref().unwrap_or_default()
+    }
+
+    /// The spec with each `env` value replaced by [`ENV_VALUE_REDACTED`]: what a routing
+    /// decision carries (the task file in `tasks/` keeps the values).
+    pub fn redacted(&self) -> TaskSpec {
+        let mut spec = self.clone();
+        for value in spec.env.values_mut() {
+            *value = ENV_VALUE_REDACTED.to_string();
+        }
+        spec
     }
 }
 

@@ -1,23 +1,29 @@
 //! Recovery of one failed attempt: BASELINE (detectors, classification; the analysis is
-//! committed *before* any fix runs), the ladder step, then the verdict — a `retries[]`
+//! committed *before* any fix runs), the ladder steps, then the verdict — a `retries[]`
 //! entry in `fix_patches.json`. An analysis without that entry means "resume this step".
+
+use std::sync::Arc;
 
 use serde_json::json;
 
 use super::classify::{Facts, classify};
-use super::detect::run_all;
-use super::fix::{StepOutcome, run_step};
-use super::ladder::next_rung;
+use super::detect::{Focus, run_all};
+use super::guard::{FixLock, Neighbours};
+use super::index::TaskIndex;
 use super::output::attempt_output;
-use super::record;
+use super::quarantine::{latest_attempt, quarantine};
 use super::runner::Abort;
+use super::step::{Budget, Next, rung};
 use super::workspace::Workspace;
-use super::{Engine, PHASE, escalation, ladder};
+use super::{Engine, PHASE, ladder, record};
 use crate::model::{
-    Action, Attempt, ErrorAnalysis, EventType, ExecutionResults, LadderStep, TaskResult, TaskSpec,
-    now_rfc3339,
+    Action, Attempt, Classification, ErrorAnalysis, EventType, ExecutionResults, FailureKind,
+    LadderStep, TaskResult, TaskSpec, now_rfc3339,
 };
-use crate::store::{Unreported, WatchedDoc};
+use crate::store::WatchedDoc;
+
+/// The reason the executor gives an attempt its own crash cut short.
+const INTERRUPTED: &str = "interrupted";
 
 /// A failed attempt to recover.
 #[derive(Debug, Clone)]
@@ -28,6 +34,8 @@ pub struct AttemptJob {
     pub tool: String,
     /// The executor's record as planned; its latest attempt is the failed one.
     pub result: TaskResult,
+    /// Every routed task's area and dependencies, as of planning.
+    pub index: Arc<TaskIndex>,
 }
 
 impl AttemptJob {
@@ -37,11 +45,11 @@ impl AttemptJob {
     }
 }
 
-/// Analyses the attempt (once), runs its ladder step, records the verdict.
+/// Analyses the attempt (once), runs its ladder steps, records the verdict.
 ///
 /// The job works from the result as planned: analysing an attempt the task has since
-/// moved past is harmless, and re-reading a big results file for every job is not. Only
-/// quarantine, which tells people the task is stuck, checks the file again first.
+/// moved past is harmless, and re-reading a big results file for every job is not. A fix
+/// step and quarantine check the file again first.
 pub fn recover(
     shared: &Engine,
     results: &mut WatchedDoc<ExecutionResults>,
@@ -49,6 +57,10 @@ pub fn recover(
 ) -> Result<(), Abort> {
     let result = &job.result;
     let ws = Workspace::new(&shared.state, &job.task, job.attempt());
+    let mut others = Neighbours {
+        index: &job.index,
+        results,
+    };
     let existing = {
         let mut files = shared.files();
         files.refresh(&shared.events)?;
@@ -57,15 +69,20 @@ pub fn recover(
         }
         record::analysis_for(files.analyses.doc(), ws.task_id(), ws.attempt).cloned()
     };
+    let latest = latest_attempt(result);
+    let budget = Budget {
+        failures: counted_failures(result),
+        limit: shared.config.failure_budget(&ws.task),
+    };
     let mut analysis = match existing {
         Some(resumed) => {
             tracing::info!(task = %ws.task_id(), attempt = ws.attempt, step = %resumed.ladder_step, "resuming ladder step");
             resumed
         }
-        None => baseline(shared, &ws, result)?,
+        None => baseline(shared, &ws, result, &latest, budget)?,
     };
     loop {
-        match &analysis.ladder_step {
+        match analysis.ladder_step.clone() {
             LadderStep::Retry => {
                 let reason = analysis.summary.clone();
                 return Ok(record::verdict(
@@ -78,65 +95,125 @@ pub fn recover(
                 )?);
             }
             LadderStep::Quarantine => {
-                if !still_latest(results, &ws)? {
-                    tracing::info!(task = %ws.task_id(), attempt = ws.attempt, "task moved on; not quarantining an old attempt");
-                    return Ok(());
-                }
-                return quarantine(shared, &ws, &job.tool, results, &analysis);
+                return quarantine(shared, &ws, &job.tool, &mut others, &analysis);
             }
             // A rung. A hand-written analysis naming no step (BASELINE) runs as an unknown
-            // agent tier does: it changes nothing, and the attempt climbs to quarantine.
+            // agent tier does: it changes nothing, and the attempt climbs on.
             step @ (LadderStep::MechanicalFix | LadderStep::Agent(_) | LadderStep::Baseline) => {
-                let step = step.clone();
-                let outcome =
-                    run_step(shared, &ws, &analysis, Some(&latest_attempt(result)), &step)?;
-                if outcome.worth_a_retry() {
-                    return Ok(record::fix(shared, &ws, &step, outcome)?);
+                let next = rung(
+                    shared,
+                    &ws,
+                    &mut analysis,
+                    &latest,
+                    &step,
+                    budget,
+                    &mut others,
+                )?;
+                if next == Next::Done {
+                    return Ok(());
                 }
-                climb(shared, &ws, &mut analysis, &step, &outcome)?;
             }
         }
     }
 }
 
+/// Failed attempts since `budget_from_attempt` that count against the budget: an
+/// attempt cut short by the engine's own crash (`interrupted`) never does.
+fn counted_failures(result: &TaskResult) -> u32 {
+    let counted = result
+        .attempts
+        .iter()
+        .filter(|a| a.attempt >= result.budget_from_attempt && a.status.is_failure())
+        .filter(|a| a.reason.as_deref() != Some(INTERRUPTED))
+        .count() as u32;
+    // A result without its history still failed once.
+    if result.attempts.is_empty() && result.reason.as_deref() != Some(INTERRUPTED) {
+        return 1;
+    }
+    counted
+}
+
 /// BASELINE: run the detectors, read the attempt's output, classify, commit the analysis.
-fn baseline(shared: &Engine, ws: &Workspace, result: &TaskResult) -> Result<ErrorAnalysis, Abort> {
-    let runs = run_all(&shared.detectors, &shared.runner, ws, &shared.config)?;
-    let latest = latest_attempt(result);
-    let output = attempt_output(&shared.state, &latest);
+fn baseline(
+    shared: &Engine,
+    ws: &Workspace,
+    result: &TaskResult,
+    latest: &Attempt,
+    budget: Budget,
+) -> Result<ErrorAnalysis, Abort> {
+    let output = attempt_output(&shared.state, latest);
+    let own = output.issues(&ws.workdir);
+    let touched = latest
+        .files_modified
+        .iter()
+        .map(String::as_str)
+        .chain(own.iter().filter_map(|i| i.file.as_deref()));
+    let focus = Focus::new(ws, touched);
+    let scan = {
+        // No other recovery process's fix may be changing the tree under the detectors.
+        let _lock = FixLock::take(&shared.state)?;
+        run_all(
+            &shared.detectors,
+            &shared.runner,
+            ws,
+            &shared.config,
+            &focus,
+        )?
+    };
     let mut files = shared.files();
     files.refresh(&shared.events)?;
     if let Some(done) = record::analysis_for(files.analyses.doc(), ws.task_id(), ws.attempt) {
         return Ok(done.clone());
     }
-    let ladder_config = &shared.config.recovery.ladder;
+    let recovery = &shared.config.recovery;
     let position = ladder::position(
-        ladder_config,
+        &recovery.ladder,
         &files.analyses.doc().analyses,
         ws.task_id(),
         result.budget_from_attempt,
         ws.attempt,
     );
-    let diagnosis = classify(
+    let mut diagnosis = classify(
         &Facts {
-            attempt: &latest,
+            attempt: latest,
             output: &output.text,
-            runs: &runs,
-            failures: result.failures_in_budget(),
-            budget: shared.config.failure_budget(&ws.task),
-            ladder: ladder_config,
+            runs: &scan.runs,
+            failures: budget.failures,
+            budget: budget.limit,
+            ladder: &recovery.ladder,
             position,
+            retry_unfixable: recovery.retry_unfixable,
         },
         &shared.patterns,
     );
-    let mut issues: Vec<_> = runs.iter().flat_map(|r| r.issues.iter().cloned()).collect();
-    issues.extend(output.issues(&ws.workdir));
+    let too_many = latest.files_modified.len() > recovery.max_files_changed as usize;
+    if too_many && diagnosis.classification != Classification::NeedsHuman {
+        diagnosis.classification = Classification::NeedsHuman;
+        diagnosis.error_type = FailureKind::ScopeEscalation;
+        diagnosis.action = Action::Quarantine;
+        diagnosis.ladder_step = LadderStep::Quarantine;
+        diagnosis.fix_agent = None;
+        diagnosis.summary = format!(
+            "attempt {} changed {} files, more than recovery.max_files_changed ({}): a person \
+             should review the change: quarantine",
+            ws.attempt,
+            latest.files_modified.len(),
+            recovery.max_files_changed
+        );
+    }
+    let mut issues: Vec<_> = scan
+        .runs
+        .iter()
+        .flat_map(|r| r.issues.iter().cloned())
+        .collect();
+    issues.extend(own);
     let analysis = ErrorAnalysis {
         task_id: ws.task_id().to_string(),
         attempt: ws.attempt,
         error_type: diagnosis.error_type,
         classification: diagnosis.classification,
-        plugins_run: runs.iter().map(|r| r.name.clone()).collect(),
+        plugins_run: scan.runs.iter().map(|r| r.name.clone()).collect(),
+        plugins_skipped: scan.skipped,
         issues,
         recommended_action: diagnosis.action,
         fix_agent: diagnosis.fix_agent,
@@ -158,9 +235,24 @@ fn baseline(shared: &Engine, ws: &Workspace, result: &TaskResult) -> Result<Erro
             "fix_agent": analysis.fix_agent,
             "issues": analysis.issues.len(),
             "plugins_run": analysis.plugins_run,
+            "plugins_skipped": analysis.plugins_skipped.iter().map(|s| &s.detector).collect::<Vec<_>>(),
             "summary": analysis.summary,
         }),
     );
+    if analysis.error_type == FailureKind::ScopeEscalation {
+        shared.events.emit(
+            EventType::ScopeEscalation,
+            PHASE,
+            Some(ws.task_id()),
+            Some(ws.attempt),
+            json!({
+                "source": "attempt",
+                "files": latest.files_modified,
+                "count": latest.files_modified.len(),
+                "limit": recovery.max_files_changed,
+            }),
+        );
+    }
     shared.events.flush()?;
     let committed = analysis.clone();
     files.analyses.update(
@@ -170,155 +262,4 @@ fn baseline(shared: &Engine, ws: &Workspace, result: &TaskResult) -> Result<Erro
         move |doc| record::upsert_analysis(doc, committed),
     )?;
     Ok(analysis)
-}
-
-/// The step changed nothing: report it, and move the attempt's analysis to the next rung
-/// (or quarantine), committed before that rung runs. The same attempt climbs on: retrying
-/// a task nothing changed for would fail the same way and spend its budget.
-fn climb(
-    shared: &Engine,
-    ws: &Workspace,
-    analysis: &mut ErrorAnalysis,
-    step: &LadderStep,
-    outcome: &StepOutcome,
-) -> Result<(), Abort> {
-    let ladder_config = &shared.config.recovery.ladder;
-    let next = ladder_config
-        .iter()
-        .position(|rung| rung == step)
-        .and_then(|i| next_rung(ladder_config, Some(i), false));
-    let why = outcome.notes.join("; ");
-    shared.events.emit(
-        EventType::FixFailed,
-        PHASE,
-        Some(ws.task_id()),
-        Some(ws.attempt),
-        json!({ "ladder_step": step, "reason": format!("changed nothing: {why}"), "next": next.unwrap_or(&LadderStep::Quarantine) }),
-    );
-    analysis.summary = format!("{}; {step} changed nothing ({why})", analysis.summary);
-    match next {
-        Some(tier) => {
-            analysis.recommended_action = Action::AgentFix;
-            analysis.fix_agent = Some(tier.to_string());
-            analysis.ladder_step = tier.clone();
-        }
-        None => {
-            analysis.recommended_action = Action::Quarantine;
-            analysis.fix_agent = None;
-            analysis.ladder_step = LadderStep::Quarantine;
-            analysis.summary.push_str("; no ladder step left");
-        }
-    }
-    shared.events.flush()?;
-    let committed = analysis.clone();
-    let mut files = shared.files();
-    files.analyses.update(
-        shared.lock_wait(),
-        shared.events.run_id(),
-        &shared.events,
-        move |doc| record::upsert_analysis(doc, committed),
-    )?;
-    Ok(())
-}
-
-/// QUARANTINE: the escalation report, the events, then `retry_recommended: false`.
-fn quarantine(
-    shared: &Engine,
-    ws: &Workspace,
-    tool: &str,
-    results: &WatchedDoc<ExecutionResults>,
-    analysis: &ErrorAnalysis,
-) -> Result<(), Abort> {
-    let fresh = results
-        .doc()
-        .results
-        .iter()
-        .find(|r| r.task_id == ws.task_id());
-    let Some(result) = fresh else {
-        return Ok(());
-    };
-    let report_path = {
-        let mut files = shared.files();
-        files.refresh(&shared.events)?;
-        let report = escalation::Report {
-            ws,
-            tool,
-            result,
-            analyses: files
-                .analyses
-                .doc()
-                .analyses
-                .iter()
-                .filter(|a| a.task_id == ws.task_id())
-                .collect(),
-            patches: files.patches.doc(),
-            verdict: analysis,
-        };
-        escalation::write(&shared.state, &report)?
-    };
-    let shown = report_path
-        .strip_prefix(shared.state.root())
-        .unwrap_or(&report_path)
-        .to_string_lossy()
-        .into_owned();
-    let data = json!({
-        "reason": analysis.summary,
-        "classification": analysis.classification,
-        "error_type": analysis.error_type,
-        "report": shown,
-        "retry": format!("phase retry {}", ws.task_id()),
-    });
-    let events = &shared.events;
-    events.emit(
-        EventType::TaskQuarantined,
-        PHASE,
-        Some(ws.task_id()),
-        Some(ws.attempt),
-        data.clone(),
-    );
-    events.emit(
-        EventType::TaskEscalated,
-        PHASE,
-        Some(ws.task_id()),
-        Some(ws.attempt),
-        data,
-    );
-    tracing::warn!(task = %ws.task_id(), attempt = ws.attempt, report = %shown, "quarantined: {}", analysis.summary);
-    Ok(record::verdict(
-        shared,
-        ws,
-        false,
-        &LadderStep::Quarantine,
-        Vec::new(),
-        analysis.summary.clone(),
-    )?)
-}
-
-/// The latest attempt's record; made up from the result's own fields when the executor
-/// recorded no history.
-fn latest_attempt(result: &TaskResult) -> Attempt {
-    match result.latest() {
-        Some(a) if a.attempt == result.attempt => a.clone(),
-        _ => Attempt {
-            attempt: result.attempt,
-            tool_id: result.tool_id.clone(),
-            status: result.status,
-            exit_code: result.exit_code,
-            reason: result.reason.clone(),
-            started_at: result.started_at.clone(),
-            finished_at: result.finished_at.clone(),
-            ..Attempt::default()
-        },
-    }
-}
-
-/// Whether the attempt is still the task's latest, failed one (re-reads the results).
-fn still_latest(results: &mut WatchedDoc<ExecutionResults>, ws: &Workspace) -> Result<bool, Abort> {
-    // The phase thread reports a broken results file; this second view stays quiet.
-    results.current(&Unreported)?;
-    Ok(results
-        .doc()
-        .results
-        .iter()
-        .any(|r| r.task_id == ws.task_id() && r.attempt == ws.attempt && r.status.is_failure()))
 }

@@ -56,6 +56,8 @@ pub struct Facts<'a> {
     pub ladder: &'a [LadderStep],
     /// The highest rung reached by earlier attempts in the budget window.
     pub position: Option<usize>,
+    /// `recovery.retry_unfixable`: retry what nothing on the ladder can fix.
+    pub retry_unfixable: bool,
 }
 
 /// What BASELINE concluded about a failed attempt, as recorded in its analysis.
@@ -78,8 +80,8 @@ pub struct Diagnosis {
 /// Decides. In order: how the process ended (timeout, signal, interrupted → transient);
 /// what no fix can help (cannot start, permission denied, non-retryable exit code,
 /// `needs_human_patterns` → quarantine at once); the retry budget; `transient_patterns`;
-/// then the next rung (mechanical fix when something fixable was found), or quarantine
-/// when the ladder is exhausted.
+/// then the next rung (mechanical fix when something fixable was found); when the ladder
+/// is exhausted, retry as is (`retry_unfixable`) or quarantine.
 pub fn classify(f: &Facts<'_>, patterns: &Patterns) -> Diagnosis {
     let reason = f.attempt.reason.as_deref().unwrap_or_default();
     let ended = if f.attempt.status == Status::TimedOut {
@@ -165,6 +167,18 @@ pub fn classify(f: &Facts<'_>, patterns: &Patterns) -> Diagnosis {
             ladder_step: tier.clone(),
             fix_agent: Some(tier.to_string()),
             summary: format!("{found}: hand it to {tier}"),
+        },
+        // Neither needs_human nor fixable: retried as is, with back-off, within the budget
+        // (every workflow engine's default).
+        None if f.retry_unfixable => Diagnosis {
+            error_type,
+            classification,
+            action: Action::Retry,
+            ladder_step: LadderStep::Retry,
+            fix_agent: None,
+            summary: format!(
+                "{found}; nothing on the ladder fixes it: retry as is (recovery.retry_unfixable)"
+            ),
         },
         None => quarantine(
             error_type,

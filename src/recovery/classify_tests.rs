@@ -32,6 +32,7 @@ struct Case {
     runs: Vec<DetectorRun>,
     failures: u32,
     position: Option<usize>,
+    retry_unfixable: bool,
 }
 
 fn diagnose(c: Case) -> Diagnosis {
@@ -47,6 +48,7 @@ fn diagnose(c: Case) -> Diagnosis {
         budget: 3,
         ladder: &ladder,
         position: c.position,
+        retry_unfixable: c.retry_unfixable,
     };
     classify(&facts, &Patterns::new(&config))
 }
@@ -58,7 +60,12 @@ fn case(attempt: Attempt) -> Case {
         runs: Vec::new(),
         failures: 1,
         position: None,
+        retry_unfixable: config_default().retry_unfixable,
     }
+}
+
+fn config_default() -> RecoveryConfig {
+    RecoveryConfig::default()
 }
 
 #[test]
@@ -190,6 +197,18 @@ fn classification_table() {
             Case {
                 position: Some(2),
                 failures: 2,
+                ..case(failed(1))
+            },
+            Classification::AgentFixable,
+            Action::Retry,
+            "retry",
+            "exit_code",
+        ),
+        (
+            Case {
+                position: Some(2),
+                failures: 2,
+                retry_unfixable: false,
                 ..case(failed(1))
             },
             Classification::AgentFixable,

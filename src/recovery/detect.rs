@@ -1,5 +1,10 @@
 //! Detectors (`[recovery.detectors.<name>]`): checkers run in a failed task's workdir,
 //! whose output a parser turns into issues.
+//!
+//! Scope: a detector runs for a task when its `kinds` match and it has something of the
+//! task's to look at — one given `{files}` is skipped for a task that names none — and
+//! only issues in the task's [`Focus`] count, so a detector that looks at the whole
+//! workdir never blames (or fixes) another task's files.
 
 use std::time::Duration;
 
@@ -7,9 +12,10 @@ use regex::Regex;
 
 use super::parsers::{DEFAULT_PATTERN, parse_generic, parse_ruff_json};
 use super::runner::{RunError, Runner, Stopped};
+use super::scope::Area;
 use super::workspace::Workspace;
-use crate::config::{Config, DetectorConfig};
-use crate::model::Issue;
+use crate::config::{Config, DetectorConfig, DetectorScope};
+use crate::model::{Issue, SkippedDetector};
 use crate::process::{Sink, Spec};
 use crate::template;
 
@@ -47,6 +53,40 @@ pub struct DetectorRun {
     pub outcome: String,
 }
 
+/// The files whose issues count for a task: its own `files`, what its attempt changed,
+/// and the files its output names.
+#[derive(Debug, Clone, Default)]
+pub struct Focus {
+    area: Area,
+}
+
+impl Focus {
+    /// The task's files plus `touched` (relative to the workdir).
+    pub fn new<'a>(ws: &Workspace, touched: impl IntoIterator<Item = &'a str>) -> Focus {
+        let mut area = Area::of_files(&ws.workdir, &ws.task.files);
+        let touched: Vec<&str> = touched.into_iter().collect();
+        area.extend(Area::of_files(&ws.workdir, &touched));
+        Focus { area }
+    }
+
+    /// Whether an issue counts: it names no file, or a file in focus.
+    fn counts(&self, ws: &Workspace, issue: &Issue) -> bool {
+        issue
+            .file
+            .as_deref()
+            .is_none_or(|f| self.area.contains(&ws.workdir.join(f)))
+    }
+}
+
+/// What the detectors that apply to a task found, and which of them did not run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scan {
+    /// One per detector that ran, in name order.
+    pub runs: Vec<DetectorRun>,
+    /// The detectors that apply to its kind but had nothing of the task's to look at.
+    pub skipped: Vec<SkippedDetector>,
+}
+
 /// Every configured detector, in name order.
 #[derive(Debug, Default)]
 pub struct Detectors {
@@ -82,6 +122,11 @@ impl Detectors {
     }
 }
 
+/// Whether an argv template hands the task's files over (`{files}` stands alone).
+pub fn uses_files(argv: &[String]) -> bool {
+    argv.iter().any(|a| a == "{files}")
+}
+
 fn parser_for(name: &str, dc: &DetectorConfig) -> Parser {
     match dc.parser.as_str() {
         "ruff_json" => Parser::RuffJson,
@@ -100,13 +145,32 @@ fn parser_for(name: &str, dc: &DetectorConfig) -> Parser {
 }
 
 impl Detector {
-    /// Runs the detector in the workspace and parses what it printed. Only shutdown is an
-    /// error; a detector that cannot run is a run that is not clean.
+    /// What it looks at: as configured, else `files` when its command uses `{files}`.
+    pub fn scope(&self) -> DetectorScope {
+        self.config
+            .scope
+            .unwrap_or(if uses_files(&self.config.command) {
+                DetectorScope::Files
+            } else {
+                DetectorScope::Workdir
+            })
+    }
+
+    /// Why it does not run for the workspace's task, if it does not.
+    fn skip_reason(&self, ws: &Workspace) -> Option<String> {
+        (self.scope() == DetectorScope::Files && ws.task.files.is_empty())
+            .then(|| "it looks at the task's files ({files}) and the task names none".to_string())
+    }
+
+    /// Runs the detector in the workspace and parses what it printed; issues outside
+    /// `focus` are dropped. Only shutdown is an error; a detector that cannot run is a run
+    /// that is not clean.
     pub fn run(
         &self,
         runner: &Runner,
         ws: &Workspace,
         config: &Config,
+        focus: &Focus,
     ) -> Result<DetectorRun, Stopped> {
         let not_clean = |outcome: String| DetectorRun {
             name: self.name.clone(),
@@ -161,12 +225,15 @@ impl Detector {
             },
             Parser::Unusable(_) => Vec::new(),
         };
+        let found = issues.len();
+        issues.retain(|i| focus.counts(ws, i));
+        let ignored = found - issues.len();
         if issues.len() > MAX_ISSUES {
             let more = issues.len() - MAX_ISSUES;
             issues.truncate(MAX_ISSUES);
             issues.push(self.issue(format!("… and {more} more issue(s)")));
         }
-        if issues.is_empty() && !finished.success() {
+        if issues.is_empty() && !finished.success() && ignored == 0 {
             let said = first_line(&stderr);
             let said = if said.is_empty() {
                 first_line(&stdout)
@@ -175,9 +242,14 @@ impl Detector {
             };
             issues.push(self.issue(format!("{outcome} and reported nothing parsable: {said}")));
         }
+        // A non-zero exit explained by issues in other tasks' files is clean for this one.
+        let outcome = match ignored {
+            0 => outcome,
+            n => format!("{outcome}; {n} issue(s) outside the task's files ignored"),
+        };
         Ok(DetectorRun {
             name: self.name.clone(),
-            clean: finished.success() && issues.is_empty(),
+            clean: (finished.success() || ignored > 0) && issues.is_empty(),
             issues,
             outcome,
         })
@@ -192,17 +264,25 @@ impl Detector {
     }
 }
 
-/// Runs every detector that applies to the workspace's task.
+/// Runs every detector that applies to the workspace's task, counting issues in `focus`.
 pub fn run_all(
     detectors: &Detectors,
     runner: &Runner,
     ws: &Workspace,
     config: &Config,
-) -> Result<Vec<DetectorRun>, Stopped> {
-    detectors
-        .for_kind(&ws.task.kind)
-        .map(|d| d.run(runner, ws, config))
-        .collect()
+    focus: &Focus,
+) -> Result<Scan, Stopped> {
+    let mut scan = Scan::default();
+    for d in detectors.for_kind(&ws.task.kind) {
+        match d.skip_reason(ws) {
+            Some(reason) => scan.skipped.push(SkippedDetector {
+                detector: d.name.clone(),
+                reason,
+            }),
+            None => scan.runs.push(d.run(runner, ws, config, focus)?),
+        }
+    }
+    Ok(scan)
 }
 
 fn first_line(text: &str) -> &str {

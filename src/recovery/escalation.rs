@@ -1,20 +1,29 @@
 //! `escalations/<id>.md`: what a person needs to take over a quarantined task — the task,
-//! every attempt with its error, what was tried with which diff, the files changed, what
-//! to do next, and the command to retry.
+//! the dependents it blocks, every attempt with the ends of its stderr and stdout, what
+//! was tried with which diff, the changes made out of scope, the files changed, what to do
+//! next, and the commands (with the state directory and config in use) to look and retry.
+//! When the task later succeeds, the report is marked resolved and kept.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use super::commands::Commands;
+use super::output::shown_tail;
 use super::workspace::Workspace;
-use crate::model::{Classification, ErrorAnalysis, FailureKind, FixPatches, Issue, TaskResult};
+use crate::Result;
+use crate::model::{ErrorAnalysis, FixPatches, Issue, TaskResult};
 use crate::store::StateDir;
-use crate::{Error, Result};
+
+/// How much of the end of each attempt's stdout the report shows.
+const STDOUT_TAIL_BYTES: u64 = 2048;
 
 /// Everything the report is made of.
 #[derive(Debug)]
 pub struct Report<'a> {
     /// The task and its workdir.
     pub ws: &'a Workspace,
+    /// The state directory (the attempts' logs are relative to it).
+    pub state: &'a StateDir,
     /// The tool that ran the task.
     pub tool: &'a str,
     /// The executor's record (every attempt).
@@ -25,6 +34,22 @@ pub struct Report<'a> {
     pub patches: &'a FixPatches,
     /// The analysis that quarantined it.
     pub verdict: &'a ErrorAnalysis,
+    /// Tasks that wait on it, directly or not.
+    pub dependents: &'a [String],
+    /// Commands with the state directory and config in use.
+    pub commands: &'a Commands,
+}
+
+impl Report<'_> {
+    /// The task's changes made out of scope, as `file` (`patch id`, attempt N).
+    pub fn out_of_scope(&self) -> Vec<String> {
+        self.patches
+            .patches
+            .iter()
+            .filter(|p| p.task_id == self.ws.task_id() && p.out_of_scope)
+            .map(|p| format!("{} ({}, attempt {})", p.file, p.patch_id, p.attempt))
+            .collect()
+    }
 }
 
 /// `escalations/<id>.md`.
@@ -35,7 +60,8 @@ pub fn path(state: &StateDir, task_id: &str) -> PathBuf {
 /// Writes the report atomically; returns its path.
 pub fn write(state: &StateDir, report: &Report<'_>) -> Result<PathBuf> {
     let dir = state.escalations();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+    // Made (or opened) without following a planted link (issue 8).
+    crate::store::dir_below(&dir, 1, true)?;
     let path = path(state, report.ws.task_id());
     crate::store::write_atomic(&path, render(report).as_bytes())?;
     Ok(path)
@@ -114,6 +140,14 @@ pub fn render(r: &Report<'_>) -> String {
     if !task.files.is_empty() {
         let _ = writeln!(s, "- files: {}", task.files.join(", "));
     }
+    if !r.dependents.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n**Blocked:** {} task(s) wait on this one and cannot run until it succeeds: {}",
+            r.dependents.len(),
+            r.dependents.join(", ")
+        );
+    }
     let _ = writeln!(s, "\n## Attempts\n");
     for a in &r.result.attempts {
         let _ = writeln!(s, "### Attempt {} — {}\n", a.attempt, a.status.as_str());
@@ -137,22 +171,60 @@ pub fn render(r: &Report<'_>) -> String {
             let _ = writeln!(s, "- ran after patch: {p}");
         }
         if !a.stderr_tail.trim().is_empty() {
-            let _ = writeln!(s, "\n```text\n{}\n```", a.stderr_tail.trim_end());
+            let _ = writeln!(
+                s,
+                "\nEnd of stderr:\n\n```text\n{}\n```",
+                a.stderr_tail.trim_end()
+            );
+        }
+        if let Some(out) = shown_tail(r.state, &a.log_out, STDOUT_TAIL_BYTES) {
+            let _ = writeln!(s, "\nEnd of stdout:\n\n```text\n{out}\n```");
         }
         let _ = writeln!(s);
     }
     tried(&mut s, r);
+    out_of_scope(&mut s, r);
     files_changed(&mut s, r);
     let _ = writeln!(s, "## Recommended next steps\n");
-    for step in next_steps(r.verdict) {
+    for step in super::advice::next_steps(r.verdict) {
         let _ = writeln!(s, "- {step}");
     }
+    commands(&mut s, r);
+    s
+}
+
+/// The commands to look into the last attempt and to retry, ready to paste.
+fn commands(s: &mut String, r: &Report<'_>) {
+    let id = r.ws.task_id();
+    let _ = writeln!(s, "\n## Commands\n\n```sh");
+    for (what, cmd) in r.commands.for_task(id, r.result.attempt) {
+        let _ = writeln!(s, "# {what}\n{cmd}");
+    }
+    let _ = writeln!(s, "```");
     let _ = writeln!(
         s,
-        "\n## Retry\n\nAfter fixing, run the task again (this restarts its retry budget and \
-         its ladder):\n\n```sh\nphase retry {id}\n```"
+        "\nAfter fixing, the last one runs the task again (this restarts its retry budget \
+         and its ladder; its dependents follow)."
     );
-    s
+}
+
+/// Changes fix steps made outside their scope: kept on disk, for a person to keep or undo.
+fn out_of_scope(s: &mut String, r: &Report<'_>) {
+    let outside = r.out_of_scope();
+    if outside.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "## Changed out of scope\n");
+    let _ = writeln!(
+        s,
+        "A fix step changed these files outside its scope (the task's files; an agent tier's \
+         workdir). The changes are still on disk; their diffs are under \"What was tried\". \
+         To undo one, apply its diff in reverse in the task's workdir (`patch -R -p1`).\n"
+    );
+    for f in &outside {
+        let _ = writeln!(s, "- `{f}`");
+    }
+    s.push('\n');
 }
 
 fn tried(s: &mut String, r: &Report<'_>) {
@@ -198,9 +270,14 @@ fn tried(s: &mut String, r: &Report<'_>) {
             } else {
                 "not validated"
             };
+            let scope = if p.out_of_scope {
+                ", **out of scope**"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 s,
-                "Patch `{}` by {} to `{}` ({check}):\n\n```diff\n{}\n```\n",
+                "Patch `{}` by {} to `{}` ({check}{scope}):\n\n```diff\n{}\n```\n",
                 p.patch_id,
                 p.fixer,
                 p.file,
@@ -232,32 +309,5 @@ fn files_changed(s: &mut String, r: &Report<'_>) {
     }
     if !files.is_empty() {
         s.push('\n');
-    }
-}
-
-fn next_steps(verdict: &ErrorAnalysis) -> Vec<&'static str> {
-    match (verdict.classification, &verdict.error_type) {
-        (Classification::NeedsHuman, FailureKind::SpawnError) => vec![
-            "Install the missing tool or fix the tool's `command` in config/coordinator.toml.",
-            "Check the task's `command` and `workdir`.",
-        ],
-        (
-            Classification::NeedsHuman,
-            FailureKind::PermissionDenied | FailureKind::NeedsHumanOutput,
-        ) => vec![
-            "Fix the permissions (or the condition the output names) on the files and programs the task uses.",
-            "Read the last error above and the attempt's stderr log.",
-        ],
-        (Classification::NeedsHuman, _) => vec![
-            "The exit code says the command could not run (126: not executable, 127: not found): check the command and PATH.",
-        ],
-        (Classification::Transient, _) => vec![
-            "The failures look transient (timeouts, signals, flaky output): check the service or machine the task depends on.",
-            "Raise the task's `timeout_seconds` or `max_retries` if it needs more time or tries.",
-        ],
-        _ => vec![
-            "Read the last error and the diffs above; fix the code by hand, or write a patch into fix_patches.json.",
-            "Add or tune a detector (`[recovery.detectors.*]`) so the next failure of this kind is fixed mechanically.",
-        ],
     }
 }

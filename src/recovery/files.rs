@@ -91,6 +91,8 @@ pub struct Paced<T: StateDoc> {
     not_before: Option<Instant>,
     valid: bool,
     prune: fn(&mut T),
+    /// Counts the content's changes, so what is derived from it can be cached.
+    version: u64,
 }
 
 impl<T: StateDoc> Paced<T> {
@@ -102,6 +104,7 @@ impl<T: StateDoc> Paced<T> {
             not_before: None,
             valid: true,
             prune: |_| {},
+            version: 0,
         }
     }
 
@@ -135,6 +138,7 @@ impl<T: StateDoc> Paced<T> {
         if let Ok(Poll::Changed(mut doc)) = outcome {
             (self.prune)(&mut doc);
             self.doc = doc;
+            self.version += 1;
         }
         let spent = started.elapsed();
         self.not_before = Some(Instant::now() + (spent * (PACE - 1)).min(MAX_PAUSE));
@@ -144,8 +148,14 @@ impl<T: StateDoc> Paced<T> {
     /// Drops the content to save memory; the next [`refresh`](Self::refresh) reads again.
     pub fn unload(&mut self) {
         self.doc = T::default();
+        self.version += 1;
         self.file.forget();
         self.not_before = None;
+    }
+
+    /// Changes with every new content.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// Whether the last read was valid.
@@ -173,10 +183,12 @@ impl Inputs {
     pub fn new(state: &StateDir) -> Inputs {
         Inputs {
             decisions: Paced::new(state),
-            // Recovery acts on failures only; a run of 10,000 successes need not stay in
-            // memory a second time (the executor holds them).
+            // Recovery acts on failures, and on successes after a `phase retry` (a
+            // quarantined task's report is marked resolved); a run of 10,000 plain
+            // successes need not stay in memory a second time (the executor holds them).
             results: Paced::pruned(state, |doc| {
-                doc.results.retain(|r| r.status != Status::Succeeded);
+                doc.results
+                    .retain(|r| r.status != Status::Succeeded || r.budget_from_attempt > 0);
                 doc.results.shrink_to_fit();
             }),
         }

@@ -7,7 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
 
-use super::detect::run_all;
+use super::detect::{Focus, run_all};
+use super::guard::FixLock;
 use super::runner::Abort;
 use super::workspace::Workspace;
 use super::{Engine, PHASE};
@@ -47,10 +48,19 @@ pub fn apply(shared: &Engine, job: &HandPatchJob) -> Result<(), Abort> {
         None => Err(format!("no routing decision for task {:?}", patch.task_id)),
         Some(task) => {
             let ws = Workspace::new(&shared.state, task, patch.attempt);
+            // Writes a task's file: never while another recovery process runs a fix.
+            let _lock = FixLock::take(&shared.state)?;
             match write_patched(&ws, patch) {
                 Ok(()) => {
-                    let runs = run_all(&shared.detectors, &shared.runner, &ws, &shared.config)?;
-                    Ok(!runs.is_empty() && runs.iter().all(|r| r.clean))
+                    let focus = Focus::new(&ws, [patch.file.as_str()]);
+                    let scan = run_all(
+                        &shared.detectors,
+                        &shared.runner,
+                        &ws,
+                        &shared.config,
+                        &focus,
+                    )?;
+                    Ok(!scan.runs.is_empty() && scan.runs.iter().all(|r| r.clean))
                 }
                 Err(e) => Err(e),
             }

@@ -26,7 +26,7 @@ pub struct AttemptOutput {
 pub fn attempt_output(state: &StateDir, attempt: &Attempt) -> AttemptOutput {
     let log = |rel: &str| {
         (!rel.is_empty())
-            .then(|| tail(&state.root().join(rel)))
+            .then(|| log_path(state, rel).and_then(|p| tail(&p)))
             .flatten()
     };
     let stderr = log(&attempt.log_err).unwrap_or_else(|| attempt.stderr_tail.clone());
@@ -61,11 +61,41 @@ impl AttemptOutput {
 
 /// The last [`TAIL_BYTES`] of a log, lossily decoded; `None` if it cannot be read.
 fn tail(path: &Path) -> Option<String> {
-    let mut file = std::fs::File::open(path).ok()?;
+    tail_bytes(path, TAIL_BYTES)
+}
+
+/// The last `max` bytes of a log, lossily decoded; `None` if it cannot be read.
+fn tail_bytes(path: &Path, max: u64) -> Option<String> {
+    // `logs/<task>/<file>`: never through a planted link (issue 8).
+    let mut file = crate::store::open_below(path, 3, crate::store::Access::Read).ok()?;
     let len = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))
-        .ok()?;
+    file.seek(SeekFrom::Start(len.saturating_sub(max))).ok()?;
     let mut bytes = Vec::new();
-    file.take(TAIL_BYTES).read_to_end(&mut bytes).ok()?;
+    file.take(max).read_to_end(&mut bytes).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A log path from the results, checked to be `logs/<task>/<file>` (a hand edit may name
+/// any file: it is refused with a warning naming it, and not read).
+fn log_path(state: &StateDir, rel: &str) -> Option<std::path::PathBuf> {
+    state
+        .log_path(rel)
+        .inspect_err(|e| tracing::warn!("execution_results.json: {e}"))
+        .ok()
+}
+
+/// The end of a log (`rel` to the state directory), at most `max` bytes from a line
+/// start, trimmed; `None` when it is missing or says nothing. For reports and prompts.
+pub fn shown_tail(state: &StateDir, rel: &str, max: u64) -> Option<String> {
+    if rel.is_empty() {
+        return None;
+    }
+    let text = tail_bytes(&log_path(state, rel)?, max)?;
+    // Start at a line boundary when the cut fell inside a line.
+    let text = match text.find('\n') {
+        Some(i) if text.len() as u64 >= max && i + 1 < text.len() => &text[i + 1..],
+        _ => text.as_str(),
+    };
+    let text = text.trim_end();
+    (!text.trim().is_empty()).then(|| text.to_string())
 }

@@ -1,13 +1,19 @@
 //! Level-triggered planning: compares what the inputs show (failed attempts, people's
-//! patches) with what recovery's files record, and lists the work that is missing.
+//! patches, quarantined tasks that succeeded since) with what recovery's files record,
+//! and lists the work that is missing.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::attempt::AttemptJob;
+use super::escalation;
 use super::files::{Inputs, RecoveryFiles};
 use super::hand_patch::{HandPatchJob, is_pending};
+use super::index::TaskIndex;
+use super::resolve::ResolveJob;
 use super::worker::Job;
-use crate::model::{RoutingDecision, TaskSpec};
+use crate::model::{RoutingDecision, Status, TaskSpec};
+use crate::store::StateDir;
 
 /// Which files read valid this pass.
 #[derive(Debug, Clone, Copy)]
@@ -22,16 +28,37 @@ pub struct Valid {
     pub patches: bool,
 }
 
-/// What planning already warned about, so it warns once.
+/// What planning already warned about or finished with, so it does it once.
 #[derive(Debug, Default)]
 pub struct Notes {
     unknown_tasks: HashSet<(String, u32)>,
+    /// Succeeded `(task, attempt)`s whose report is marked resolved (or that have none).
+    pub resolved: HashSet<(String, u32)>,
 }
 
-/// The work to do: people's patches first, then failed attempts without a verdict
-/// (no analysis yet, or an analysis whose step has not finished).
-pub fn jobs(inputs: &Inputs, files: &RecoveryFiles, valid: &Valid, notes: &mut Notes) -> Vec<Job> {
+/// What planning reads besides the files.
+#[derive(Debug)]
+pub struct Context<'a> {
+    /// Where the escalation reports are.
+    pub state: &'a StateDir,
+    /// The tasks' areas and dependencies, as of the decisions read.
+    pub index: &'a Arc<TaskIndex>,
+}
+
+/// The work to do: reports of quarantined tasks that succeeded since, people's patches,
+/// then failed attempts without a verdict (no analysis yet, or an analysis whose step has
+/// not finished).
+pub fn jobs(
+    inputs: &Inputs,
+    files: &RecoveryFiles,
+    valid: &Valid,
+    notes: &mut Notes,
+    cx: &Context<'_>,
+) -> Vec<Job> {
     let mut jobs = Vec::new();
+    if valid.results {
+        resolutions(inputs, notes, cx.state, &mut jobs);
+    }
     if !(valid.decisions && valid.patches) {
         return jobs;
     }
@@ -83,9 +110,33 @@ pub fn jobs(inputs: &Inputs, files: &RecoveryFiles, valid: &Valid, notes: &mut N
             task: spec_of(decision),
             tool: tool.clone(),
             result: result.clone(),
+            index: Arc::clone(cx.index),
         }));
     }
     jobs
+}
+
+/// Tasks that succeeded after a `phase retry` and have an escalation report not yet
+/// marked resolved.
+fn resolutions(inputs: &Inputs, notes: &mut Notes, state: &StateDir, jobs: &mut Vec<Job>) {
+    for r in &inputs.results.doc().results {
+        if r.status != Status::Succeeded {
+            continue;
+        }
+        let key = (r.task_id.clone(), r.attempt);
+        if notes.resolved.contains(&key) {
+            continue;
+        }
+        if !escalation::path(state, &r.task_id).exists() {
+            notes.resolved.insert(key);
+            continue;
+        }
+        jobs.push(Job::Resolve(ResolveJob {
+            task_id: r.task_id.clone(),
+            attempt: r.attempt,
+            finished_at: r.finished_at.clone().unwrap_or_default(),
+        }));
+    }
 }
 
 /// The decision's task spec with its id filled in.

@@ -1,13 +1,33 @@
-//! The prompt file handed to an agent tier (`{prompt_file}`): the task, the analysis and
-//! the last error, in Markdown. A log-like artefact under `logs/<id>/`, not a state file.
+//! The prompt file handed to an agent tier (`{prompt_file}`): the task, the analysis, the
+//! ends of stderr and stdout, the dependents waiting on it, changes made out of scope, and
+//! the commands to look further, in Markdown. A log-like artefact under `logs/<id>/`, not
+//! a state file.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::commands::Commands;
+use super::output::shown_tail;
 use super::workspace::Workspace;
+use crate::Result;
 use crate::model::{Attempt, ErrorAnalysis};
 use crate::store::StateDir;
-use crate::{Error, Result};
+
+/// How much of the end of the attempt's stdout the prompt shows.
+const STDOUT_TAIL_BYTES: u64 = 2048;
+
+/// What the prompt says besides the task and its analysis.
+#[derive(Debug)]
+pub struct Context<'a> {
+    /// The failed attempt.
+    pub attempt: Option<&'a Attempt>,
+    /// Tasks that wait on this one, directly or not.
+    pub dependents: Vec<String>,
+    /// Files earlier fix steps changed outside their scope (`file (patch id)`).
+    pub out_of_scope: Vec<String>,
+    /// Commands with the state directory and config in use.
+    pub commands: &'a Commands,
+}
 
 /// `logs/<id>/<attempt>.<tier>.prompt.md`.
 pub fn path(state: &StateDir, task_id: &str, attempt: u32, tier: &str) -> PathBuf {
@@ -37,47 +57,29 @@ pub fn write(
     state: &StateDir,
     ws: &Workspace,
     analysis: &ErrorAnalysis,
-    attempt: Option<&Attempt>,
+    context: &Context<'_>,
     tier: &str,
 ) -> Result<(PathBuf, String)> {
     let path = path(state, ws.task_id(), ws.attempt, tier);
     let dir = state.task_logs(ws.task_id());
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
-    let mut text = render(ws, analysis, attempt);
-    if let Some(out) = attempt.and_then(|a| stdout_tail(state, a)) {
-        let at = text.find("\n## What to do").unwrap_or(text.len());
-        text.insert_str(
-            at,
-            &format!("\n## Last output (end of stdout)\n\n```text\n{out}\n```\n"),
-        );
-    }
+    // Made (or opened) without following a planted link (issue 8).
+    crate::store::dir_below(&dir, 2, true)?;
+    let stdout = context
+        .attempt
+        .and_then(|a| shown_tail(state, &a.log_out, STDOUT_TAIL_BYTES));
+    let text = render(ws, analysis, context, stdout.as_deref());
     crate::store::write_atomic(&path, text.as_bytes())?;
     // The agent runs in the task's workdir: a relative state directory would not resolve.
     Ok((std::path::absolute(&path).unwrap_or(path), text))
 }
 
-/// How much of the end of the attempt's stdout the prompt shows.
-const STDOUT_TAIL_BYTES: u64 = 2048;
-
-/// The end of the attempt's stdout log, when it said anything.
-fn stdout_tail(state: &StateDir, attempt: &Attempt) -> Option<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    if attempt.log_out.is_empty() {
-        return None;
-    }
-    let mut file = std::fs::File::open(state.root().join(&attempt.log_out)).ok()?;
-    let len = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(STDOUT_TAIL_BYTES)))
-        .ok()?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).ok()?;
-    let text = String::from_utf8_lossy(&bytes);
-    let text = text.trim_end();
-    (!text.trim().is_empty()).then(|| text.to_string())
-}
-
-/// The prompt's text.
-pub fn render(ws: &Workspace, analysis: &ErrorAnalysis, attempt: Option<&Attempt>) -> String {
+/// The prompt's text; `stdout` is the end of the attempt's stdout, when it said anything.
+pub fn render(
+    ws: &Workspace,
+    analysis: &ErrorAnalysis,
+    context: &Context<'_>,
+    stdout: Option<&str>,
+) -> String {
     let task = &ws.task;
     let mut s = String::new();
     let _ = writeln!(
@@ -88,7 +90,7 @@ pub fn render(ws: &Workspace, analysis: &ErrorAnalysis, attempt: Option<&Attempt
     );
     crate::agent::prompt::task_section(&mut s, task, &ws.workdir);
     let _ = writeln!(s, "\n## What went wrong\n");
-    if let Some(a) = attempt {
+    if let Some(a) = context.attempt {
         let _ = writeln!(s, "- status: {}", a.status.as_str());
         if let Some(code) = a.exit_code {
             let _ = writeln!(s, "- exit code: {code}");
@@ -110,18 +112,44 @@ pub fn render(ws: &Workspace, analysis: &ErrorAnalysis, attempt: Option<&Attempt
             let _ = writeln!(s, "- {}", super::escalation::describe_issue(issue));
         }
     }
-    if let Some(a) = attempt.filter(|a| !a.stderr_tail.trim().is_empty()) {
+    if let Some(a) = context.attempt.filter(|a| !a.stderr_tail.trim().is_empty()) {
         let _ = writeln!(
             s,
             "\n## Last error (end of stderr)\n\n```text\n{}\n```",
             a.stderr_tail.trim_end()
         );
     }
+    if let Some(out) = stdout {
+        let _ = writeln!(s, "\n## Last output (end of stdout)\n\n```text\n{out}\n```");
+    }
+    if !context.dependents.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Waiting on this task\n\n{}",
+            context.dependents.join(", ")
+        );
+    }
+    if !context.out_of_scope.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Changed out of scope by earlier fixes\n\n{}",
+            context.out_of_scope.join("\n")
+        );
+    }
+    if let Some(a) = context.attempt {
+        let _ = writeln!(s, "\n## To look further\n\n```sh");
+        for (what, cmd) in context.commands.for_task(task.id(), a.attempt) {
+            if !what.starts_with("run it again") {
+                let _ = writeln!(s, "{cmd}   # {what}");
+            }
+        }
+        let _ = writeln!(s, "```");
+    }
     let _ = writeln!(
         s,
         "\n## What to do\n\nEdit the files in the working directory so that the task's command \
-         succeeds. Change only what the failure needs; the engine records your changes as a \
-         diff and runs the task again."
+         succeeds. Change only what the failure needs, and only files in the working \
+         directory; the engine records your changes as a diff and runs the task again."
     );
     s
 }

@@ -97,71 +97,40 @@ pub fn verdict(
     )
 }
 
-/// Records a fix step worth a retry: one patch per changed file, FIX_APPLIED, and a
-/// `retries[]` entry recommending a retry.
-pub fn fix(shared: &Engine, ws: &Workspace, step: &LadderStep, outcome: StepOutcome) -> Result<()> {
+/// Records every change of a step as a patch — one per changed file, `applied: true`,
+/// `out_of_scope` where it is — before anything is decided on them, so that a crash
+/// cannot lose one; returns their ids, in order.
+pub fn patches(shared: &Engine, ws: &Workspace, outcome: &StepOutcome) -> Result<Vec<String>> {
+    if outcome.changes.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut own = shared.files();
     own.patches.current(&shared.events)?;
     let now = now_rfc3339();
     let mut taken: Vec<String> = Vec::new();
     let patches: Vec<Patch> = outcome
         .changes
-        .into_iter()
-        .map(|(fixer, change)| {
+        .iter()
+        .map(|c| {
             let patch_id = free_id(own.patches.doc(), &taken, ws.task_id(), ws.attempt);
             taken.push(patch_id.clone());
             Patch {
                 patch_id,
                 task_id: ws.task_id().to_string(),
                 attempt: ws.attempt,
-                fixer,
-                file: change.file,
-                diff: change.diff,
+                fixer: c.fixer.clone(),
+                file: c.change.file.clone(),
+                diff: c.change.diff.clone(),
                 applied: true,
                 validated: outcome.validated,
                 source: PatchSource::Engine,
                 created_at: now.clone(),
                 error: None,
                 rejected: false,
+                out_of_scope: c.out_of_scope,
             }
         })
         .collect();
-    let files: Vec<&str> = patches.iter().map(|p| p.file.as_str()).collect();
-    let check = if outcome.validated {
-        "validated"
-    } else {
-        "not validated"
-    };
-    let reason = if patches.is_empty() {
-        // An agent that exited 0: it may have acted outside the snapshot.
-        format!("{step} exited 0 without changing the task's files ({check}): retry")
-    } else {
-        format!("{step} changed {} file(s), {check}: retry", patches.len())
-    };
-    shared.events.emit(
-        EventType::FixApplied,
-        PHASE,
-        Some(ws.task_id()),
-        Some(ws.attempt),
-        json!({
-            "ladder_step": step,
-            "patch_ids": taken,
-            "files": files,
-            "validated": outcome.validated,
-            "changed": !files.is_empty(),
-            "notes": outcome.notes,
-        }),
-    );
-    let entry = RetryRecommendation {
-        task_id: ws.task_id().to_string(),
-        attempt: ws.attempt,
-        retry_recommended: true,
-        ladder_step: step.clone(),
-        patch_ids: taken,
-        reason,
-        decided_at: now,
-    };
-    shared.events.flush()?;
     own.patches.update(
         shared.lock_wait(),
         shared.events.run_id(),
@@ -170,9 +139,58 @@ pub fn fix(shared: &Engine, ws: &Workspace, step: &LadderStep, outcome: StepOutc
             for p in patches {
                 upsert_patch(doc, p);
             }
-            upsert_retry(doc, entry);
         },
-    )
+    )?;
+    Ok(taken)
+}
+
+/// The engine's patches for `(task, attempt)` made by one of `fixers`: what a step that
+/// ran before a crash recorded, so that resuming it decides on them instead of running
+/// it again (it would find nothing left to change).
+pub fn recorded(doc: &FixPatches, task: &str, attempt: u32, fixers: &[String]) -> Vec<Patch> {
+    doc.patches
+        .iter()
+        .filter(|p| p.task_id == task && p.attempt == attempt)
+        .filter(|p| p.source == PatchSource::Engine && fixers.contains(&p.fixer))
+        .cloned()
+        .collect()
+}
+
+/// Records a fix step worth a retry: FIX_APPLIED, and a `retries[]` entry recommending a
+/// retry after the step's patches.
+pub fn fix(
+    shared: &Engine,
+    ws: &Workspace,
+    step: &LadderStep,
+    patch_ids: Vec<String>,
+    outcome: &StepOutcome,
+) -> Result<()> {
+    let files: Vec<&str> = outcome
+        .changes
+        .iter()
+        .map(|c| c.change.file.as_str())
+        .collect();
+    let check = if outcome.validated {
+        "validated"
+    } else {
+        "not validated"
+    };
+    let reason = format!("{step} changed {} file(s), {check}: retry", files.len());
+    shared.events.emit(
+        EventType::FixApplied,
+        PHASE,
+        Some(ws.task_id()),
+        Some(ws.attempt),
+        json!({
+            "ladder_step": step,
+            "patch_ids": patch_ids,
+            "files": files,
+            "validated": outcome.validated,
+            "changed": !files.is_empty(),
+            "notes": outcome.notes,
+        }),
+    );
+    verdict(shared, ws, true, step, patch_ids, reason)
 }
 
 /// The next unused `<task>-<attempt>-<n>`.

@@ -75,6 +75,8 @@ pub enum Abort {
     Stopped,
     /// A state file could not be read or written; the job is tried again later.
     Failed(crate::Error),
+    /// The job must wait for other work (why, in words); it is tried again shortly.
+    Busy(String),
 }
 
 impl From<Stopped> for Abort {

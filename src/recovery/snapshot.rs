@@ -1,19 +1,29 @@
-//! What a fixer changed: the task's files before and after, as unified diffs.
+//! What a fix step changed: every file under a base directory (the project root) before
+//! and after, as unified diffs.
 //!
-//! A task's `files` are snapshotted when it names them; otherwise the text files under its
-//! workdir, skipping version-control, build and cache directories, binary and big files,
-//! and capped in number.
+//! The walk skips version-control, build and cache directories and the state directory,
+//! and sees at most [`MAX_WALK`] files. Text files up to 1 MiB are kept whole (and
+//! diffed); other files — binary, bigger, or past the content budget — are compared by
+//! size and content hash (or modification time), so a change to them is still found.
 
 use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hasher};
 use std::io::Read;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
 
-/// Files bigger than this are not snapshotted (and so never diffed).
+use super::scope::{normalize, relative_to};
+
+/// Files bigger than this are not kept as text (and so not diffed).
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
-/// At most this many files are snapshotted when walking a workdir.
-const MAX_FILES: usize = 2000;
+/// At most this much text is kept per snapshot; later files are compared by size and time.
+const MAX_CONTENT_BYTES: u64 = 64 * 1024 * 1024;
+/// At most this many files are seen per snapshot.
+pub const MAX_WALK: usize = 20_000;
+/// At most this many files are listed when a directory in `files` is expanded.
+const MAX_LISTED: usize = 2000;
 /// Directories never walked.
 const SKIP_DIRS: [&str; 14] = [
     ".git",
@@ -32,65 +42,138 @@ const SKIP_DIRS: [&str; 14] = [
     ".cache",
 ];
 
-/// The text content of a set of files (`None`: missing, binary or too big).
+/// The files under a base directory, by absolute path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    files: BTreeMap<String, Option<String>>,
+    files: BTreeMap<PathBuf, Seen>,
+}
+
+/// One file as seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    /// UTF-8 text without NUL bytes, at most [`MAX_FILE_BYTES`].
+    Text(String),
+    /// Anything else: its size, content hash when it was read, and modification time.
+    Opaque {
+        len: u64,
+        hash: Option<u64>,
+        mtime_ns: i128,
+    },
+}
+
+impl Seen {
+    fn same_as(&self, other: &Seen) -> bool {
+        match (self, other) {
+            (Seen::Text(a), Seen::Text(b)) => a == b,
+            (
+                Seen::Opaque {
+                    len: a,
+                    hash: Some(x),
+                    ..
+                },
+                Seen::Opaque {
+                    len: b,
+                    hash: Some(y),
+                    ..
+                },
+            ) => a == b && x == y,
+            (
+                Seen::Opaque {
+                    len: a,
+                    mtime_ns: x,
+                    ..
+                },
+                Seen::Opaque {
+                    len: b,
+                    mtime_ns: y,
+                    ..
+                },
+            ) => a == b && x == y,
+            _ => false,
+        }
+    }
+
+    fn text(&self) -> Option<&str> {
+        match self {
+            Seen::Text(t) => Some(t),
+            Seen::Opaque { .. } => None,
+        }
+    }
 }
 
 /// One changed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileChange {
-    /// Relative to the workdir.
+    /// Its absolute path.
+    pub path: PathBuf,
+    /// Relative to the task's workdir (`../` when outside it).
     pub file: String,
-    /// Unified diff with `--- a/<file>` / `+++ b/<file>` headers.
+    /// Unified diff with `--- a/<file>` / `+++ b/<file>` headers, or a one-line note when
+    /// the file is not text.
     pub diff: String,
 }
 
 impl Snapshot {
-    /// Snapshots `files` (relative to `workdir`) when given, else walks `workdir`.
-    /// `skip` is an absolute directory never walked (the state directory).
-    pub fn take(workdir: &Path, files: &[String], skip: &Path) -> Snapshot {
-        let mut snapshot = Snapshot::default();
-        if files.is_empty() {
-            for rel in walk(workdir, skip) {
-                let content = read_text(&workdir.join(&rel));
-                snapshot.files.insert(rel, content);
-            }
-        } else {
-            for rel in files {
-                snapshot
-                    .files
-                    .insert(rel.clone(), read_text(&workdir.join(rel)));
+    /// Every file under `base` (skipping `skip`, the state directory), plus `extra`
+    /// (absolute paths outside the walk's rules, such as a task's named files).
+    pub fn take(base: &Path, extra: &[PathBuf], skip: &Path) -> Snapshot {
+        let mut budget = MAX_CONTENT_BYTES;
+        let mut files = BTreeMap::new();
+        let base = normalize(&std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf()));
+        for path in walk(&base, skip, MAX_WALK) {
+            if let Some(seen) = look(&path, &mut budget) {
+                files.insert(path, seen);
             }
         }
-        snapshot
+        for path in extra {
+            let path = normalize(path);
+            if !files.contains_key(&path)
+                && let Some(seen) = look(&path, &mut budget)
+            {
+                files.insert(path, seen);
+            }
+        }
+        Snapshot { files }
     }
 
-    /// What changed from `self` to `after`, file by file, in path order.
-    pub fn changes(&self, after: &Snapshot) -> Vec<FileChange> {
-        let mut names: Vec<&String> = self.files.keys().chain(after.files.keys()).collect();
-        names.sort();
-        names.dedup();
-        names
+    /// What changed from `self` to `after`, file by file in path order, named relative to
+    /// `workdir`.
+    pub fn changes(&self, after: &Snapshot, workdir: &Path) -> Vec<FileChange> {
+        let mut paths: Vec<&PathBuf> = self.files.keys().chain(after.files.keys()).collect();
+        paths.sort();
+        paths.dedup();
+        paths
             .into_iter()
-            .filter_map(|name| {
-                let old = self.files.get(name).cloned().flatten();
-                let new = after.files.get(name).cloned().flatten();
-                if old == new || (old.is_none() && new.is_none()) {
+            .filter_map(|path| {
+                let (old, new) = (self.files.get(path), after.files.get(path));
+                let changed = match (old, new) {
+                    (Some(a), Some(b)) => !a.same_as(b),
+                    (None, None) => false,
+                    _ => true,
+                };
+                if !changed {
                     return None;
                 }
-                Some(FileChange {
-                    file: name.clone(),
-                    diff: unified_diff(
-                        name,
-                        old.as_deref().unwrap_or(""),
-                        new.as_deref().unwrap_or(""),
+                let file = relative_to(path, workdir);
+                let diff = match (text_of(old), text_of(new)) {
+                    (Some(a), Some(b)) => unified_diff(&file, a, b),
+                    _ => format!(
+                        "Files a/{file} and b/{file} differ (not text, or too big to diff)\n"
                     ),
+                };
+                Some(FileChange {
+                    path: path.clone(),
+                    file,
+                    diff,
                 })
             })
             .collect()
     }
+}
+
+/// A file's text for a diff: empty when it is missing, `None` when it is not text.
+fn text_of(seen: Option<&Seen>) -> Option<&str> {
+    seen.map_or(Some(""), Seen::text)
 }
 
 /// A unified diff of `file` from `old` to `new`, three lines of context, in the form
@@ -104,28 +187,61 @@ pub fn unified_diff(file: &str, old: &str, new: &str) -> String {
         .to_string()
 }
 
-/// The file as text, if it is a regular file, small, UTF-8 and free of NUL bytes.
-fn read_text(path: &Path) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
-        return None;
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .ok()?;
-    if bytes.contains(&0) {
-        return None;
-    }
-    String::from_utf8(bytes).ok()
+/// The regular files under `dir` (at most 1 MiB each, at most [`MAX_LISTED`]), relative
+/// to it, sorted: how a directory in a task's `files` is expanded.
+pub fn list_files(dir: &Path, skip: &Path) -> Vec<String> {
+    walk(dir, skip, MAX_LISTED * 4)
+        .into_iter()
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() <= MAX_FILE_BYTES))
+        .filter_map(|p| {
+            p.strip_prefix(dir)
+                .ok()
+                .map(|r| r.to_string_lossy().into_owned())
+        })
+        .take(MAX_LISTED)
+        .collect()
 }
 
-/// Relative paths of the regular files under `workdir`, sorted, at most [`MAX_FILES`].
-fn walk(workdir: &Path, skip: &Path) -> Vec<String> {
-    let skip = std::path::absolute(skip).unwrap_or_else(|_| skip.to_path_buf());
-    let mut out: Vec<String> = walkdir::WalkDir::new(workdir)
+/// How the file at `path` looks now; `None` when it is not a regular file (a symbolic
+/// link is not followed, as the walk does not follow one).
+fn look(path: &Path, budget: &mut u64) -> Option<Seen> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let len = meta.len();
+    let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    let opaque = |hash| Seen::Opaque {
+        len,
+        hash,
+        mtime_ns,
+    };
+    if len > MAX_FILE_BYTES || len > *budget {
+        return Some(opaque(None));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    let read =
+        std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes));
+    if read.is_err() {
+        return Some(opaque(None));
+    }
+    *budget = budget.saturating_sub(bytes.len() as u64);
+    if !bytes.contains(&0) {
+        match String::from_utf8(bytes) {
+            Ok(text) => return Some(Seen::Text(text)),
+            Err(e) => bytes = e.into_bytes(),
+        }
+    }
+    let mut hasher = DefaultHasher::new();
+    hasher.write(&bytes);
+    Some(opaque(Some(hasher.finish())))
+}
+
+/// Absolute paths of the regular files under `dir`, sorted, at most `limit`.
+fn walk(dir: &Path, skip: &Path, limit: usize) -> Vec<PathBuf> {
+    let skip = normalize(&std::path::absolute(skip).unwrap_or_else(|_| skip.to_path_buf()));
+    let dir = normalize(&std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()));
+    walkdir::WalkDir::new(&dir)
         .max_depth(32)
         .sort_by_file_name()
         .into_iter()
@@ -134,87 +250,15 @@ fn walk(workdir: &Path, skip: &Path) -> Vec<String> {
                 return true;
             }
             let name = e.file_name().to_string_lossy();
-            !SKIP_DIRS.contains(&name.as_ref())
-                && std::path::absolute(e.path()).map_or(true, |p| p != skip)
+            !SKIP_DIRS.contains(&name.as_ref()) && e.path() != skip
         })
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
-        .filter(|e| e.metadata().is_ok_and(|m| m.len() <= MAX_FILE_BYTES))
-        .filter_map(|e| {
-            e.path()
-                .strip_prefix(workdir)
-                .ok()
-                .map(|p| p.to_string_lossy().into_owned())
-        })
-        .take(MAX_FILES)
-        .collect();
-    out.sort();
-    out
+        .map(|e| e.path().to_path_buf())
+        .take(limit)
+        .collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn diffs_round_trip_through_diffy() {
-        let cases = [
-            ("a\nb  \nc\n", "a\nb\nc\n"),
-            ("no newline", "no newline\nat end\n"),
-            ("x\n", "x"),
-            ("", "new file\n"),
-            (
-                "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n",
-                "1\n2x\n3\n4\n5\n6\n7\n8\n9\n10\n11x\n12\n",
-            ),
-        ];
-        for (old, new) in cases {
-            let diff = unified_diff("d/f.txt", old, new);
-            assert!(diff.starts_with("--- a/d/f.txt\n+++ b/d/f.txt\n"), "{diff}");
-            let patch = diffy::Patch::from_str(&diff).expect("diffy parses similar's diff");
-            assert_eq!(diffy::apply(old, &patch).expect("applies"), new, "{diff}");
-        }
-    }
-
-    #[test]
-    fn snapshot_walks_text_files_and_skips_the_rest() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("src")).expect("mkdir");
-        std::fs::create_dir_all(root.join(".git")).expect("mkdir");
-        std::fs::create_dir_all(root.join(".state")).expect("mkdir");
-        std::fs::write(root.join("src/a.txt"), "hello \n").expect("write");
-        std::fs::write(root.join(".git/HEAD"), "ref\n").expect("write");
-        std::fs::write(root.join(".state/x.json"), "{}").expect("write");
-        std::fs::write(root.join("bin.dat"), b"\x00\x01").expect("write");
-        let before = Snapshot::take(root, &[], &root.join(".state"));
-        assert_eq!(
-            before.files.keys().collect::<Vec<_>>(),
-            vec!["bin.dat", "src/a.txt"]
-        );
-        std::fs::write(root.join("src/a.txt"), "hello\n").expect("write");
-        std::fs::write(root.join("new.txt"), "n\n").expect("write");
-        std::fs::write(root.join("bin.dat"), b"\x00\x02").expect("write");
-        let after = Snapshot::take(root, &[], &root.join(".state"));
-        let changes = before.changes(&after);
-        let files: Vec<&str> = changes.iter().map(|c| c.file.as_str()).collect();
-        assert_eq!(files, vec!["new.txt", "src/a.txt"]);
-        assert!(
-            changes[1].diff.contains("-hello \n+hello\n"),
-            "{}",
-            changes[1].diff
-        );
-    }
-
-    #[test]
-    fn named_files_are_read_even_when_missing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let files = vec!["a.txt".to_string()];
-        let before = Snapshot::take(dir.path(), &files, dir.path());
-        std::fs::write(dir.path().join("a.txt"), "x\n").expect("write");
-        std::fs::write(dir.path().join("other.txt"), "y\n").expect("write");
-        let changes = before.changes(&Snapshot::take(dir.path(), &files, dir.path()));
-        assert_eq!(changes.len(), 1);
-        assert_eq!(changes[0].file, "a.txt");
-    }
-}
+#[path = "snapshot_tests.rs"]
+mod tests;

@@ -3,7 +3,9 @@
 //! wakes the phase.
 //!
 //! One at a time on purpose: a fix's diff is the difference between two snapshots, so two
-//! fixers running at once in the same project would see each other's changes.
+//! fixers running at once in the same project would see each other's changes. A job that
+//! must wait (see [`guard`](super::guard)) is handed back and tried again shortly, so
+//! other jobs go on meanwhile.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,6 +17,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::Engine;
 use super::attempt::{AttemptJob, recover};
 use super::hand_patch::{HandPatchJob, apply};
+use super::resolve::{ResolveJob, resolve};
 use super::runner::Abort;
 use crate::model::ExecutionResults;
 use crate::phase::{Wake, Waker};
@@ -27,6 +30,8 @@ pub enum Job {
     Attempt(AttemptJob),
     /// A person's patch to apply.
     HandPatch(HandPatchJob),
+    /// A quarantined task's report to mark resolved.
+    Resolve(ResolveJob),
 }
 
 /// Identifies a job, so the phase queues it once.
@@ -36,6 +41,19 @@ pub enum JobKey {
     Attempt(String, u32),
     /// A patch id.
     Patch(String),
+    /// A succeeded `(task, attempt)` whose report to mark resolved.
+    Resolve(String, u32),
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobEnd {
+    /// It did its work (or found it done).
+    Done,
+    /// A state file could not be read or written: tried again after a growing pause.
+    Failed,
+    /// It must wait for other work (see [`guard`](super::guard)): tried again shortly.
+    Deferred,
 }
 
 impl Job {
@@ -44,6 +62,7 @@ impl Job {
         match self {
             Job::Attempt(j) => JobKey::Attempt(j.task.id().to_string(), j.attempt()),
             Job::HandPatch(j) => JobKey::Patch(j.patch.patch_id.clone()),
+            Job::Resolve(j) => JobKey::Resolve(j.task_id.clone(), j.attempt),
         }
     }
 
@@ -52,6 +71,7 @@ impl Job {
         match self {
             Job::Attempt(j) => j.task.id(),
             Job::HandPatch(j) => &j.patch.task_id,
+            Job::Resolve(j) => &j.task_id,
         }
     }
 }
@@ -61,7 +81,7 @@ impl Job {
 pub struct Worker {
     shared: Arc<Engine>,
     jobs: Option<Sender<Job>>,
-    done: Receiver<(JobKey, bool)>,
+    done: Receiver<(JobKey, JobEnd)>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -87,8 +107,8 @@ impl Worker {
         self.jobs.as_ref().is_some_and(|tx| tx.send(job).is_ok())
     }
 
-    /// Jobs finished since the last call, each with whether it completed.
-    pub fn finished(&self) -> Vec<(JobKey, bool)> {
+    /// Jobs finished since the last call, each with how it ended.
+    pub fn finished(&self) -> Vec<(JobKey, JobEnd)> {
         self.done.try_iter().collect()
     }
 
@@ -124,7 +144,7 @@ impl Worker {
 fn work(
     shared: &Engine,
     jobs: &Receiver<Job>,
-    done: &Sender<(JobKey, bool)>,
+    done: &Sender<(JobKey, JobEnd)>,
     waker: Option<&Waker>,
 ) {
     // The worker's own view of the results, to check a task is still stuck before
@@ -141,25 +161,30 @@ fn work(
             Ok(Some(claim)) => claim,
             Ok(None) => {
                 tracing::debug!(job = ?key, "recovery: another process works on this task");
-                let _ = done.send((key, false));
+                let _ = done.send((key, JobEnd::Deferred));
                 continue;
             }
             Err(e) => {
                 tracing::error!(job = ?key, "recovery: {e}");
-                let _ = done.send((key, false));
+                let _ = done.send((key, JobEnd::Failed));
                 continue;
             }
         };
         let outcome = match &job {
             Job::Attempt(j) => recover(shared, &mut results, j),
             Job::HandPatch(j) => apply(shared, j),
+            Job::Resolve(j) => resolve(shared, j),
         };
         let ok = match outcome {
-            Ok(()) => true,
+            Ok(()) => JobEnd::Done,
             Err(Abort::Stopped) => break,
+            Err(Abort::Busy(why)) => {
+                tracing::debug!(job = ?key, "recovery: waits: {why}");
+                JobEnd::Deferred
+            }
             Err(Abort::Failed(e)) => {
                 tracing::error!(job = ?key, "recovery: {e}");
-                false
+                JobEnd::Failed
             }
         };
         if let Err(e) = shared.events.flush() {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::model::TaskSpec;
-use crate::store::StateDir;
+use crate::store::{ProjectRoot, StateDir};
 use crate::template::Vars;
 
 /// A task's working directory as recovery sees it.
@@ -16,6 +16,8 @@ pub struct Workspace {
     /// The project root joined with the task's `workdir`.
     pub workdir: PathBuf,
     workdir_text: String,
+    /// [`inside`](Self::inside) resolves beneath its project.
+    state: StateDir,
 }
 
 impl Workspace {
@@ -31,6 +33,7 @@ impl Workspace {
             attempt,
             workdir_text: workdir.to_string_lossy().into_owned(),
             workdir,
+            state: state.clone(),
         }
     }
 
@@ -53,9 +56,31 @@ impl Workspace {
         }
     }
 
-    /// `file` (relative to the workdir) as a path inside it; `None` if it would escape
-    /// (absolute, or `..` past the workdir).
+    /// `file` (relative to the workdir) as a path inside it, symbolic links resolved;
+    /// `None` if it would escape (absolute, `..` past the workdir, a link leading out of
+    /// the workdir or the project, or a workdir that itself leads out) — said in the
+    /// engine's log with the reason.
     pub fn inside(&self, file: &str) -> Option<PathBuf> {
+        self.lexically_inside(file)?;
+        let resolved = ProjectRoot::of(&self.state).and_then(|root| {
+            let workdir = self.task.workdir.as_deref().unwrap_or("");
+            let dir = root.resolve(None, workdir, "workdir")?;
+            let path = root.resolve(Some(&dir), file, "file")?;
+            match path.path().starts_with(dir.path()) {
+                true => Ok(path.path().to_path_buf()),
+                false => Err(crate::Error::invalid(
+                    path.path(),
+                    "file: leads out of the workdir",
+                )),
+            }
+        });
+        resolved
+            .inspect_err(|e| tracing::warn!(task = %self.task_id(), "{e}"))
+            .ok()
+    }
+
+    /// The lexical half of [`inside`](Self::inside).
+    fn lexically_inside(&self, file: &str) -> Option<PathBuf> {
         let rel = Path::new(file);
         let mut depth = 0usize;
         for part in rel.components() {
@@ -76,13 +101,26 @@ mod tests {
 
     #[test]
     fn inside_refuses_paths_that_escape() {
-        let state = StateDir::new("/p/.state");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("p");
+        std::fs::create_dir_all(p.join(".state")).unwrap();
+        std::fs::create_dir_all(p.join("a")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), p.join("up")).unwrap();
+        let p = std::fs::canonicalize(&p).unwrap();
+        let state = StateDir::new(p.join(".state"));
         let ws = Workspace::new(&state, &TaskSpec::default(), 1);
-        assert_eq!(ws.workdir, PathBuf::from("/p"));
-        assert_eq!(ws.inside("a/b.py"), Some(PathBuf::from("/p/a/b.py")));
-        assert_eq!(ws.inside("a/../b.py"), Some(PathBuf::from("/p/a/../b.py")));
+        assert_eq!(ws.workdir, p);
+        assert_eq!(ws.inside("a/b.py"), Some(p.join("a/b.py")));
+        assert_eq!(ws.inside("a/../b.py"), Some(p.join("b.py")));
         assert_eq!(ws.inside("../etc/passwd"), None);
         assert_eq!(ws.inside("/etc/passwd"), None);
         assert_eq!(ws.inside("."), None);
+        assert_eq!(ws.inside("up/x"), None, "a link out of the project");
+        assert_eq!(ws.inside(".state/fix_patches.json"), None);
+        let escaped = TaskSpec {
+            workdir: Some("up".into()),
+            ..TaskSpec::default()
+        };
+        assert_eq!(Workspace::new(&state, &escaped, 1).inside("x"), None);
     }
 }

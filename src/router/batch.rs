@@ -6,12 +6,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::config::Config;
 use crate::model::{RoutingDecision, TaskSpec, now_rfc3339};
-use crate::store::{InboxFile, RejectionNote, StateDir, accepted_task_exists};
+use crate::store::{InboxFile, RejectionNote, StateDir, accepted_task_exists, read_accepted_task};
 
-use super::choose::choose;
-use super::health::HealthBook;
+use super::choose::{Request, Selector, choose};
 use super::intake::{IntakeDecision, Ready};
 use super::routing_book::RoutingBook;
 
@@ -44,8 +42,7 @@ pub(super) struct Plan {
 pub(super) fn plan(
     ready: Vec<Ready>,
     book: &RoutingBook,
-    config: &Config,
-    health: &mut HealthBook,
+    sel: &mut Selector<'_>,
     state: &StateDir,
 ) -> Plan {
     let mut plan = Plan::default();
@@ -65,11 +62,12 @@ pub(super) fn plan(
     for (id, mut files) in by_id {
         files.sort_by(|a, b| a.0.file_name.cmp(&b.0.file_name));
         // The accepted spec and whether it was accepted in this batch.
-        let mut accepted: Option<(TaskSpec, bool)> = book.get(&id).map(|d| (d.task.clone(), false));
+        let mut accepted: Option<(TaskSpec, bool)> =
+            book.get(&id).map(|d| (accepted_spec(state, d), false));
         let mut move_finished = false;
         for (file, spec) in files {
             match &accepted {
-                None => match choose(&spec, config, health) {
+                None => match choose(new_task(&spec, &id), sel) {
                     Ok(choice) => {
                         let decision = RoutingDecision {
                             task_id: id.clone(),
@@ -82,7 +80,11 @@ pub(super) fn plan(
                             decided_at: now_rfc3339(),
                             submission_seq: 0,
                             metadata: spec.metadata.clone(),
-                            task: spec.clone(),
+                            // The values stay in tasks/<id>.json only (secrets).
+                            task: spec.redacted(),
+                            scores: choice.scores,
+                            fallbacks: Vec::new(),
+                            waiting: choice.waiting,
                         };
                         plan.routed.push((file, decision));
                         accepted = Some((spec, true));
@@ -92,7 +94,9 @@ pub(super) fn plan(
                         plan.rejected.push((file, note));
                     }
                 },
-                Some((theirs, of_this_batch)) if *theirs == spec => {
+                // A decision whose task file is not readable (its move not finished) only
+                // has the env names: the same names count as the same task.
+                Some((theirs, of_this_batch)) if *theirs == spec || *theirs == spec.redacted() => {
                     if !of_this_batch && !move_finished && !accepted_task_exists(state, &id) {
                         move_finished = true;
                         plan.unfinished_moves.push((file, id.clone()));
@@ -119,6 +123,26 @@ pub(super) fn plan(
     plan.routed
         .sort_by(|a, b| (a.0.modified, &a.0.file_name).cmp(&(b.0.modified, &b.0.file_name)));
     plan
+}
+
+/// A task seen for the first time: nothing ran, nothing to leave out.
+fn new_task<'t>(spec: &'t TaskSpec, id: &'t str) -> Request<'t> {
+    Request {
+        task: spec,
+        task_id: id,
+        after_attempt: 0,
+        exclude: None,
+    }
+}
+
+/// The spec a decision stands for, to compare a new file with: its env values are only in
+/// the accepted task file, so they are read from there (the decision's own, redacted,
+/// when that file cannot be read).
+fn accepted_spec(state: &StateDir, decision: &RoutingDecision) -> TaskSpec {
+    if decision.task.env.is_empty() {
+        return decision.task.clone();
+    }
+    read_accepted_task(state, &decision.task_id).unwrap_or_else(|_| decision.task.clone())
 }
 
 /// Top-level fields whose values differ between two specs.

@@ -1,30 +1,62 @@
 //! Which tool runs a task (docs/ROUTING.md "Rules"): the task's own `tool`; else the
 //! first `[[routing.rules]]` whose kind matches, with its candidates and strategy; else
 //! `routing.default_tool`.
+//!
+//! A candidate that cannot run the task (not configured, wrong kind, missing program,
+//! failing health check) is skipped; so is one that may not take it now (circuit open,
+//! cooling down after a rate limit, half open with its probe out). When only the latter
+//! are left the task waits for the first of them instead of being rejected.
 
-use crate::config::{Config, ToolConfig};
-use crate::model::{RoutingStrategy, SkippedCandidate, TaskSpec};
-
+use super::clock::{Millis, format_ms};
 use super::health::HealthBook;
+use super::metrics::Metrics;
+use super::strategy::{self, Group, Inputs, Load, Turns};
+use super::tool_book::{Availability, ToolBook};
+use crate::config::{Config, ToolConfig};
+use crate::model::{
+    CandidateScore, ProbeTask, RoutingStrategy, SkippedCandidate, TaskSpec, Waiting,
+};
 
-/// A routing choice, before it becomes a decision.
+/// A routing choice, before it becomes (or changes) a decision.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Choice {
     pub selected_tool: String,
     pub strategy: RoutingStrategy,
     pub candidates: Vec<String>,
     pub skipped: Vec<SkippedCandidate>,
+    pub scores: Vec<CandidateScore>,
     /// Which rule decided: `task.tool`, `routing.rules[2]`, `routing.default_tool`.
     pub reason: String,
+    /// Set when no candidate may take the task now.
+    pub waiting: Option<Waiting>,
 }
 
-/// Chooses a tool for `task`; the error says why there is none, naming the kind and what
-/// was tried.
-pub(super) fn choose(
-    task: &TaskSpec,
-    config: &Config,
-    health: &mut HealthBook,
-) -> Result<Choice, String> {
+/// The task to route, and what to leave out.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Request<'t> {
+    pub task: &'t TaskSpec,
+    pub task_id: &'t str,
+    /// Attempts that ran already (a probe counts from the next one).
+    pub after_attempt: u32,
+    /// A tool not to choose again, and why (its attempt just failed).
+    pub exclude: Option<(&'t str, &'t str)>,
+}
+
+/// Everything a choice looks at, for one pass.
+pub(super) struct Selector<'a> {
+    pub config: &'a Config,
+    pub health: &'a mut HealthBook,
+    pub tools: &'a mut ToolBook,
+    pub load: &'a mut Load,
+    pub metrics: &'a Metrics,
+    pub turns: &'a mut Turns,
+    pub now: Millis,
+}
+
+/// Chooses a tool for the request; the error says why there is none, naming the kind and
+/// what was tried.
+pub(super) fn choose(req: Request<'_>, sel: &mut Selector<'_>) -> Result<Choice, String> {
+    let (config, task) = (sel.config, req.task);
     let kind = task.kind.as_str();
     if let Some(tool) = &task.tool {
         let Some(tool_config) = config.tools.get(tool) else {
@@ -40,14 +72,13 @@ pub(super) fn choose(
                 tool_config.kinds.join(", ")
             ));
         }
-        return pick(
-            "task.tool",
-            &RoutingStrategy::Fixed,
-            std::slice::from_ref(tool),
-            kind,
-            config,
-            health,
-        );
+        // A pinned task stays on its tool: nothing is excluded.
+        let req = Request {
+            exclude: None,
+            ..req
+        };
+        let pinned = std::slice::from_ref(tool);
+        return pick("task.tool", &RoutingStrategy::Fixed, pinned, req, sel);
     }
     let rule = config
         .routing
@@ -60,27 +91,20 @@ pub(super) fn choose(
         // The schema admits only known strategies; a config built in code may not.
         if let RoutingStrategy::Other(unknown) = &rule.strategy {
             return Err(format!(
-                "{source}.strategy: unknown strategy {unknown:?} (known: {})",
-                RoutingStrategy::Fixed
+                "{source}.strategy: unknown strategy {unknown:?} (known: fixed, round_robin, \
+                 least_loaded, metrics)"
             ));
         }
-        return pick(
-            &source,
-            &rule.strategy,
-            &rule.candidates,
-            kind,
-            config,
-            health,
-        );
+        return pick(&source, &rule.strategy, &rule.candidates, req, sel);
     }
     if let Some(default) = &config.routing.default_tool {
+        let only = std::slice::from_ref(default);
         return pick(
             "routing.default_tool",
             &RoutingStrategy::Fixed,
-            std::slice::from_ref(default),
-            kind,
-            config,
-            health,
+            only,
+            req,
+            sel,
         );
     }
     Err(format!(
@@ -88,46 +112,141 @@ pub(super) fn choose(
     ))
 }
 
-/// `fixed`: the first candidate that exists, accepts the kind and is healthy.
+/// A candidate that may not take the task now, and until when.
+struct Blocked {
+    tool: String,
+    why: String,
+    until: Option<Millis>,
+}
+
+/// Sorts the candidates into usable, blocked and skipped, then lets the strategy pick.
 fn pick(
     source: &str,
     strategy: &RoutingStrategy,
     candidates: &[String],
-    kind: &str,
-    config: &Config,
-    health: &mut HealthBook,
+    req: Request<'_>,
+    sel: &mut Selector<'_>,
 ) -> Result<Choice, String> {
+    let kind = req.task.kind.as_str();
     let mut skipped = Vec::new();
+    let mut blocked: Vec<Blocked> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut probes: Vec<String> = Vec::new();
     for name in candidates {
-        let why = match config.tools.get(name) {
-            None => Err("not in [tools]".to_string()),
-            Some(tool) if !accepts(tool, kind) => Err(format!("does not accept kind {kind:?}")),
-            Some(tool) => health.check(name, tool),
+        let reason = match sel.config.tools.get(name) {
+            None => Some("not in [tools]".to_string()),
+            Some(tool) if !accepts(tool, kind) => Some(format!("does not accept kind {kind:?}")),
+            Some(_) => None,
         };
-        match why {
-            Ok(()) => {
-                return Ok(Choice {
-                    selected_tool: name.clone(),
-                    strategy: strategy.clone(),
-                    candidates: candidates.to_vec(),
-                    skipped,
-                    reason: source.to_string(),
-                });
+        if let Some(reason) = reason {
+            skipped.push(skip(name, reason));
+            continue;
+        }
+        let mut members = Vec::new();
+        for member in sel.config.pool_members(name) {
+            if let Some((excluded, why)) = req.exclude.filter(|(t, _)| *t == member) {
+                skipped.push(skip(excluded, why.to_string()));
+                continue;
             }
-            Err(reason) => skipped.push(SkippedCandidate {
-                tool: name.clone(),
-                reason,
-            }),
+            let health = match sel.config.tools.get(&member) {
+                Some(tool) => sel.health.check(&member, tool),
+                None => Err("not in [tools]".to_string()),
+            };
+            if let Err(reason) = health {
+                skipped.push(skip(&member, reason));
+                continue;
+            }
+            match sel.tools.availability_for(&member, sel.now, req.task_id) {
+                Availability::Usable => members.push(member),
+                Availability::Probe => {
+                    probes.push(member.clone());
+                    members.push(member);
+                }
+                Availability::Unavailable { why, until } => {
+                    skipped.push(skip(&member, why.clone()));
+                    blocked.push(Blocked {
+                        tool: member,
+                        why,
+                        until,
+                    });
+                }
+            }
+        }
+        if !members.is_empty() {
+            groups.push(Group {
+                name: name.clone(),
+                members,
+            });
         }
     }
+    let mut choice = Choice {
+        selected_tool: String::new(),
+        strategy: strategy.clone(),
+        candidates: candidates.to_vec(),
+        skipped,
+        scores: Vec::new(),
+        reason: source.to_string(),
+        waiting: None,
+    };
+    if groups.is_empty() {
+        if blocked.is_empty() {
+            return Err(no_usable_tool(kind, source, &choice.skipped));
+        }
+        // Waits for the candidate free first (one waiting on a probe comes last).
+        let first = blocked
+            .iter()
+            .min_by_key(|b| b.until.unwrap_or(Millis::MAX))
+            .map_or(0, |b| {
+                blocked.iter().position(|x| x.tool == b.tool).unwrap_or(0)
+            });
+        let reasons: Vec<String> = blocked
+            .iter()
+            .map(|b| format!("{}: {}", b.tool, b.why))
+            .collect();
+        choice.selected_tool = blocked[first].tool.clone();
+        choice.waiting = Some(Waiting {
+            reason: format!("no candidate may take it now ({})", reasons.join("; ")),
+            until: blocked[first].until.map(format_ms),
+        });
+        return Ok(choice);
+    }
+    let mut inputs = Inputs {
+        config: sel.config,
+        load: sel.load,
+        metrics: sel.metrics,
+        turns: sel.turns,
+    };
+    let picked = strategy::pick(strategy, source, &groups, kind, &mut inputs);
+    if probes.contains(&picked.tool) {
+        sel.tools.entry(&picked.tool).probe = Some(ProbeTask {
+            task_id: req.task_id.to_string(),
+            after_attempt: req.after_attempt,
+            since: format_ms(sel.now),
+        });
+    }
+    sel.load.add(&picked.tool);
+    choice.selected_tool = picked.tool;
+    choice.scores = picked.scores;
+    Ok(choice)
+}
+
+fn skip(tool: &str, reason: String) -> SkippedCandidate {
+    SkippedCandidate {
+        tool: tool.to_string(),
+        reason,
+    }
+}
+
+/// `no usable tool for kind "doc" (routing.rules[1]): tried a (why), b (why)`.
+fn no_usable_tool(kind: &str, source: &str, skipped: &[SkippedCandidate]) -> String {
     let tried: Vec<String> = skipped
         .iter()
         .map(|s| format!("{} ({})", s.tool, s.reason))
         .collect();
-    Err(format!(
+    format!(
         "no usable tool for kind {kind:?} ({source}): tried {}",
         list_or_none(&tried)
-    ))
+    )
 }
 
 /// Empty `kinds` accepts any kind.

@@ -11,10 +11,11 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::model::TaskSpec;
-use crate::store::{Fingerprint, InboxFile, inbox_fingerprint, read_task_file};
+use crate::store::{Fingerprint, InboxFile, check_task_paths, inbox_fingerprint, read_task_file};
 use crate::{Error, Result};
 
 /// What reading an inbox file decided: route it, or reject it.
@@ -63,13 +64,16 @@ struct Seen {
 #[derive(Debug)]
 pub(super) struct Intake {
     settle: Duration,
+    /// Absolute `files` must lie inside the task's workdir under it.
+    project_root: PathBuf,
     seen: HashMap<OsString, Seen>,
 }
 
 impl Intake {
-    pub(super) fn new(settle: Duration) -> Self {
+    pub(super) fn new(settle: Duration, project_root: PathBuf) -> Self {
         Self {
             settle,
+            project_root,
             seen: HashMap::new(),
         }
     }
@@ -81,7 +85,7 @@ impl Intake {
         let mut out = Observation::default();
         for file in files {
             listed.insert(file.file_name.clone());
-            let Some((version, decision)) = read_version(&file)? else {
+            let Some((version, decision)) = read_version(&file, &self.project_root)? else {
                 continue;
             };
             let previous = self.seen.remove(&file.file_name);
@@ -113,8 +117,13 @@ impl Intake {
 }
 
 /// Reads one file. `None`: it vanished. A decision of `None`: it changed while being read.
-fn read_version(file: &InboxFile) -> Result<Option<(Version, Option<IntakeDecision>)>> {
-    let decision = match read_task_file(&file.path) {
+fn read_version(
+    file: &InboxFile,
+    project_root: &Path,
+) -> Result<Option<(Version, Option<IntakeDecision>)>> {
+    let decision = match read_task_file(&file.path)
+        .and_then(|spec| check_task_paths(&file.path, &spec, project_root).map(|()| spec))
+    {
         Ok(spec) => IntakeDecision::Valid(Box::new(spec)),
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Ok(None);

@@ -10,6 +10,8 @@ use crate::events::EventLog;
 use crate::model::{RoutingDecision, RoutingDecisions};
 use crate::store::{LockWait, Poll, StateDir, WatchedFile};
 
+use super::fallback::Amendment;
+
 /// What [`RoutingBook::refresh`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Refresh {
@@ -134,6 +136,50 @@ impl RoutingBook {
         }
         self.generation += 1;
         Ok(Commit::Done(recorded))
+    }
+
+    /// Applies `amendments` under the file's lock, onto someone else's version if the
+    /// file changed: each only where the decision still names the tool it was worked out
+    /// for (a person's change wins). Returns those applied (`None`: the file is invalid,
+    /// nothing was written).
+    pub(super) fn amend(
+        &mut self,
+        amendments: Vec<Amendment>,
+        lock_timeout: Duration,
+        run_id: &str,
+        events: &EventLog,
+    ) -> Result<Option<Vec<Amendment>>> {
+        let mut locked = match self.file.lock(LockWait::AtMost(lock_timeout), events) {
+            Ok(locked) => locked,
+            Err(e) if e.is_content_error() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if let Some(theirs) = locked.take_external() {
+            adopt_into(&mut self.doc, &mut self.by_id, &mut self.max_seq, theirs);
+            self.generation += 1;
+        }
+        let mut doc = self.doc.clone();
+        let applied: Vec<Amendment> = amendments
+            .into_iter()
+            .filter(|a| {
+                let Some(&i) = self.by_id.get(&a.task_id) else {
+                    return false;
+                };
+                let d = &mut doc.decisions[i];
+                let current = d.selected_tool == a.expect_tool;
+                if current {
+                    a.apply(d);
+                }
+                current
+            })
+            .collect();
+        if applied.is_empty() {
+            return Ok(Some(applied));
+        }
+        locked.commit(&mut doc, run_id)?;
+        self.doc = doc;
+        self.generation += 1;
+        Ok(Some(applied))
     }
 
     fn adopt(&mut self, doc: RoutingDecisions) {

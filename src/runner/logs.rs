@@ -71,11 +71,9 @@ impl Log {
             return;
         }
         if self.file.is_none() {
-            let created = self
-                .path
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| File::create(&self.path));
+            // `logs/<task>/<n>.out`: no planted link on the way is followed (issue 8).
+            let created = crate::store::open_below(&self.path, 3, crate::store::Access::Truncate)
+                .map_err(|e| std::io::Error::other(e.to_string()));
             match created {
                 Ok(f) => self.file = Some(f),
                 Err(e) => return self.fail("cannot create", &e, bytes.len()),

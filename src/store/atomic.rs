@@ -66,8 +66,10 @@ impl Fingerprint {
 pub const TEMP_PREFIX: &str = ".tmp-";
 
 /// Writes `bytes` to `target` atomically: readers see the old file or the new one, never
-/// a torn one, also across a crash. The result has mode 0644. Returns the new file's
-/// fingerprint. Callers writing a shared state file must hold its sidecar lock.
+/// a torn one, also across a crash. The result has the mode `File::create` would give
+/// (0666 less the process umask: 0644 under the usual 022, 0600 under 077). The rename
+/// replaces a symbolic link at `target` instead of writing through it. Returns the new
+/// file's fingerprint. Callers writing a shared state file must hold its sidecar lock.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<Fingerprint> {
     write_atomic_with(target, |w| w.write_all(bytes))
 }
@@ -105,13 +107,16 @@ pub(crate) fn create_unsynced_dir(target: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A temp file `.tmp-<pid>-…` in `dir` holding what `fill` wrote, mode 0644, fsynced:
-/// ready to be renamed into place.
+/// A temp file `.tmp-<pid>-…` in `dir` holding what `fill` wrote, fsynced: ready to be
+/// renamed into place. Created with mode 0666 so the kernel applies the umask, as for
+/// any new file (tempfile's own default, 0600, would hide state files from other
+/// readers; forcing 0644 would publish secrets whatever the umask says).
 fn synced_temp_file(
     dir: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<tempfile::NamedTempFile> {
     let mut tmp = tempfile::Builder::new()
+        .permissions(Permissions::from_mode(0o666))
         .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, "create temp file", e))?;
@@ -123,8 +128,6 @@ fn synced_temp_file(
             .and_then(|()| buffered.flush())
             .map_err(|e| Error::io(&tmp_path, "write", e))?;
     }
-    file.set_permissions(Permissions::from_mode(0o644))
-        .map_err(|e| Error::io(&tmp_path, "chmod", e))?;
     file.sync_all()
         .map_err(|e| Error::io(&tmp_path, "fsync", e))?;
     Ok(tmp)

@@ -6,22 +6,24 @@ use std::path::{Path, PathBuf};
 
 use super::StateDir;
 use super::atomic::write_atomic;
+use super::contain::{Access, open_below};
 use super::lock::{LockGuard, LockWait};
 use super::parse::parse_state_document;
 use crate::model::{
     AdapterAssignments, Control, ErrorAnalyses, ExecutionResults, FixPatches, RoutingDecisions,
-    StateDoc,
+    StateDoc, ToolHealth,
 };
 use crate::{Error, Result};
 
 /// The JSON state files a person may edit.
-pub const EDITABLE: [&str; 6] = [
+pub const EDITABLE: [&str; 7] = [
     RoutingDecisions::FILE,
     AdapterAssignments::FILE,
     ExecutionResults::FILE,
     ErrorAnalyses::FILE,
     FixPatches::FILE,
     Control::FILE,
+    ToolHealth::FILE,
 ];
 
 /// A state file as it was when the edit began.
@@ -52,11 +54,7 @@ impl EditSession {
             )));
         };
         let path = state.file(name);
-        let original = match std::fs::read(&path) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io(&path, "read", e)),
-        };
+        let original = read_if_present(&path)?;
         Ok(EditSession {
             name,
             path,
@@ -97,6 +95,9 @@ impl EditSession {
             n if n == FixPatches::FILE => {
                 parse_state_document::<FixPatches>(path, edited).map(drop)
             }
+            n if n == ToolHealth::FILE => {
+                parse_state_document::<ToolHealth>(path, edited).map(drop)
+            }
             _ => parse_state_document::<Control>(path, edited).map(drop),
         }
     }
@@ -109,11 +110,7 @@ impl EditSession {
         }
         self.check(edited)?;
         let _guard = LockGuard::acquire(&self.lock_path, LockWait::AtMost(lock_wait))?;
-        let now = match std::fs::read(&self.path) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io(&self.path, "read", e)),
-        };
+        let now = read_if_present(&self.path)?;
         if now != self.original {
             return Err(Error::invalid(
                 &self.path,
@@ -123,4 +120,18 @@ impl EditSession {
         write_atomic(&self.path, edited)?;
         Ok(EditOutcome::Written)
     }
+}
+
+/// The file's bytes, `None` when missing; never through a symbolic link (issue 8).
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
+    let mut file = match open_below(path, 1, Access::Read) {
+        Ok(f) => f,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| Error::io(path, "read", e))?;
+    Ok(Some(bytes))
 }

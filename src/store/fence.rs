@@ -11,7 +11,7 @@
 //! needed (the claim file's inode must not change: the flock lives on it). It is not
 //! fsynced: it survives any process crash, not a power cut (which ends the attempt too).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -57,10 +57,13 @@ impl Fence {
     /// file or no fence in it yet.
     pub fn read(state: &StateDir, task_id: &str) -> Result<Option<Fence>> {
         let path = state.claim_path(task_id);
-        let file = match File::open(&path) {
+        // Never through a planted link (claims/ or the file itself): refused by name.
+        let file = match super::open_below(&path, 2, super::Access::Read) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&path, "open claim file", e)),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         };
         let mut last = None;
         for _ in 0..OBSERVER_READS {
@@ -117,11 +120,7 @@ impl FencedClaim {
             return Ok(None);
         };
         let path = state.claim_path(task_id);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, "open claim file", e))?;
+        let file = super::open_below(&path, 2, super::Access::Lock)?;
         Ok(Some(FencedClaim {
             file,
             path,

@@ -10,6 +10,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::atomic::{Fingerprint, create_unsynced_dir, sync_dir};
+use super::contain::{dir_below, symlink_error};
+use super::file_name::{escaped, rejected_name};
 use super::{LockGuard, StateDir};
 use crate::model::now_rfc3339;
 use crate::{Error, Result};
@@ -28,9 +30,12 @@ pub struct InboxFile {
 }
 
 impl InboxFile {
-    /// The file name for messages (lossy for non-UTF-8 names).
+    /// The file name for messages (a byte that is not UTF-8 as `\xNN`).
     pub fn name(&self) -> String {
-        self.file_name.to_string_lossy().into_owned()
+        match self.file_name.to_str() {
+            Some(name) => name.to_string(),
+            None => escaped(&self.file_name),
+        }
     }
 }
 
@@ -56,6 +61,7 @@ pub fn inbox_has_task_files(state: &StateDir) -> bool {
 /// empty; a file that vanishes while listing is skipped.
 pub fn list_inbox(state: &StateDir) -> Result<Vec<InboxFile>> {
     let dir = state.inbox();
+    refuse_link(&dir)?;
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -131,18 +137,31 @@ pub fn accept_task_file(
     id: &str,
     _lock: &InboxLock,
 ) -> Result<bool> {
-    let target = accepted_task_path(state, id);
-    let mut result = std::fs::rename(file, &target);
-    if matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::NotFound) && present(file) {
-        // tasks/ itself is gone (removed by hand): recreate it.
-        let dir = state.tasks();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
-        result = std::fs::rename(file, &target);
-    }
-    match result {
+    // Through no-follow handles on inbox/ and tasks/ (made again if removed by hand): a
+    // planted link never sends a task file out of the state directory.
+    let Some(inbox) = dir_below(&state.inbox(), 1, false)? else {
+        return Ok(false);
+    };
+    let tasks = dir_below(&state.tasks(), 1, true)?.ok_or_else(|| {
+        Error::io(
+            state.tasks(),
+            "create directory",
+            std::io::ErrorKind::NotFound.into(),
+        )
+    })?;
+    let name = file.file_name().unwrap_or_default();
+    match inbox.rename(name, &tasks, format!("{id}.json")) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !present(file) => Ok(false),
         Err(e) => Err(Error::io(file, "move to tasks/", e)),
+    }
+}
+
+/// A symbolic link where a state directory should be is refused by name.
+fn refuse_link(dir: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(symlink_error(dir)),
+        _ => Ok(()),
     }
 }
 
@@ -234,14 +253,26 @@ pub fn reject_task_file(
         return Ok(None);
     }
     let dir = state.rejected();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+    let no_dir = || {
+        Error::io(
+            &dir,
+            "create directory",
+            std::io::ErrorKind::NotFound.into(),
+        )
+    };
+    let rejected = dir_below(&dir, 1, true)?.ok_or_else(no_dir)?;
+    let Some(inbox) = dir_below(&state.inbox(), 1, false)? else {
+        return Ok(None);
+    };
     let name = file.file_name().unwrap_or(OsStr::new("task.json"));
-    let (target, report) = free_slot(&dir, name);
+    // An odd name (not UTF-8, too long for the note's suffix) gets one that can be shown.
+    let (target, report) = free_slot(&dir, &rejected_name(name));
     let mut bytes = serde_json::to_vec_pretty(note)
         .map_err(|e| Error::invalid(&report, format!("cannot serialise: {e}")))?;
     bytes.push(b'\n');
     create_unsynced_dir(&report, &bytes)?;
-    match std::fs::rename(file, &target) {
+    let target_name = target.file_name().unwrap_or(name);
+    match inbox.rename(name, &rejected, target_name) {
         Ok(()) => Ok(Some(target)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !present(file) => {
             // Someone took it meanwhile: the note describes nothing.

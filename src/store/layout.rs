@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::contain::dir_below;
 use crate::{Error, Result};
 
 /// A state directory, e.g. `.state/`. The project root is its parent: task workdirs are
@@ -64,6 +65,24 @@ impl StateDir {
         self.root.join("logs").join(task_id)
     }
 
+    /// A log path as the results record it, relative to the state directory, made a path:
+    /// it must be `logs/<task>/<file>` — anything else (absolute, `..`, another directory;
+    /// a hand edit of `execution_results.json`) is refused with an error naming it. Open
+    /// the result with [`open_below`](super::open_below) at depth 3, so no link is followed.
+    pub fn log_path(&self, rel: &str) -> Result<PathBuf> {
+        use std::path::Component::Normal;
+        let parts: Vec<_> = Path::new(rel).components().collect();
+        match parts.as_slice() {
+            [Normal(logs), Normal(_), Normal(_)] if *logs == "logs" => Ok(self.root.join(rel)),
+            _ => Err(Error::invalid(
+                self.root.join(rel),
+                format!(
+                    "log path {rel:?} is not logs/<task>/<file> inside the state directory; refused"
+                ),
+            )),
+        }
+    }
+
     /// `escalations/`: human-readable reports.
     pub fn escalations(&self) -> PathBuf {
         self.root.join("escalations")
@@ -91,14 +110,22 @@ impl StateDir {
                 created.push(dir);
             }
         }
+        self.ensure_runtime_dirs()?;
         Ok(created)
     }
 
-    /// Makes sure the directories a running phase needs exist (cheap when they do).
+    /// Makes sure the directories a running phase needs exist (cheap when they do). A
+    /// symbolic link in place of one is refused by name: nothing is written through it.
     pub fn ensure_runtime_dirs(&self) -> Result<()> {
         for d in SUBDIRS {
             let dir = self.root.join(d);
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
+            if dir_below(&dir, 1, true)?.is_none() {
+                return Err(Error::io(
+                    &dir,
+                    "create directory",
+                    std::io::ErrorKind::NotFound.into(),
+                ));
+            }
         }
         Ok(())
     }

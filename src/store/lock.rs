@@ -5,10 +5,11 @@
 //! to a limit, then [`Error::LockTimeout`]) and always returns the lock;
 //! [`LockGuard::try_acquire`] does not wait and says `None` when someone holds it.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::contain::{Access, open_below};
 use crate::{Error, Result};
 
 /// How long [`LockGuard::acquire`] waits for a lock.
@@ -85,23 +86,17 @@ fn wait_at_most(file: &File, path: &Path, limit: Duration) -> Result<()> {
     }
 }
 
+/// Opens (creating) the lock file: neither it nor its directory (`locks/`, `claims/`) may
+/// be a symbolic link, so a planted link never makes the engine create or write a file
+/// elsewhere. A missing state directory above them is made, as before.
 fn open_lock_file(path: &Path) -> Result<File> {
-    let open = || {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-    };
-    match open() {
-        Ok(f) => Ok(f),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent() {
+    match open_below(path, 2, Access::Lock) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().and_then(Path::parent) {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
             }
-            open().map_err(|e| Error::io(path, "open lock file", e))
+            open_below(path, 2, Access::Lock)
         }
-        Err(e) => Err(Error::io(path, "open lock file", e)),
+        other => other,
     }
 }

@@ -34,7 +34,10 @@ pub fn outcome_path(state: &StateDir, task_id: &str, attempt: u32) -> Result<Pat
 pub fn write_outcome(state: &StateDir, outcome: &AttemptOutcome) -> Result<PathBuf> {
     let path = outcome_path(state, &outcome.task_id, outcome.attempt)?;
     let task_dir = path.parent().unwrap_or(Path::new("."));
+    // attempts/ and attempts/<task>/ must be real directories: no write through a link.
+    super::dir_below(&attempts_dir(state), 1, false)?;
     let created = create_dirs(state, task_dir)?;
+    super::dir_below(task_dir, 2, false)?;
     let mut bytes = serde_json::to_vec_pretty(outcome)
         .map_err(|e| Error::invalid(&path, format!("cannot encode the outcome: {e}")))?;
     bytes.push(b'\n');
@@ -56,10 +59,15 @@ pub fn read_outcome(
     attempt: u32,
 ) -> Result<Option<AttemptOutcome>> {
     let path = outcome_path(state, task_id, attempt)?;
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path, "read", e)),
+    // `attempts/<task>/<n>.json`: never read through a planted link (issue 8).
+    let mut bytes = Vec::new();
+    match super::open_below(&path, 3, super::Access::Read) {
+        Ok(mut f) => std::io::Read::read_to_end(&mut f, &mut bytes)
+            .map_err(|e| Error::io(&path, "read", e))?,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
     };
     let outcome: AttemptOutcome = parse_json_document(&path, &bytes, SchemaName::AttemptOutcome)?;
     let mismatch = |pointer: &str, found: String, expected: String| Error::Schema {
@@ -117,7 +125,7 @@ pub fn remove_outcome(state: &StateDir, task_id: &str, attempt: u32) -> Result<b
 
 /// Creates `dir` and its missing ancestors inside the state directory; returns the ones it
 /// created, outermost first.
-fn create_dirs(state: &StateDir, dir: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn create_dirs(state: &StateDir, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut missing = Vec::new();
     let mut at = Some(dir);
     while let Some(d) = at.filter(|d| !d.is_dir() && d.starts_with(state.root())) {
@@ -135,7 +143,7 @@ fn create_dirs(state: &StateDir, dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(missing)
 }
 
-fn read_dir_or_empty(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn read_dir_or_empty(dir: &Path) -> Result<Vec<PathBuf>> {
     match std::fs::read_dir(dir) {
         Ok(entries) => Ok(entries.flatten().map(|e| e.path()).collect()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),

@@ -1,5 +1,7 @@
 //! Bytes → validated document, with errors that name file, line, column or JSON pointer.
 
+mod strict;
+
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -34,7 +36,7 @@ pub fn parse_json_value(path: &Path, bytes: &[u8]) -> Result<Value> {
             format!("file is not valid UTF-8 (at byte {})", e.valid_up_to()),
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| Error::Syntax {
+    let value = serde_json::from_slice(bytes).map_err(|e| Error::Syntax {
         path: path.to_path_buf(),
         line: e.line(),
         column: e.column(),
@@ -43,6 +45,46 @@ pub fn parse_json_value(path: &Path, bytes: &[u8]) -> Result<Value> {
             .next()
             .unwrap_or_default()
             .to_string(),
+    })?;
+    // The parse above kept the last of two equal keys; which one a person meant is theirs
+    // to say.
+    if let Some((pointer, key)) = strict::first_duplicate_key(bytes) {
+        return Err(Error::Schema {
+            path: path.to_path_buf(),
+            pointer,
+            message: format!(
+                "duplicate key {key:?}: the object has it more than once (JSON readers \
+                 disagree on which one counts; keep one)"
+            ),
+        });
+    }
+    Ok(value)
+}
+
+/// Like [`parse_json_document`], with one more check on the schema-valid value before it
+/// becomes a `T`: strings that become arguments, paths or environment variables must not
+/// hold a NUL character (the subtrees at `free_form`, e.g. `/metadata`, may).
+pub(super) fn parse_json_document_without_nul<T: DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+    schema: SchemaName,
+    free_form: &[&str],
+) -> Result<T> {
+    let value = parse_json_value(path, bytes)?;
+    validate_value(path, &value, schema)?;
+    if let Some(pointer) = strict::first_nul(&value, free_form) {
+        return Err(Error::Schema {
+            path: path.to_path_buf(),
+            pointer,
+            message: "contains a NUL character (\\u0000), which no argument, path or \
+                      environment variable can hold"
+                .to_string(),
+        });
+    }
+    serde_json::from_value(value).map_err(|e| Error::Schema {
+        path: path.to_path_buf(),
+        pointer: String::new(),
+        message: e.to_string(),
     })
 }
 
@@ -77,10 +119,13 @@ pub fn validate_value(path: &Path, value: &Value, schema: SchemaName) -> Result<
 /// summaries (`phase status`) that must stay small next to the phases' own copies. A
 /// missing file is `V::default()`; a syntax error names line and column.
 pub fn read_view<V: DeserializeOwned + Default>(path: &Path) -> Result<V> {
-    let file = match std::fs::File::open(path) {
+    // Never through a planted link (issue 8).
+    let file = match super::open_below(path, 1, super::Access::Read) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(V::default()),
-        Err(e) => return Err(Error::io(path, "read", e)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(V::default());
+        }
+        Err(e) => return Err(e),
     };
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
     {

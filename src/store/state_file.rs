@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use super::StateDir;
 use super::atomic::{Fingerprint, write_atomic_with};
+use super::contain::{Access, open_below};
 use super::lock::{LockGuard, LockWait};
 use super::parse::parse_state_reader;
 use crate::model::StateDoc;
@@ -151,16 +152,30 @@ impl<T: StateDoc> StateFile<T> {
     /// the new file's fingerprint; the parse reads the same descriptor.
     fn observe(&self) -> Result<(Option<File>, Seen)> {
         let observed_at = SystemTime::now();
-        let mut file = match File::open(&self.path) {
+        // Never through a planted link: one is an invalid file, reported like any other.
+        let mut file = match open_below(&self.path, 1, Access::Read) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Ok((None, Seen::new(None, 0, observed_at)));
             }
-            Err(e) => return Err(Error::io(&self.path, "read", e)),
+            Err(e) => return Err(e),
         };
         let meta = file
             .metadata()
             .map_err(|e| Error::io(&self.path, "stat", e))?;
+        if !meta.is_file() {
+            // A content error, not an I/O one: it stays until a person fixes it, so it is
+            // reported once and the phases wait (idle) instead of retrying every pass.
+            let what = if meta.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file"
+            };
+            return Err(Error::invalid(
+                &self.path,
+                format!("is {what}, not a state file (remove it, or put the file back)"),
+            ));
+        }
         let mut hasher = DefaultHasher::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {

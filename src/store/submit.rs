@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::StateDir;
 use super::atomic::create_atomic;
+use super::contain::dir_below;
 use super::task_file::{MAX_TASK_FILE_BYTES, parse_task_bytes, read_task_file};
 use crate::model::TaskSpec;
 use crate::{Error, Result};
@@ -120,20 +121,14 @@ impl Submission {
     /// exists without it). Never overwrites: if the id is taken by the same task, reports
     /// where; by a different one, fails with [`conflict`](Self::conflict).
     pub fn publish(&self, state: &StateDir) -> Result<Published> {
-        let inbox = state.inbox();
-        if !inbox.is_dir() {
-            if !state.root().is_dir() {
-                return Err(Error::invalid(
-                    state.root(),
-                    "no state directory here (run `phase init`)",
-                ));
-            }
-            match std::fs::create_dir(&inbox) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(Error::io(&inbox, "create directory", e)),
-            }
+        if !state.root().is_dir() {
+            return Err(Error::invalid(
+                state.root(),
+                "no state directory here (run `phase init`)",
+            ));
         }
+        // Made if missing; a link in its place is refused, so nothing is published elsewhere.
+        dir_below(&state.inbox(), 1, true)?;
         let mut bytes = serde_json::to_vec_pretty(&self.spec)
             .map_err(|e| Error::invalid(&self.source, format!("cannot serialise: {e}")))?;
         bytes.push(b'\n');

@@ -4,7 +4,10 @@
 use std::io::Read;
 use std::path::{Component, Path};
 
-use super::parse::parse_json_document;
+use super::StateDir;
+use super::contain::{Access, open_below};
+use super::file_name::task_file_stem;
+use super::parse::parse_json_document_without_nul;
 use crate::model::{TaskSpec, is_valid_task_id};
 use crate::schema::SchemaName;
 use crate::{Error, Result};
@@ -15,6 +18,8 @@ pub const MAX_TASK_FILE_BYTES: u64 = 1024 * 1024;
 /// Reads and validates a task file; the returned spec has its `id` filled in (from the
 /// file's stem when absent).
 pub fn read_task_file(path: &Path) -> Result<TaskSpec> {
+    // The name first: a file whose name cannot be shown is rejected for that reason.
+    let stem = task_file_stem(path)?;
     let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, "read", e))?;
     if meta.file_type().is_symlink() {
         return Err(Error::invalid(
@@ -29,14 +34,31 @@ pub fn read_task_file(path: &Path) -> Result<TaskSpec> {
         return Err(Error::invalid(path, "is not a regular file"));
     }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_TASK_FILE_BYTES + 1).read_to_end(&mut bytes))
+    // O_NOFOLLOW: a link swapped in after the check above is refused, not followed.
+    open_below(path, 1, Access::Read)?
+        .take(MAX_TASK_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, "read", e))?;
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
     parse_task_bytes(path, &bytes, stem)
+}
+
+/// The accepted task `tasks/<id>.json`, read without following a link (neither `tasks/`
+/// nor the file may be one) and validated. The one place a task's `env` values are kept:
+/// the executor takes them from here when it starts an attempt.
+pub fn read_accepted_task(state: &StateDir, id: &str) -> Result<TaskSpec> {
+    let path = state.tasks().join(format!("{id}.json"));
+    if !is_valid_task_id(id) {
+        return Err(Error::invalid(
+            &path,
+            format!("{id:?} is not a valid task id"),
+        ));
+    }
+    let mut bytes = Vec::new();
+    open_below(&path, 2, Access::Read)?
+        .take(MAX_TASK_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(&path, "read", e))?;
+    parse_task_bytes(&path, &bytes, id)
 }
 
 /// Validates task-file content; `default_id` is used when the file has no `id` (pass `""`
@@ -51,7 +73,9 @@ pub fn parse_task_bytes(path: &Path, bytes: &[u8], default_id: &str) -> Result<T
             ),
         ));
     }
-    let mut spec: TaskSpec = parse_json_document(path, bytes, SchemaName::Task)?;
+    // Everything but `metadata` may end up in an argv, a path or the environment.
+    let mut spec: TaskSpec =
+        parse_json_document_without_nul(path, bytes, SchemaName::Task, &["/metadata"])?;
     let field = |pointer: &str, message: String| Error::Schema {
         path: path.to_path_buf(),
         pointer: pointer.to_string(),
@@ -104,8 +128,50 @@ pub fn parse_task_bytes(path: &Path, bytes: &[u8], default_id: &str) -> Result<T
     {
         return Err(field("/workdir", format!("{workdir:?} {why}")));
     }
+    for (i, file) in spec.files.iter().enumerate() {
+        // Absolute paths are checked against the project where it is known
+        // ([`check_task_paths`]); a relative one may not climb out of the workdir.
+        if !Path::new(file).is_absolute()
+            && let Err(why) = check_relative_inside(file)
+        {
+            let why = why.replace("project root", "workdir");
+            return Err(field(&format!("/files/{i}"), format!("{file:?} {why}")));
+        }
+    }
     spec.id = Some(id);
     Ok(spec)
+}
+
+/// The intake rule the schema cannot say: an absolute entry of `files` must lie inside the
+/// task's workdir under `project_root` (compared as written; links are resolved, and
+/// escapes refused, when the files are used). The error names `/files/<i>` of `path`.
+pub fn check_task_paths(path: &Path, spec: &TaskSpec, project_root: &Path) -> Result<()> {
+    let canonical = std::fs::canonicalize(project_root).ok();
+    let workdir = spec.workdir.as_deref().unwrap_or("");
+    // `..` would make a prefix test meaningless: such a path is never taken as inside.
+    let inside = |file: &Path, root: &Path| {
+        file.starts_with(root.join(workdir))
+            && !file.components().any(|c| c == Component::ParentDir)
+    };
+    for (i, file) in spec.files.iter().enumerate() {
+        let file_path = Path::new(file);
+        if file_path.is_absolute()
+            && !inside(file_path, project_root)
+            && !canonical
+                .as_deref()
+                .is_some_and(|root| inside(file_path, root))
+        {
+            return Err(Error::Schema {
+                path: path.to_path_buf(),
+                pointer: format!("/files/{i}"),
+                message: format!(
+                    "{file:?} is outside the task's workdir {}; give files relative to it",
+                    project_root.join(workdir).display()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A path that is relative and never climbs above its base.
@@ -142,5 +208,40 @@ mod tests {
         assert!(check_relative_inside("../x").is_err());
         assert!(check_relative_inside("a/../../x").is_err());
         assert!(check_relative_inside("/etc").is_err());
+    }
+
+    fn spec(text: &str) -> Result<TaskSpec> {
+        parse_task_bytes(Path::new("t.json"), text.as_bytes(), "t")
+    }
+
+    #[test]
+    fn files_may_not_leave_the_workdir() {
+        let err = spec(r#"{"kind":"k","workdir":"src","files":["a.py","../../x"]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/files/1") && err.contains("leaves the workdir"),
+            "{err}"
+        );
+        let root = Path::new("/p");
+        let ok = spec(r#"{"kind":"k","workdir":"src","files":["/p/src/a.py","b.py"]}"#).unwrap();
+        assert!(check_task_paths(Path::new("t.json"), &ok, root).is_ok());
+        for files in [
+            r#"["/etc/passwd"]"#,
+            r#"["/p/other.py"]"#,
+            r#"["/p/src/../../etc"]"#,
+        ] {
+            let task = spec(&format!(
+                r#"{{"kind":"k","workdir":"src","files":{files}}}"#
+            ))
+            .unwrap();
+            let err = check_task_paths(Path::new("t.json"), &task, root)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("/files/0") && err.contains("outside the task's workdir"),
+                "{err}"
+            );
+        }
     }
 }

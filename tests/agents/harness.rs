@@ -1,12 +1,13 @@
-//! The pieces every scenario uses: which CLI, where it is, a network namespace with only
-//! loopback, the fake model server, and a project that `phase` runs in.
+//! The pieces every scenario uses: which CLI, where it is, the fake model server, and a
+//! project that `phase` runs in.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub use crate::sandbox::Sandbox;
 
 /// The CLIs under test, by preset name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,103 +80,6 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
         .find(|p| {
             std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
-}
-
-/// A network namespace with only loopback, held open by a `sleep` inside it; every process
-/// of a scenario (fake servers, `phase`, the CLIs it starts) runs in it, so no request can
-/// leave 127.0.0.1. Without `unshare`/`nsenter` rights the processes run outside, pointed
-/// only at the fake server (the scenario says so on stderr).
-pub struct Sandbox {
-    holder: Option<Child>,
-    /// `nsenter` arguments before the program.
-    enter: Vec<String>,
-}
-
-impl Sandbox {
-    /// Makes the namespace, or notes why there is none.
-    pub fn new() -> Sandbox {
-        // As root a network namespace alone; otherwise with a user namespace (-r).
-        for (unshare, enter_user) in [(&["-n"][..], false), (&["-r", "-n"][..], true)] {
-            let spawned = Command::new("unshare")
-                .args(unshare)
-                .args([
-                    "--",
-                    "sh",
-                    "-c",
-                    "ip link set lo up && echo up && exec sleep 3600",
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn();
-            let Ok(mut child) = spawned else {
-                break;
-            };
-            // `sh` prints a line once loopback is up, or exits (EOF) when it cannot be.
-            let mut line = String::new();
-            let ready = child
-                .stdout
-                .take()
-                .map(|out| BufReader::new(out).read_line(&mut line))
-                .is_some_and(|r| r.is_ok() && line.trim() == "up");
-            if !ready {
-                let _ = child.kill();
-                let _ = child.wait();
-                continue;
-            }
-            let mut enter = vec![
-                "nsenter".to_string(),
-                "-t".to_string(),
-                child.id().to_string(),
-                "-n".to_string(),
-            ];
-            if enter_user {
-                enter.extend(["-U".to_string(), "--preserve-credentials".to_string()]);
-            }
-            enter.push("--".to_string());
-            let sandbox = Sandbox {
-                holder: Some(child),
-                enter,
-            };
-            if sandbox.command("true").status().is_ok_and(|s| s.success()) {
-                return sandbox;
-            }
-        }
-        eprintln!(
-            "note: no network namespace here (unshare -n / nsenter failed): the CLIs run \
-             outside one, with every URL pointed at the fake server on 127.0.0.1"
-        );
-        Sandbox {
-            holder: None,
-            enter: Vec::new(),
-        }
-    }
-
-    /// Whether processes run in the loopback-only namespace.
-    pub fn isolated(&self) -> bool {
-        self.holder.is_some()
-    }
-
-    /// A command for `program` that runs inside the namespace (when there is one).
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        match self.enter.split_first() {
-            Some((nsenter, args)) => {
-                let mut c = Command::new(nsenter);
-                c.args(args).arg(program);
-                c
-            }
-            None => Command::new(program),
-        }
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.holder.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// What the fake server answers: JSON as `tests/tools/agents/fake_model.py` reads it.
@@ -255,13 +159,13 @@ impl FakeServer {
 
 impl Drop for FakeServer {
     fn drop(&mut self) {
-        let _ = rustix_kill(self.child.id());
+        let _ = terminate(self.child.id());
         let _ = self.child.wait();
     }
 }
 
 /// SIGTERM, so the server exits through its handler.
-fn rustix_kill(pid: u32) -> std::io::Result<ExitStatus> {
+fn terminate(pid: u32) -> std::io::Result<ExitStatus> {
     Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())

@@ -6,6 +6,7 @@
 //! tests, or fails them under `CI=true`.
 
 mod harness;
+mod sandbox;
 mod scenarios;
 mod setup;
 

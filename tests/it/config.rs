@@ -103,7 +103,7 @@ fn unknown_key_is_named_by_its_dotted_path() {
         error_of("[tools.shell]\ncomand = [\"{command}\"]\n"),
         "config/coordinator.toml: tools.shell.comand: unknown key (expected one of: \
          command, kinds, max_parallel, timeout_seconds, health_check, env, preset, model, \
-         base_url, api_key_env, require_changes)"
+         base_url, api_key_env, require_changes, instances, backend, slurm)"
     );
     assert_eq!(
         error_of("colour = true\n"),
@@ -130,7 +130,7 @@ fn unknown_key_is_named_by_its_dotted_path() {
     assert_eq!(
         error_of("[recovery.detectors.\"my.lint\"]\ncommand = [\"x\"]\nparsr = \"generic\"\n"),
         "config/coordinator.toml: recovery.detectors.\"my.lint\".parsr: unknown key \
-         (expected one of: command, parser, pattern, fixer, kinds, timeout_seconds)"
+         (expected one of: command, parser, pattern, fixer, kinds, timeout_seconds, scope)"
     );
 }
 

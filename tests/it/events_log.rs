@@ -1,5 +1,8 @@
 //! The event log with real processes: four writers appending at once get one gap-free
-//! `seq`, numbering survives restarts, a torn last line and very long lines.
+//! `seq`, numbering survives restarts, a torn last line (cut off and reported) and very
+//! long lines.
+
+mod disk_full;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -137,19 +140,28 @@ fn four_processes_get_one_gap_free_sequence_that_survives_restarts_and_torn_line
     emit_one(&log, json!({ "after": "fragment" }));
     emit_one(&EventLog::new(&state, "restarted-again"), json!({}));
 
+    // The fragment is cut off, not kept as a line that is not an event: every line is
+    // valid, and an EVENT_LOG_REPAIRED event holds the fragment and says where it was.
     let lines = read_lines(&path);
-    let n = lines.len();
-    assert_eq!(n as u64, total + 4, "the fragment keeps its own line");
-    let torn = lines[n - 3]
-        .as_ref()
-        .expect_err("the fragment is not an event");
-    assert!(torn.ends_with(fragment), "fragment line: {torn}");
-    let tail: Vec<u64> = valid(&lines[n - 2..]).iter().map(|e| e.seq).collect();
+    let bad: Vec<_> = lines.iter().filter_map(|l| l.as_ref().err()).collect();
+    assert!(bad.is_empty(), "invalid lines after the repair: {bad:#?}");
+    let events = valid(&lines);
+    let n = events.len();
+    assert_eq!(n as u64, total + 4, "one repair report, two new events");
+    let repair = events[n - 3];
+    assert_eq!(repair.kind, EventType::EventLogRepaired);
+    assert_eq!(repair.data["problem"], "torn_line");
+    assert_eq!(
+        repair.data["fragment"], fragment,
+        "the fragment is kept in the report"
+    );
+    let tail: Vec<u64> = events[n - 3..].iter().map(|e| e.seq).collect();
     assert_eq!(
         tail,
-        vec![total + 2, total + 3],
-        "numbering after the torn line"
+        vec![total + 2, total + 3, total + 4],
+        "numbering goes on after the torn line"
     );
+    assert_eq!(events[n - 2].data["after"], "fragment");
 }
 
 /// A line longer than the tail window the log reads back must not reset the numbering.

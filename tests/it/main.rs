@@ -4,8 +4,10 @@
 
 mod support;
 
+mod bad_input;
 mod cli;
 mod config;
+mod containment;
 mod e2e;
 mod errors;
 mod events_log;
@@ -13,8 +15,10 @@ mod example_demo;
 mod executor;
 mod properties;
 mod recovery;
+mod retry_deps;
 mod router;
 mod runner;
 mod schemas;
+mod slurm;
 mod store;
 mod watch_events;

@@ -5,3 +5,4 @@ mod ladder;
 mod patches;
 mod restart;
 mod ruff;
+mod scope;

@@ -3,5 +3,6 @@
 mod bulk;
 mod duplicates;
 mod intake;
+mod resilience;
 mod routing;
 mod state_file;

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 /// The schemas this test file covers (the config schema has its own tests).
-const DOCUMENT_SCHEMAS: [SchemaName; 8] = [
+const DOCUMENT_SCHEMAS: [SchemaName; 9] = [
     SchemaName::Task,
     SchemaName::RoutingDecisions,
     SchemaName::AdapterAssignments,
@@ -25,6 +25,7 @@ const DOCUMENT_SCHEMAS: [SchemaName; 8] = [
     SchemaName::FixPatches,
     SchemaName::Control,
     SchemaName::Event,
+    SchemaName::ToolHealth,
 ];
 
 fn schema_json(schema: SchemaName) -> Value {
@@ -89,6 +90,12 @@ fn samples_of_every_model_type_validate() {
             to_json(&minimal_patches()),
         ),
         (SchemaName::Control, "full", to_json(&full_control())),
+        (SchemaName::ToolHealth, "full", to_json(&full_tool_health())),
+        (
+            SchemaName::ToolHealth,
+            "minimal",
+            to_json(&minimal_tool_health()),
+        ),
         (SchemaName::Event, "full event", to_json(&full_event())),
         (
             SchemaName::Event,
@@ -141,6 +148,7 @@ fn schemas_and_serde_types_agree() {
     agreement::check::<FixPatches>(SchemaName::FixPatches, &to_json(&full_patches()), &[]);
     agreement::check::<Control>(SchemaName::Control, &to_json(&full_control()), &[]);
     agreement::check::<Event>(SchemaName::Event, &to_json(&full_event()), &[]);
+    agreement::check::<ToolHealth>(SchemaName::ToolHealth, &to_json(&full_tool_health()), &[]);
 }
 
 /// The schema's `enum` at `pointer`, as strings.
@@ -262,6 +270,19 @@ fn enums_match_the_model() {
         "/properties/type/enum",
         &all_event_types(),
     );
+
+    let circuits = [Circuit::Closed, Circuit::Open, Circuit::HalfOpen];
+    for c in circuits {
+        match c {
+            Circuit::Closed | Circuit::Open | Circuit::HalfOpen => {}
+        }
+        assert_eq!(to_json(&c), json!(c.as_str()));
+    }
+    assert_enum(
+        SchemaName::ToolHealth,
+        "/$defs/tool/properties/circuit/enum",
+        &circuits,
+    );
 }
 
 fn all_event_types() -> Vec<EventType> {
@@ -282,12 +303,16 @@ fn all_event_types() -> Vec<EventType> {
         TaskRetryScheduled,
         TaskQuarantined,
         TaskEscalated,
+        ScopeEscalation,
         TaskCanceled,
         TaskRetryRequested,
         CircuitOpened,
+        CircuitHalfOpen,
         CircuitClosed,
         StateFileInvalid,
         StateFileRecovered,
+        EventLogRepaired,
+        EventsLost,
         RunStarted,
         RunComplete,
     ];
@@ -296,8 +321,10 @@ fn all_event_types() -> Vec<EventType> {
             TaskSubmitted | TaskRouted | RoutingComplete | TaskRejected | TaskDuplicateSkipped
             | TaskStarted | TaskSucceeded | TaskFailed | TaskDepFailed | ErrorAnalyzed
             | FixApplied | FixFailed | TaskRetryScheduled | TaskQuarantined | TaskEscalated
-            | TaskCanceled | TaskRetryRequested | CircuitOpened | CircuitClosed
-            | StateFileInvalid | StateFileRecovered | RunStarted | RunComplete => {}
+            | ScopeEscalation | TaskCanceled | TaskRetryRequested | CircuitOpened | CircuitHalfOpen
+            | CircuitClosed
+            | StateFileInvalid | StateFileRecovered | EventLogRepaired | EventsLost
+            | RunStarted | RunComplete => {}
         }
     }
     all

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::executor::supervisor::{
-    Begun, Claims, CommandSite, Done, End, Job, Probe, RunningTask, begin, note_in_log, run,
+    Begun, Claims, CommandSite, Done, End, Job, Prepared, Probe, RunningTask, begin, note_in_log,
+    run,
 };
 use crate::executor::{Executor, PHASE, times};
 use crate::lifecycle::{Next, next_step};
-use crate::model::{Attempt, EventType, now_rfc3339};
-use crate::process::StopHandle;
+use crate::model::{Attempt, EventType, Metadata, now_rfc3339};
+use crate::store::Claim;
 
 impl Executor {
     /// Starts ready tasks until the parallel limit is reached or none is left.
@@ -55,6 +56,11 @@ impl Executor {
         if self.supervisor.runs(id) {
             return None;
         }
+        // The router holds it back: no candidate tool may take it now (docs/ROUTING.md
+        // "Waiting"). Its next change of the decision wakes the executor.
+        if self.schedule.graph().decision(t).waiting.is_some() {
+            return None;
+        }
         let Next::Attempt {
             attempt,
             patch_id,
@@ -71,28 +77,14 @@ impl Executor {
             .then_some((attempt, patch_id))
     }
 
+    /// Starts `attempt` of task `t`: claims it, builds its command and hands it to a
+    /// worker; a command that cannot be built is a failed attempt.
     fn launch(&mut self, t: usize, attempt: u32, patch_id: Option<String>) {
         let id = self.schedule.graph().id(t).to_string();
-        let poll = Duration::from_millis(self.site.config.state.poll_interval_ms);
-        let recheck = Instant::now() + poll;
-        let claim = match self.supervisor.take_claim(&self.site.state, &id) {
-            Ok(Some(claim)) => claim,
-            // Another executor runs it. Look again later: it may die before writing.
-            Ok(None) => return self.schedule.at(recheck, t),
-            Err(e) => {
-                tracing::warn!(phase = PHASE, task = %id, "{e}");
-                return self.schedule.at(recheck, t);
-            }
+        let Some(claim) = self.claim_to_start(t, &id, attempt, &patch_id) else {
+            return;
         };
-        // Two executors must never run the same attempt: another one may have run it
-        // and released the claim since this process last read the file.
-        if self.refresh_results()
-            && (!self.can_start() || self.runnable(t) != Some((attempt, patch_id.clone())))
-        {
-            return self.supervisor.claims.hold(&id, claim);
-        }
         let decision = self.schedule.graph().decision(t);
-        let tool = decision.selected_tool.clone();
         let metadata = decision.metadata.clone();
         let site = CommandSite {
             config: &self.site.config,
@@ -100,56 +92,98 @@ impl Executor {
             state: &self.site.state,
         };
         let prepared = self.supervisor.prepare(&site, decision, attempt);
-        let log_out = format!("logs/{id}/{attempt}.out");
-        let log_err = format!("logs/{id}/{attempt}.err");
-        let argv = prepared
-            .as_ref()
-            .map(|p| p.argv.clone())
-            .unwrap_or_default();
         let record = Attempt {
             attempt,
-            tool_id: tool.clone(),
-            argv: argv.clone(),
+            tool_id: decision.selected_tool.clone(),
+            argv: prepared
+                .as_ref()
+                .map(|p| p.argv.clone())
+                .unwrap_or_default(),
             started_at: now_rfc3339(),
-            log_out: log_out.clone(),
-            log_err: log_err.clone(),
-            patch_id: patch_id.clone(),
+            log_out: format!("logs/{id}/{attempt}.out"),
+            log_err: format!("logs/{id}/{attempt}.err"),
+            patch_id,
             executor: self.site.executor_id.clone(),
             ..Attempt::default()
         };
-        let stop = StopHandle::new();
-        let mut task = RunningTask {
-            attempt,
-            tool: tool.clone(),
-            timeout: None,
-            claim,
-            stop: stop.clone(),
-            cancel_requests: Vec::new(),
-            interrupted: false,
-            require_changes: false,
-        };
-        let prepared = match prepared {
-            Ok(p) => p,
+        let task = RunningTask::new(attempt, record.tool_id.clone(), claim);
+        match prepared {
+            Ok(prepared) => self.hand_over(t, id, task, prepared, record, metadata),
             Err(reason) => {
+                let log_err = self.site.state.root().join(&record.log_err);
                 self.book.start_attempt(&id, record, metadata);
-                note_in_log(&self.site.state.root().join(&log_err), &reason);
-                return self.finish(not_started(&id, attempt, reason), task);
+                note_in_log(&log_err, &reason);
+                self.finish(not_started(&id, attempt, reason), task);
+            }
+        }
+    }
+
+    /// The claim on task `t` for `attempt`, unless another executor holds it (the task
+    /// is looked at again later) or has started or finished that attempt meanwhile.
+    fn claim_to_start(
+        &mut self,
+        t: usize,
+        id: &str,
+        attempt: u32,
+        patch_id: &Option<String>,
+    ) -> Option<Claim> {
+        let poll = Duration::from_millis(self.site.config.state.poll_interval_ms);
+        let claim = match self.supervisor.take_claim(&self.site.state, id) {
+            Ok(Some(claim)) => claim,
+            // Another executor runs it. Look again later: it may die before writing.
+            Ok(None) => {
+                self.schedule.at(Instant::now() + poll, t);
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(phase = PHASE, task = %id, "{e}");
+                self.schedule.at(Instant::now() + poll, t);
+                return None;
             }
         };
+        // Two executors must never run the same attempt: another one may have run it
+        // and released the claim since this process last read the file.
+        if self.refresh_results()
+            && (!self.can_start() || self.runnable(t) != Some((attempt, patch_id.clone())))
+        {
+            self.supervisor.claims.hold(id, claim);
+            return None;
+        }
+        Some(claim)
+    }
+
+    /// Hands the prepared attempt to a worker, records it `running` and announces it.
+    fn hand_over(
+        &mut self,
+        t: usize,
+        id: String,
+        mut task: RunningTask,
+        prepared: Prepared,
+        record: Attempt,
+        metadata: Metadata,
+    ) {
         task.timeout = prepared.timeout;
         task.require_changes = prepared.require_changes;
-        let workdir = prepared.spec.cwd.display().to_string();
+        let root = self.site.state.root();
         let mut job = Job {
             task_id: id.clone(),
-            attempt,
-            out_log: self.site.state.root().join(&log_out),
-            err_log: self.site.state.root().join(&log_err),
+            attempt: record.attempt,
+            out_log: root.join(&record.log_out),
+            err_log: root.join(&record.log_err),
             tail_bytes: self.site.config.events.stderr_tail_bytes,
             spec: prepared.spec,
             probe: prepared.probe,
-            stop,
+            stop: task.stop.clone(),
             begun: None,
         };
+        let started = json!({
+            "tool": record.tool_id,
+            "argv": record.argv,
+            "workdir": job.spec.cwd.display().to_string(),
+            "log_out": record.log_out,
+            "log_err": record.log_err,
+            "patch_id": record.patch_id,
+        });
         // The only attempt running (as in a dependency chain, where every start is on
         // the critical path): spawn it here rather than wake a worker first. A worker
         // still waits for it. Not when `files_modified` needs a snapshot first (it may
@@ -164,6 +198,7 @@ impl Executor {
         // Handed over before the bookkeeping below, which the worker does not need. The
         // attempt's ending is recorded by this thread too, so it cannot overtake its start.
         let submitted = self.supervisor.submit(job);
+        let attempt = record.attempt;
         self.book.start_attempt(&id, record, metadata);
         if let Err(job) = submitted {
             return self.not_submitted(*job, task);
@@ -173,16 +208,9 @@ impl Executor {
             PHASE,
             Some(&id),
             Some(attempt),
-            json!({
-                "tool": tool,
-                "argv": argv,
-                "workdir": workdir,
-                "log_out": log_out,
-                "log_err": log_err,
-                "patch_id": patch_id,
-            }),
+            started,
         );
-        self.schedule.tool_started(&tool);
+        self.schedule.tool_started(&task.tool);
         self.supervisor.add(id, task);
         self.prepare_claims_after(t);
     }

@@ -3,7 +3,6 @@
 //! SIGKILL to the group), snapshot again, stderr tail. Anything that goes wrong is a result, never
 //! a panic of the engine.
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -163,16 +162,11 @@ pub(in crate::executor) fn run(mut job: Job) -> Done {
 
 /// Appends the engine's own line to the attempt's stderr log, so `phase logs` shows it.
 pub(in crate::executor) fn note_in_log(path: &Path, line: &str) {
-    let appended = path
-        .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-        })
-        .and_then(|mut f| writeln!(f, "phase: {line}"));
+    // `logs/<task>/<n>.err`: no planted link on the way is followed (issue 8).
+    let appended =
+        crate::store::open_below(path, 3, crate::store::Access::Append).and_then(|mut f| {
+            writeln!(f, "phase: {line}").map_err(|e| crate::Error::io(path, "write", e))
+        });
     if let Err(e) = appended {
         tracing::debug!(path = %path.display(), "cannot write the log: {e}");
     }
@@ -180,7 +174,7 @@ pub(in crate::executor) fn note_in_log(path: &Path, line: &str) {
 
 /// The last `limit` bytes of the log, cut forward to a character boundary.
 pub(in crate::executor) fn stderr_tail(path: &Path, limit: usize) -> String {
-    let Ok(mut file) = File::open(path) else {
+    let Ok(mut file) = crate::store::open_below(path, 3, crate::store::Access::Read) else {
         return String::new();
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -62,7 +62,7 @@ impl Claims {
     ) {
         for id in ids {
             if let Err(e) = Claim::try_acquire(state, id) {
-                tracing::debug!(phase = super::super::PHASE, task = %id, "{e}");
+                tracing::debug!(phase = crate::executor::PHASE, task = %id, "{e}");
             }
         }
     }

@@ -49,9 +49,12 @@ pub(in crate::executor) fn prepare(
             "cannot start: tool {tool_name:?} is not configured (no [tools.{tool_name}] in the configuration)"
         )
     })?;
-    let cwd = match &task.workdir {
-        Some(w) => site.project_root.join(w),
-        None => site.project_root.to_path_buf(),
+    // Resolved now, links included: a hand-edited decision or a planted link may not
+    // lead out of the project (issue 8). No workdir and no files: nothing to resolve.
+    let cwd = match crate::store::contain_task_paths(site.state, task) {
+        Ok(Some(dir)) => dir,
+        Ok(None) => site.project_root.to_path_buf(),
+        Err(e) => return Err(format!("cannot start: {e}")),
     };
     let workdir = cwd.to_string_lossy().into_owned();
     // Agent presets: their own home and key; a prompt when the argv asks for one.
@@ -83,8 +86,8 @@ pub(in crate::executor) fn prepare(
         .chain(
             tool.env
                 .iter()
-                .chain(task.env.iter())
-                .map(|(k, v)| (k.clone(), v.clone())),
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .chain(task_env(site.state, decision)?),
         )
         .collect();
     let seconds = task
@@ -110,4 +113,16 @@ pub(in crate::executor) fn prepare(
         probe,
         timeout,
     })
+}
+
+/// The task's own environment. Its values are kept only in `tasks/<id>.json` (the decision
+/// carries the names): read from there, and only when there are any.
+fn task_env(state: &StateDir, decision: &RoutingDecision) -> Result<Vec<(String, String)>, String> {
+    if decision.task.env.is_empty() {
+        return Ok(Vec::new());
+    }
+    let accepted = crate::store::read_accepted_task(state, &decision.task_id).map_err(|e| {
+        format!("cannot start: the task's env values are kept in its task file: {e}")
+    })?;
+    Ok(accepted.env.into_iter().collect())
 }

@@ -132,9 +132,10 @@ fn event_log_problems_name_the_line() {
          \"ROUTING_COMPLETE\", \"TASK_REJECTED\", \"TASK_DUPLICATE_SKIPPED\", \"TASK_STARTED\", \
          \"TASK_SUCCEEDED\", \"TASK_FAILED\", \"TASK_DEP_FAILED\", \"ERROR_ANALYZED\", \
          \"FIX_APPLIED\", \"FIX_FAILED\", \"TASK_RETRY_SCHEDULED\", \"TASK_QUARANTINED\", \
-         \"TASK_ESCALATED\", \"TASK_CANCELED\", \"TASK_RETRY_REQUESTED\", \"CIRCUIT_OPENED\", \
-         \"CIRCUIT_CLOSED\", \"STATE_FILE_INVALID\", \"STATE_FILE_RECOVERED\", \"RUN_STARTED\", \
-         \"RUN_COMPLETE\"; got \"TASK_EXPLODED\"\n\
+         \"TASK_ESCALATED\", \"SCOPE_ESCALATION\", \"TASK_CANCELED\", \"TASK_RETRY_REQUESTED\", \
+         \"CIRCUIT_OPENED\", \"CIRCUIT_HALF_OPEN\", \"CIRCUIT_CLOSED\", \"STATE_FILE_INVALID\", \"STATE_FILE_RECOVERED\", \
+         \"EVENT_LOG_REPAIRED\", \"EVENTS_LOST\", \
+         \"RUN_STARTED\", \"RUN_COMPLETE\"; got \"TASK_EXPLODED\"\n\
          error: .state/events.jsonl:5: empty line\n",
     );
 }

@@ -216,24 +216,33 @@ fn a_rung_that_changes_nothing_hands_over_to_the_next_in_the_same_attempt() {
         "{failed:?}"
     );
 
-    // Nothing changes on the last rung either: quarantine, still within the attempt.
-    let h =
-        Harness::new(&toml.replace(r#"["mechanical_fix", "broken", "agent1"]"#, r#"["broken"]"#));
-    h.write("a.txt", "a\n");
-    h.submit(json!({ "id": "t", "kind": "build", "files": ["a.txt"] }));
-    let (mut rec, wakes) = h.recovery();
-    h.fail("t", Failure::exit(1, "boom\n"));
-    drive(&mut rec, &wakes);
-    let verdict = h.retry("t", 1);
-    assert_eq!(
-        (verdict.ladder_step.as_str(), verdict.retry_recommended),
-        ("quarantine", false)
-    );
-    assert!(
-        h.escalation("t")
-            .expect("report")
-            .contains("broken changed nothing")
-    );
+    // Nothing changes on the last rung either: nothing on the ladder fixes it, so the
+    // attempt is retried as is (recovery.retry_unfixable), or quarantined when that is off.
+    for (retry_unfixable, expected) in [(true, ("retry", true)), (false, ("quarantine", false))] {
+        let h = Harness::new(
+            &toml
+                .replace(r#"["mechanical_fix", "broken", "agent1"]"#, r#"["broken"]"#)
+                .replace(
+                    "[recovery]\n",
+                    &format!("[recovery]\nretry_unfixable = {retry_unfixable}\n"),
+                ),
+        );
+        h.write("a.txt", "a\n");
+        h.submit(json!({ "id": "t", "kind": "build", "files": ["a.txt"] }));
+        let (mut rec, wakes) = h.recovery();
+        h.fail("t", Failure::exit(1, "boom\n"));
+        drive(&mut rec, &wakes);
+        let verdict = h.retry("t", 1);
+        assert_eq!(
+            (verdict.ladder_step.as_str(), verdict.retry_recommended),
+            expected
+        );
+        assert!(
+            verdict.reason.contains("broken changed nothing"),
+            "{verdict:?}"
+        );
+        assert_eq!(h.escalation("t").is_some(), !retry_unfixable);
+    }
 }
 
 #[test]

@@ -72,8 +72,10 @@ fn ruff_json_reads_real_ruff_output() {
         "{:?}",
         ruff[0]
     );
-    // No fixer configured, no agent: nothing on the ladder fits.
-    assert_eq!(a.ladder_step, "quarantine");
+    // No fixer configured, no agent: nothing on the ladder fixes it, so it is retried as is
+    // (recovery.retry_unfixable).
+    assert_eq!(h.retry("py", 1).ladder_step, "retry");
+    assert!(h.retry("py", 1).retry_recommended);
 }
 
 #[test]

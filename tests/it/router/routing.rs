@@ -58,7 +58,9 @@ fn the_router_is_named_and_wakes_on_its_inputs_only() {
     assert!(b.router.wakes_on("inbox/a.json".as_ref()));
     assert!(b.router.wakes_on("routing_decisions.json".as_ref()));
     assert!(b.router.wakes_on("adapter_assignments.json".as_ref()));
-    assert!(!b.router.wakes_on("execution_results.json".as_ref()));
+    // The attempts its circuits follow, and its own tool_health.json.
+    assert!(b.router.wakes_on("execution_results.json".as_ref()));
+    assert!(b.router.wakes_on("tool_health.json".as_ref()));
     assert!(!b.router.wakes_on("fix_patches.json".as_ref()));
 }
 

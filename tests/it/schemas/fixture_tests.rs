@@ -72,6 +72,7 @@ fn reserialise(schema: SchemaName, value: &Value) -> Result<Value, String> {
         SchemaName::Event => via::<Event>(value),
         SchemaName::Config => Err("not a fixture schema".into()),
         SchemaName::AttemptOutcome => via::<AttemptOutcome>(value),
+        SchemaName::ToolHealth => via::<ToolHealth>(value),
     }
 }
 
@@ -136,6 +137,7 @@ fn fixtures_read_through_the_store() {
             SchemaName::ErrorAnalysis => read_through_store::<ErrorAnalyses>(&path),
             SchemaName::FixPatches => read_through_store::<FixPatches>(&path),
             SchemaName::Control => read_through_store::<Control>(&path),
+            SchemaName::ToolHealth => read_through_store::<ToolHealth>(&path),
             SchemaName::Event | SchemaName::Config | SchemaName::AttemptOutcome => Ok(()),
         };
         if let Err(e) = read {

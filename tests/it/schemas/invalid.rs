@@ -44,6 +44,7 @@ fn valid_sample(schema: SchemaName) -> Value {
         SchemaName::FixPatches => to_json(&samples::full_patches()),
         SchemaName::Control => to_json(&samples::full_control()),
         SchemaName::Event => to_json(&samples::full_event()),
+        SchemaName::ToolHealth => to_json(&samples::full_tool_health()),
         SchemaName::Config => unreachable!("the config schema is tested with the config"),
         SchemaName::AttemptOutcome => unreachable!("outcome records are tested with the runner"),
     }
@@ -243,6 +244,37 @@ fn cases() -> Vec<Case> {
             Set("/adapters/shell/healthy", json!("yes")),
             "/adapters/shell/healthy",
             "expected boolean",
+        ),
+        // tool_health.json.
+        case(
+            ToolHealth,
+            Set("/tools/aider@key1/circuit", json!("ajar")),
+            "/tools/aider@key1/circuit",
+            "expected one of \"closed\", \"open\", \"half_open\"",
+        ),
+        case(
+            ToolHealth,
+            Set("/tools/aider@key1/consecutive_failures", json!(-1)),
+            "/tools/aider@key1/consecutive_failures",
+            "less than the minimum of 0",
+        ),
+        case(
+            ToolHealth,
+            Add("/tools/aider@key1/open_untill"),
+            "/tools/aider@key1",
+            "unknown field \"open_untill\" (did you mean \"open_until\"?)",
+        ),
+        case(
+            ToolHealth,
+            Remove("/tools/aider@key1/probe/task_id"),
+            "/tools/aider@key1/probe",
+            "missing required field \"task_id\"",
+        ),
+        case(
+            ToolHealth,
+            Set("/tools/aider@key1/open_until", json!("tomorrow")),
+            "/tools/aider@key1/open_until",
+            "is not a timestamp",
         ),
         // execution_results.json.
         case(

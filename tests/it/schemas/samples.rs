@@ -79,6 +79,22 @@ pub fn full_routing() -> RoutingDecisions {
             submission_seq: 7,
             metadata: metadata(),
             task: full_task(),
+            scores: vec![CandidateScore {
+                tool: "ruff".into(),
+                score: 0.75,
+                detail: "3 of 4 recent attempts succeeded, median 120 ms".into(),
+            }],
+            fallbacks: vec![Fallback {
+                after_attempt: 1,
+                from: "aider".into(),
+                to: "ruff".into(),
+                reason: "attempt 1 on aider failed: rate limited".into(),
+                at: TS.into(),
+            }],
+            waiting: Some(Waiting {
+                reason: "no candidate may take it now (ruff: circuit open)".into(),
+                until: Some(TS.into()),
+            }),
         }],
         ..Default::default()
     })
@@ -217,6 +233,10 @@ pub fn full_analyses() -> ErrorAnalyses {
             error_type: "lint".into(),
             classification: Classification::AgentFixable,
             plugins_run: strings(&["ruff"]),
+            plugins_skipped: vec![SkippedDetector {
+                detector: "pytest".into(),
+                reason: "its command uses {files} and the task names no files".into(),
+            }],
             issues: vec![Issue {
                 detector: "ruff".into(),
                 file: Some("src/app.py".into()),
@@ -273,6 +293,7 @@ pub fn full_patches() -> FixPatches {
             created_at: TS.into(),
             error: Some("hunk 1 does not apply".into()),
             rejected: true,
+            out_of_scope: true,
         }],
         retries: vec![RetryRecommendation {
             task_id: "lint-src".into(),
@@ -360,6 +381,48 @@ pub fn minimal_event() -> Event {
     }
 }
 
+/// Tool health with every field set.
+pub fn full_tool_health() -> ToolHealth {
+    let state = ToolState {
+        circuit: Circuit::HalfOpen,
+        consecutive_failures: 3,
+        open_until: Some(TS.into()),
+        opened: 2,
+        probe: Some(ProbeTask {
+            task_id: "lint-src".into(),
+            after_attempt: 1,
+            since: TS.into(),
+        }),
+        cooldown_until: Some(TS.into()),
+        cooldown_reason: Some("rate limited (Retry-After: 2)".into()),
+        last_failure: Some(ToolFailure {
+            task_id: "build".into(),
+            attempt: 2,
+            kind: "transient".into(),
+            reason: "transient error".into(),
+            at: TS.into(),
+        }),
+        last_check: Some(HealthCheck {
+            at: TS.into(),
+            ok: false,
+            note: Some("health check [\"true\"] failed: exit code 1".into()),
+        }),
+    };
+    stamped(ToolHealth {
+        results_through: TS.into(),
+        tools: [("aider@key1".to_string(), state)].into_iter().collect(),
+        ..Default::default()
+    })
+}
+
+/// Tool health with one tool holding nothing but defaults.
+pub fn minimal_tool_health() -> ToolHealth {
+    stamped(ToolHealth {
+        tools: [("shell".to_string(), ToolState::default())].into_iter().collect(),
+        ..Default::default()
+    })
+}
+
 /// Empty documents, as a fresh state directory holds after the first write.
 pub fn empty_documents() -> Vec<(SchemaName, Value)> {
     fn doc<T: StateDoc>() -> (SchemaName, Value) {
@@ -372,6 +435,7 @@ pub fn empty_documents() -> Vec<(SchemaName, Value)> {
         doc::<ErrorAnalyses>(),
         doc::<FixPatches>(),
         doc::<Control>(),
+        doc::<ToolHealth>(),
     ]
 }
 

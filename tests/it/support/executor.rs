@@ -140,6 +140,15 @@ impl Harness {
             if d.submission_seq == 0 {
                 d.submission_seq = self.seq;
             }
+            // As the router does: env values live in tasks/<id>.json only, where the
+            // executor reads them; the decision keeps the names.
+            if !d.task.env.is_empty() {
+                let tasks = self.state.tasks();
+                std::fs::create_dir_all(&tasks).expect("mkdir tasks");
+                let spec = serde_json::to_vec_pretty(&d.task).expect("json");
+                std::fs::write(tasks.join(format!("{}.json", d.task_id)), spec).expect("task");
+                d.task = d.task.redacted();
+            }
         }
         self.commit(RoutingDecisions {
             decisions,

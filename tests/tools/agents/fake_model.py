@@ -331,6 +331,16 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(404, {"error": {"message": f"fake model: no endpoint {self.path}"}})
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A CLI dropping its connection (after a probe, on exit) is no error of the script.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--script", required=True)
@@ -338,8 +348,7 @@ def main():
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file")
     a = p.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", a.port), Handler)
     server.script = Script(a.script)
     server.log = Log(a.log)
     port = server.server_address[1]

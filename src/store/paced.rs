@@ -1,0 +1,64 @@
+//! A watched state file another phase owns, re-read at a bounded cost: after a read that
+//! took `d`, the next waits `(PACE - 1) × d` (at most [`MAX_PAUSE`]). Reading a
+//! 10,000-task results file takes ~0.1 s and its owner rewrites it every flush interval;
+//! a phase that only needs a summary of it must not spend a core re-reading it. Small
+//! files take well under a millisecond, so this adds no noticeable latency to them.
+//!
+//! (recovery keeps its own copy of this, `recovery::files::Paced`, which also keeps the
+//! document; this one hands each new version over and keeps nothing.)
+
+use std::time::{Duration, Instant};
+
+use super::StateDir;
+use super::breakage::FileEvents;
+use super::watched::{Poll, WatchedFile};
+use crate::Result;
+use crate::model::StateDoc;
+
+/// Re-reading may take this share of the time at most (1 in `PACE`).
+const PACE: u32 = 10;
+/// The longest pause between two reads.
+const MAX_PAUSE: Duration = Duration::from_secs(2);
+
+/// An input file, re-read at a bounded cost.
+#[derive(Debug)]
+pub struct PacedFile<T: StateDoc> {
+    file: WatchedFile<T>,
+    not_before: Option<Instant>,
+}
+
+impl<T: StateDoc> PacedFile<T> {
+    /// `T::FILE` in `state`, read by `phase`.
+    pub fn new(state: &StateDir, phase: &'static str) -> Self {
+        PacedFile {
+            file: WatchedFile::new(state, phase),
+            not_before: None,
+        }
+    }
+
+    /// Polls the file (see [`WatchedFile::poll`]) unless the last read was too recent:
+    /// then `Err(when)` says when it may be looked at again.
+    pub fn poll(
+        &mut self,
+        events: &dyn FileEvents,
+    ) -> std::result::Result<Result<Poll<T>>, Instant> {
+        let now = Instant::now();
+        if let Some(t) = self.not_before.filter(|t| *t > now) {
+            return Err(t);
+        }
+        let polled = self.file.poll(events);
+        let spent = now.elapsed();
+        self.not_before = Some(Instant::now() + (spent * (PACE - 1)).min(MAX_PAUSE));
+        Ok(polled)
+    }
+
+    /// When a pending content check is due, if one is.
+    pub fn confirm_at(&self) -> Option<Instant> {
+        self.file.confirm_at()
+    }
+
+    /// Whether the file is invalid.
+    pub fn is_broken(&self) -> bool {
+        self.file.is_broken()
+    }
+}
