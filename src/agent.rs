@@ -7,9 +7,17 @@
 //! `{prompt}` gets a prompt. The argv and the fixed environment come from the config
 //! (`config/presets.rs`).
 
+mod auth;
+pub mod cost;
+mod ended;
+mod fix_run;
 mod home;
 pub mod prompt;
+pub mod usage;
 
+pub use auth::key_refused;
+pub use ended::{AgentEnd, end_attempt};
+pub use fix_run::{FixRun, observe_fix_run};
 pub use home::{home_dir, missing_key, prepare_env};
 
 use std::path::Path;
@@ -27,6 +35,24 @@ pub struct AttemptSetup {
     pub prompt_file: Option<String>,
     /// `{prompt}`: the prompt's text, cut to what fits in one argument.
     pub prompt: Option<String>,
+    /// What stands for the prompt's text in the recorded argv:
+    /// `<prompt: logs/<id>/<n>.prompt.md>`.
+    pub prompt_placeholder: Option<String>,
+}
+
+impl AttemptSetup {
+    /// `argv` as it is recorded (`execution_results.json`, `TASK_STARTED`): the prompt's
+    /// text, which can be 100 KiB and repeats the prompt file, replaced by a placeholder
+    /// naming the file.
+    pub fn recorded_argv(&self, argv: &[String]) -> Vec<String> {
+        match (&self.prompt, &self.prompt_placeholder) {
+            (Some(text), Some(placeholder)) if !text.is_empty() => argv
+                .iter()
+                .map(|a| a.replace(text.as_str(), placeholder))
+                .collect(),
+            _ => argv.to_vec(),
+        }
+    }
 }
 
 /// Whether `command` needs a prompt (`{prompt_file}` or `{prompt}`).
@@ -64,6 +90,7 @@ pub fn prepare_attempt(
             })
             .map_err(|e| format!("cannot write the prompt file: {e}"))?;
         let path = std::path::absolute(&path).unwrap_or(path);
+        setup.prompt_placeholder = Some(format!("<prompt: logs/{task_id}/{attempt}.prompt.md>"));
         setup.prompt = Some(prompt::as_argument(&text, &path).into_owned());
         setup.prompt_file = Some(path.to_string_lossy().into_owned());
     }

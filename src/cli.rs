@@ -5,6 +5,7 @@
 //! `cli/<verb>.rs` with `pub fn run(args, ctx, out) -> Outcome`, and its arm in
 //! [`Command::run`].
 
+mod archive;
 mod control;
 mod edit;
 mod events;
@@ -12,6 +13,8 @@ mod init;
 mod log_format;
 mod logs;
 mod out;
+mod plan;
+mod rerun;
 mod run;
 mod schema;
 mod status;
@@ -102,6 +105,13 @@ pub enum Command {
     Edit(edit::Args),
     /// Show the tools' circuits, cool-downs and health checks; `reset NAME` closes a circuit.
     Tools(tools::Args),
+    /// Markdown plans as tasks: `import` submits a plan's items, `close` ticks a finished
+    /// plan's checkboxes.
+    Plan(plan::Args),
+    /// Run ended tasks again (a succeeded one too) as a new attempt.
+    Rerun(rerun::Args),
+    /// Move a finished run's records to .state/archive/<run_id>/.
+    Archive(archive::Args),
     /// Internal: the attempt runner an executor starts (docs/ATTEMPTS.md).
     #[command(name = "__runner", hide = true)]
     Runner(crate::runner::RunnerArgs),
@@ -183,6 +193,9 @@ impl Command {
             Command::Wait(args) => wait::run(args, ctx, out),
             Command::Edit(args) => edit::run(args, ctx, out),
             Command::Tools(args) => tools::run(args, ctx, out),
+            Command::Plan(args) => plan::run(args, ctx, out),
+            Command::Rerun(args) => rerun::run(args, ctx, out),
+            Command::Archive(args) => archive::run(args, ctx, out),
             Command::Runner(args) => Ok(crate::runner::serve(args, &ctx.state)?),
             Command::SlurmJob(args) => Ok(crate::slurm::run_job(args, &ctx.state)?),
         }
@@ -197,7 +210,7 @@ pub fn main() -> i32 {
 
 /// Like [`main`] with explicit arguments (the first is the program name) and stdout.
 pub fn run(args: impl IntoIterator<Item = OsString>, stdout: &mut dyn std::io::Write) -> i32 {
-    let (cli, config_explicit) = match parse(args) {
+    let (mut cli, config_explicit, state_explicit) = match parse(args) {
         Ok(parsed) => parsed,
         Err(e) => {
             // clap renders its own `error: …` with usage, or the help/version text.
@@ -206,6 +219,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>, stdout: &mut dyn std::io::W
         }
     };
     init_logging(cli.verbose, cli.quiet);
+    if let Err(message) = locate_project(&mut cli, config_explicit, state_explicit) {
+        eprintln!("error: {message}");
+        return EXIT_USAGE;
+    }
     let ctx = Context {
         state: StateDir::new(&cli.state_dir),
         config_path: cli.config.clone(),
@@ -223,15 +240,55 @@ pub fn run(args: impl IntoIterator<Item = OsString>, stdout: &mut dyn std::io::W
     }
 }
 
+/// Parses the arguments; also says whether `--config` and `--state-dir` were given (on
+/// the command line or in the environment) rather than defaulted.
 fn parse(
     args: impl IntoIterator<Item = OsString>,
-) -> std::result::Result<(Cli, bool), clap::Error> {
+) -> std::result::Result<(Cli, bool, bool), clap::Error> {
     let matches = Cli::command().try_get_matches_from(args)?;
-    let explicit = !matches!(
-        matches.value_source("config"),
-        None | Some(ValueSource::DefaultValue)
-    );
-    Ok((Cli::from_arg_matches(&matches)?, explicit))
+    let given = |id: &str| {
+        !matches!(
+            matches.value_source(id),
+            None | Some(ValueSource::DefaultValue)
+        )
+    };
+    let (config, state) = (given("config"), given("state_dir"));
+    Ok((Cli::from_arg_matches(&matches)?, config, state))
+}
+
+/// Finds the project as git does: unless `--state-dir`/`PHASE_STATE_DIR` name the state
+/// directory, the nearest `.state` in the current directory or above; the default config
+/// is then relative to that project root. `init` creates a project and `schema` needs
+/// none; every other verb without a state directory is a usage error.
+fn locate_project(
+    cli: &mut Cli,
+    config_explicit: bool,
+    state_explicit: bool,
+) -> std::result::Result<(), String> {
+    if state_explicit || matches!(cli.command, Command::Init(_) | Command::Schema(_)) {
+        return Ok(());
+    }
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+    let Some(root) = cwd.ancestors().find(|d| d.join(".state").is_dir()) else {
+        // `validate` checks explicit paths without a project, and reports a missing state
+        // directory as an invalid file itself (exit 1, the files are not ok).
+        if matches!(cli.command, Command::Validate(_)) {
+            return Ok(());
+        }
+        return Err(format!(
+            "no .state directory here or above {}; run `phase init`",
+            cwd.display()
+        ));
+    };
+    // Found here: keep the relative default, so messages name `.state/…` as before.
+    if root != cwd {
+        cli.state_dir = root.join(".state");
+        if !config_explicit {
+            cli.config = root.join(&cli.config);
+        }
+    }
+    Ok(())
 }
 
 /// Logs go to stderr; default level warn, `-v` info, `-vv` debug, `-q` error, `-qq` off;

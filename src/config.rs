@@ -5,6 +5,7 @@
 
 mod check;
 mod gate;
+mod hooks;
 mod load;
 pub mod presets;
 mod resilience;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{BackoffSpec, LadderStep, RoutingStrategy};
 
+pub use hooks::HookConfig;
 pub use resilience::{
     CircuitConfig, INSTANCE_SEPARATOR, InstanceConfig, MetricsConfig, instance_tool,
     is_instance_tool,
@@ -40,6 +42,8 @@ pub struct Config {
     pub state: StateConfig,
     /// The event log.
     pub events: EventsConfig,
+    /// Programs run on events (`[[hooks]]`).
+    pub hooks: Vec<HookConfig>,
 }
 
 impl Default for Config {
@@ -53,6 +57,7 @@ impl Default for Config {
             recovery: RecoveryConfig::default(),
             state: StateConfig::default(),
             events: EventsConfig::default(),
+            hooks: Vec::new(),
         }
     }
 }
@@ -150,6 +155,11 @@ pub struct ToolConfig {
     /// exit 0 having done nothing (AGENT-CLIS.md). Agent presets set it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub require_changes: bool,
+    /// Where its attempts run: `worktree` (a git worktree of their own on branch
+    /// `phase/<task>/<attempt>`, merged back on success; `src/worktree.rs`) or `none`.
+    /// A task's own `isolation` wins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<crate::model::Isolation>,
     /// A pool: its instances by name, each run as tool `<name>@<instance>`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub instances: BTreeMap<String, InstanceConfig>,
@@ -193,6 +203,7 @@ impl Default for ToolConfig {
             base_url: None,
             api_key_env: None,
             require_changes: false,
+            isolation: None,
             instances: BTreeMap::new(),
             backend: ToolBackend::Local,
             slurm: None,
@@ -348,6 +359,11 @@ pub struct StateConfig {
     pub poll: bool,
     /// Bounded wait for a state file's lock.
     pub lock_timeout_ms: u64,
+    /// When a run ends with every one of its tasks succeeded, move its records to
+    /// `archive/<run_id>/` (as `phase archive` does).
+    pub archive_on_completion: bool,
+    /// Remove archived runs older than this many days when archiving (0: keep them).
+    pub retention_days: u32,
 }
 
 impl Default for StateConfig {
@@ -358,6 +374,8 @@ impl Default for StateConfig {
             poll_interval_ms: 1000,
             poll: false,
             lock_timeout_ms: 10_000,
+            archive_on_completion: false,
+            retention_days: 0,
         }
     }
 }

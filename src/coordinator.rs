@@ -74,15 +74,20 @@ pub struct RunOptions {
     /// The configuration file in use, when there is one: recovery's reports print
     /// commands with it.
     pub config_file: Option<std::path::PathBuf>,
+    /// Judge every task at the end of `--once`, not only the current run's.
+    pub all: bool,
 }
 
 /// How a run ended.
 #[derive(Debug)]
 pub struct RunReport {
-    /// The state of every task at the end (`--once`), as derived from the files.
+    /// The state of the run's tasks (of every task with `all`) at the end (`--once`), as
+    /// derived from the files.
     pub snapshot: Option<Snapshot>,
     /// Stopped by SIGINT/SIGTERM.
     pub signaled: bool,
+    /// The run this process took part in (`runs.json`).
+    pub run_id: String,
 }
 
 impl RunReport {
@@ -109,8 +114,17 @@ const BROKEN_SETTLE_MARGIN: Duration = Duration::from_millis(250);
 pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Result<RunReport> {
     state.ensure_runtime_dirs()?;
     sweep_stale_temp_files(state)?;
-    let run_id = uuid::Uuid::now_v7().to_string();
-    let events = EventLog::new(state, &run_id);
+    // A run open in the ledger (another process runs it, or it was interrupted) is joined.
+    let session = crate::runs::open(state)?;
+    // What is still moving as this process joins the run belongs to the run.
+    let moving = if options.once {
+        crate::runs::moving(state)
+    } else {
+        Default::default()
+    };
+    let events = EventLog::new(state, &session.run_id);
+    // Before RUN_STARTED: a hook seen for the first time starts after what is logged now.
+    let reporter = crate::report::Reporter::start(state, config.clone(), &session.run_id);
     let mut names = if options.phases.is_empty() {
         PhaseName::ALL.to_vec()
     } else {
@@ -127,6 +141,7 @@ pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Resul
             "phases": names.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
             "pid": std::process::id(),
             "once": options.once,
+            "joined": session.joined,
         }),
     );
     // A log that cannot be written now (a full disk) keeps the event for the next flush:
@@ -190,6 +205,15 @@ pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Resul
     drop(watch);
     let (snapshot, signaled) = outcome?;
     drop(presences);
+    let snapshot = match snapshot {
+        Some(s) if !options.all => Some(crate::runs::of_run(
+            state,
+            &s,
+            &session.started_at,
+            &moving,
+        )?),
+        other => other,
+    };
     events.emit(
         EventType::RunComplete,
         "coordinator",
@@ -201,7 +225,19 @@ pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Resul
         }),
     );
     events.flush()?;
-    Ok(RunReport { snapshot, signaled })
+    // Before the run is ended (and perhaps archived): the report belongs to its records.
+    match crate::report::run_report::write(state, &session.run_id, signaled) {
+        Ok(path) => tracing::info!("run report: {}", path.display()),
+        Err(e) => tracing::warn!("cannot write the run report: {e}"),
+    }
+    crate::runs::end(state, &session, &config.state, &events)?;
+    // After the run's last event: hooks get RUN_COMPLETE, metrics the final counts.
+    reporter.finish();
+    Ok(RunReport {
+        snapshot,
+        signaled,
+        run_id: session.run_id,
+    })
 }
 
 /// When [`supervise`] ends a run besides a signal.
@@ -301,7 +337,12 @@ fn supervise(
             Err(e) => {
                 let since = *invalid_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > Duration::from_secs(2) {
-                    return Err(e);
+                    // The phases' own report names the problem best, when they made one.
+                    return Err(if broken.is_empty() {
+                        e
+                    } else {
+                        broken_files_error(&broken)
+                    });
                 }
             }
         }

@@ -16,6 +16,7 @@
 //! - lines at the end that are not events are reported (EVENT_LOG_REPAIRED) and numbering
 //!   goes on after the highest `seq` found — it never restarts silently.
 
+mod broken;
 mod buffer;
 mod tail;
 
@@ -33,6 +34,7 @@ use crate::model::{Event, EventType, now_rfc3339};
 use crate::store::{Access, LockGuard, LockWait, StateDir, open_below};
 use crate::{Error, Result};
 
+pub use broken::BrokenFile;
 use buffer::{Buffer, Pending};
 use tail::TailScan;
 
@@ -81,18 +83,6 @@ struct Tail {
     ino: u64,
     len: u64,
     seq: u64,
-}
-
-/// A state file some phase reported invalid (STATE_FILE_INVALID) and has not reported
-/// valid again: what `phase run --once` names when it cannot finish.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokenFile {
-    /// The file's name in the state directory.
-    pub file: String,
-    /// The phase that reported it.
-    pub phase: String,
-    /// The problem, naming the file and the line or field.
-    pub error: String,
 }
 
 impl EventLog {
@@ -145,22 +135,6 @@ impl EventLog {
     pub fn waiting(&self) -> usize {
         lock(&self.inner.buffer).len()
     }
-
-    /// The state files reported invalid and not valid again, one entry per file.
-    pub fn broken_files(&self) -> Vec<BrokenFile> {
-        let broken = lock(&self.inner.broken);
-        let mut out: Vec<BrokenFile> = Vec::new();
-        for ((file, phase), error) in broken.iter() {
-            if !out.iter().any(|b| &b.file == file) {
-                out.push(BrokenFile {
-                    file: file.clone(),
-                    phase: phase.clone(),
-                    error: error.clone(),
-                });
-            }
-        }
-        out
-    }
 }
 
 impl Inner {
@@ -186,7 +160,7 @@ impl Inner {
                 Ok(())
             }
             Err(e) => {
-                if is_broken_log(&e) {
+                if is_broken_log(&path, &e) {
                     // Not a full disk that frees up: a person must fix the path.
                     lock(&self.broken).insert(log_key(), e.to_string());
                 }
@@ -342,16 +316,10 @@ fn log_key() -> (String, String) {
     (EVENTS_FILE.to_string(), LOG_PHASE.to_string())
 }
 
-/// Whether an append failed because of what is at the log's path (a directory, a planted
-/// link), which no retry fixes, rather than a full disk or an I/O error.
-fn is_broken_log(e: &Error) -> bool {
-    match e {
-        Error::Io { source, .. } => matches!(
-            source.kind(),
-            std::io::ErrorKind::IsADirectory | std::io::ErrorKind::NotADirectory
-        ),
-        other => other.is_content_error(),
-    }
+/// Whether an append failed because of what is at the log's path (a directory, a named
+/// pipe, a planted link), which no retry fixes, rather than a full disk or an I/O error.
+fn is_broken_log(path: &Path, e: &Error) -> bool {
+    e.is_content_error() || std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file())
 }
 
 /// Reads the log's tail through its own read handle (the append handle cannot read).
@@ -375,26 +343,6 @@ impl Drop for Inner {
                 "{e}; these events could not be written and are lost"
             );
         }
-    }
-}
-
-/// Watched state files report breakage and recovery here (`store` cannot name the event
-/// log: the log writes through `store`). The log also keeps which files are broken now,
-/// for `phase run --once` to name when it cannot finish.
-impl crate::store::FileEvents for EventLog {
-    fn emit_file_event(&self, kind: EventType, phase: &str, data: Value) {
-        let file = data["file"].as_str().unwrap_or_default().to_string();
-        match kind {
-            EventType::StateFileInvalid => {
-                let error = data["error"].as_str().unwrap_or_default().to_string();
-                lock(&self.inner.broken).insert((file, phase.to_string()), error);
-            }
-            EventType::StateFileRecovered => {
-                lock(&self.inner.broken).remove(&(file, phase.to_string()));
-            }
-            _ => {}
-        }
-        self.emit(kind, phase, None, None, data);
     }
 }
 

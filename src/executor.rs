@@ -7,12 +7,14 @@
 //!   requests, its own results file), a `stat` each per pass.
 //! - `schedule`: the dependency graph, the ready queue, per-task counters of unmet
 //!   dependencies, and the limits.
-//! - `supervisor`: the attempts that run — spawn, claims, timeouts, stop — and the watch
-//!   on other executors' attempts.
+//! - `supervisor`: the attempts that run, through the attempt runner (`phase __runner`,
+//!   docs/ATTEMPTS.md) that holds their claims and fences and outlives the engine; acks
+//!   after each results write; and the watch on attempts this process does not run
+//!   (other executors', and those an engine that died left behind).
 //! - `book`: the results in memory (`ResultsBook`), changed only through the lifecycle's
 //!   transitions (`crate::lifecycle::Stage`), and the cadence of writing them.
 //! - `reconcile`: one pass as ordered small passes over the parts: finished attempts →
-//!   inputs → requests → recommendations → dependencies → interrupted → spawn → flush.
+//!   inputs → requests → recommendations → dependencies → foreign → spawn → flush.
 
 mod book;
 mod inputs;
@@ -22,7 +24,7 @@ mod site;
 mod supervisor;
 mod times;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,6 +80,13 @@ impl Executor {
             site: Site::new(state, config, events),
         }
     }
+
+    /// Runs attempts through `program __runner` instead of this very binary (an
+    /// in-process test's binary is not `phase`).
+    pub fn with_runner_program(mut self, program: PathBuf) -> Executor {
+        self.site.runner_program = program;
+        self
+    }
 }
 
 impl Phase for Executor {
@@ -86,15 +95,20 @@ impl Phase for Executor {
     }
 
     fn wakes_on(&self, path: &Path) -> bool {
-        Inputs::FILES.iter().any(|f| path == Path::new(f))
+        // `attempts/`: an outcome record written by a runner whose engine is gone.
+        Inputs::FILES.iter().any(|f| path == Path::new(f)) || path.starts_with("attempts")
     }
 
     fn start(&mut self, waker: Waker) -> Result<()> {
         self.site.state.ensure_runtime_dirs()?;
-        self.supervisor.start(self.site.parallelism(), waker)?;
+        let program = self.site.runner_program.clone();
+        let id = self.site.executor_id.clone();
+        self.supervisor
+            .start(program, &self.site.state, &id, waker)?;
         self.read_inputs();
+        self.look_for_left_attempts();
         self.plan();
-        self.sweep_interrupted();
+        self.sweep_foreign();
         Ok(())
     }
 
@@ -104,43 +118,41 @@ impl Phase for Executor {
 
     fn shutdown(&mut self, grace: Duration) -> Result<()> {
         self.stopping = true;
-        self.collect_finished();
-        self.wait_running(Instant::now() + grace);
-        if self.supervisor.count() > 0 {
-            self.supervisor.interrupt_all();
-            let kill_grace = Duration::from_millis(self.site.config.execution.kill_grace_ms);
-            self.wait_running(Instant::now() + kill_grace + Duration::from_secs(5));
-        }
+        self.collect_reports();
+        // The runner ends what outlives the grace (recorded `interrupted`); every
+        // attempt then reports `finished`.
+        self.supervisor.shut_down_runner(grace);
+        let kill_grace = Duration::from_millis(self.site.config.execution.kill_grace_ms);
+        self.wait_running(Instant::now() + grace + kill_grace + Duration::from_secs(5));
+        // Attempts of a runner that died meanwhile: recorded now from what they left.
+        self.supervisor.foreign.look_now();
+        self.sweep_foreign();
         if self.supervisor.count() > 0 {
             tracing::error!(
                 phase = PHASE,
                 tasks = self.supervisor.count(),
-                "tasks did not end after SIGKILL; their results are not recorded"
+                "attempts did not end after SIGKILL; their runner records them when they do"
             );
         }
         self.flush_now();
         self.write_events();
-        // A worker still waiting on an unkillable process is left behind, not joined.
-        self.supervisor.stop_workers_if_idle();
+        // Acked by the write: the runner releases the claims and exits.
+        self.supervisor.wait_runner_exit(Duration::from_secs(5));
         Ok(())
     }
 }
 
 impl Executor {
-    /// Records endings as they come until nothing runs or `deadline` passes.
+    /// Records the runner's reports as they come until nothing runs or `deadline` passes.
     fn wait_running(&mut self, deadline: Instant) {
         while self.supervisor.count() > 0 {
-            let Some(done) = self.supervisor.done_until(deadline) else {
+            let Some(report) = self.supervisor.report_until(deadline) else {
                 return;
             };
-            self.record_done(done);
+            self.on_report(report);
         }
     }
 }
 
-impl Drop for Executor {
-    fn drop(&mut self) {
-        // Dropped without a shutdown (a test, a panic): no task may outlive us.
-        self.supervisor.stop_all();
-    }
-}
+// Dropped without a shutdown (a test, a panic), the runner link tells the runner to end
+// every attempt and record it: no task outlives the phase unrecorded.

@@ -18,6 +18,7 @@ mod next;
 mod retry;
 #[cfg(test)]
 mod retry_tests;
+mod runs;
 mod stage;
 #[cfg(test)]
 mod truth_table;
@@ -28,5 +29,6 @@ pub use facts::Facts;
 pub(crate) use facts::{RejectedFile, RejectionView};
 pub use next::{Next, RecoveryAdvice, applicable_recommendation, next_step};
 pub use retry::{Refusal, RetryPlan, plan_retry};
-pub use stage::{Ending, Recommendation, Stage, Transition, is_dead, reverted_status};
+pub use runs::{is_settled, last_activity};
+pub use stage::{Ending, GateOutcome, Recommendation, Stage, Transition, is_dead, reverted_status};
 pub use view::{LivePhases, Snapshot, TaskState, TaskView};

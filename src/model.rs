@@ -4,21 +4,26 @@
 //! the same files: field names are stable, and a test validates serialised samples of every
 //! type against its JSON Schema.
 
+mod agent;
 mod analysis;
 mod assignments;
 mod common;
 mod control;
 mod event;
 mod gate;
+mod hooks;
 mod ladder;
 mod open_enum;
 mod outcome;
 mod patches;
+mod plans;
 mod results;
 mod routing;
+mod runs;
 mod task;
 mod tool_health;
 
+pub use agent::{AgentStep, AgentUsage, Isolation, MergeOutcome, WorktreeRun};
 pub use analysis::{
     Action, Classification, ErrorAnalyses, ErrorAnalysis, FailureKind, Issue, SkippedDetector,
 };
@@ -27,13 +32,16 @@ pub use common::{Metadata, SCHEMA_VERSION, StateDoc, is_valid_task_id, now_rfc33
 pub use control::{Control, Request, RequestAction};
 pub use event::{Event, EventType};
 pub use gate::{Gate, GateRun, GateStep, GateVerdict};
+pub use hooks::{HookCursor, HookCursors};
 pub use ladder::LadderStep;
 pub use outcome::AttemptOutcome;
 pub use patches::{FixPatches, Patch, PatchSource, RetryRecommendation};
+pub use plans::{PlanItemRecord, PlanLink, PlanRecord, Plans};
 pub use results::{Attempt, ExecutionResults, Status, TaskResult};
 pub use routing::{
     CandidateScore, Fallback, RoutingDecision, RoutingDecisions, RoutingStrategy,
     SkippedCandidate, Waiting,
 };
+pub use runs::{RunRecord, Runs};
 pub use task::{BackoffSpec, ENV_VALUE_REDACTED, TaskSpec};
 pub use tool_health::{Circuit, HealthCheck, ProbeTask, ToolFailure, ToolHealth, ToolState};

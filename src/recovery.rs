@@ -14,6 +14,8 @@ mod detect;
 mod escalation;
 mod files;
 mod fix;
+mod fixer;
+mod gate;
 mod guard;
 mod hand_patch;
 mod index;
@@ -29,6 +31,7 @@ mod runner;
 mod scope;
 mod snapshot;
 mod step;
+mod turned_away;
 mod worker;
 mod workspace;
 
@@ -199,7 +202,7 @@ impl Recovery {
             .doc()
             .results
             .iter()
-            .any(|r| r.status.is_failure())
+            .any(|r| r.status.needs_recovery())
             || self
                 .shared
                 .files()

@@ -34,6 +34,12 @@ pub enum SchemaName {
     Config,
     /// `tool_health.json`.
     ToolHealth,
+    /// `plans.json`: imported Markdown plans.
+    Plans,
+    /// `runs.json`: the ledger of runs.
+    Runs,
+    /// `hooks.json`: each hook's place in the event log.
+    Hooks,
 }
 
 /// One way a document breaks its schema.
@@ -47,7 +53,7 @@ pub struct Violation {
 
 impl SchemaName {
     /// Every schema, in the order `phase schema` lists them.
-    pub const ALL: [SchemaName; 11] = [
+    pub const ALL: [SchemaName; 14] = [
         SchemaName::Task,
         SchemaName::RoutingDecisions,
         SchemaName::AdapterAssignments,
@@ -59,6 +65,9 @@ impl SchemaName {
         SchemaName::AttemptOutcome,
         SchemaName::Config,
         SchemaName::ToolHealth,
+        SchemaName::Plans,
+        SchemaName::Runs,
+        SchemaName::Hooks,
     ];
 
     /// The short name (`execution_results`), also the file stem in `schemas/`.
@@ -75,6 +84,9 @@ impl SchemaName {
             SchemaName::AttemptOutcome => "attempt_outcome",
             SchemaName::Config => "config",
             SchemaName::ToolHealth => "tool_health",
+            SchemaName::Plans => "plans",
+            SchemaName::Runs => "runs",
+            SchemaName::Hooks => "hooks",
         }
     }
 
@@ -104,6 +116,9 @@ impl SchemaName {
             SchemaName::AttemptOutcome => include_str!("../schemas/attempt_outcome.schema.json"),
             SchemaName::Config => include_str!("../schemas/config.schema.json"),
             SchemaName::ToolHealth => include_str!("../schemas/tool_health.schema.json"),
+            SchemaName::Plans => include_str!("../schemas/plans.schema.json"),
+            SchemaName::Runs => include_str!("../schemas/runs.schema.json"),
+            SchemaName::Hooks => include_str!("../schemas/hooks.schema.json"),
         }
     }
 

@@ -73,10 +73,14 @@ mod tests {
         };
         assert_eq!(cluster.slurm.as_ref(), Some(&expected));
         let bad = "[tools.c]\nbackend = \"k8s\"\n";
-        let err = Config::parse(Path::new("c.toml"), bad).unwrap_err().to_string();
+        let err = Config::parse(Path::new("c.toml"), bad)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tools.c.backend"), "{err}");
         let typo = "[tools.c.slurm]\npartion = \"x\"\n";
-        let err = Config::parse(Path::new("c.toml"), typo).unwrap_err().to_string();
+        let err = Config::parse(Path::new("c.toml"), typo)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tools.c.slurm.partion"), "{err}");
     }
 }

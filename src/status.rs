@@ -32,6 +32,7 @@ pub fn read_facts(state: &StateDir) -> Result<Facts> {
                 path,
                 error: view.error,
                 duplicate: view.duplicate_of.is_some(),
+                rejected_at: view.rejected_at,
             }
         })
         .collect();

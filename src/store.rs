@@ -9,6 +9,7 @@
 //! which also keeps the last valid document): cheap change detection, merge-on-write, and
 //! a broken file reported once.
 
+mod archive;
 mod atomic;
 mod breakage;
 mod claim;
@@ -32,11 +33,12 @@ mod task_file;
 mod watched;
 mod watched_doc;
 
+pub use archive::{archive_dir, archive_root, move_entries, move_path, remove_archive};
 pub use atomic::TEMP_PREFIX;
 pub use atomic::{Fingerprint, write_atomic, write_atomic_with};
 pub use atomic::{create_atomic, sync_dir};
 pub use breakage::{FileEvents, Unreported};
-pub use claim::Claim;
+pub use claim::{Claim, list_claims};
 pub use cluster_job::{CancelReason, ClusterJob, cluster_job_path, list_cluster_jobs};
 pub use cluster_job::{read_cluster_job, remove_cluster_job, write_cluster_job};
 pub use contain::{Access, Contained, ProjectRoot, contain_task_paths};

@@ -14,7 +14,7 @@ use crate::lifecycle::{Refusal, plan_retry};
 use crate::model::{
     Control, EventType, Request, RequestAction, RoutingDecisions, is_valid_task_id, now_rfc3339,
 };
-use crate::store::{LockWait, StateFile, list_task_files};
+use crate::store::{LockGuard, LockWait, StateFile, list_task_files};
 use crate::{Error, Result};
 
 /// Arguments of `phase cancel`.
@@ -110,8 +110,18 @@ fn quoted(ids: &[String]) -> String {
         .join(", ")
 }
 
-/// A usage error (exit 2) for the first id that names no task.
+/// A usage error (exit 2) for the first id that names no task. An id not found is looked
+/// for again under the inbox lock, which the router holds while it moves files: a task
+/// is never reported missing because the router was moving it.
 fn check_known(ids: &[String], known: &[String], ctx: &Context) -> Result<(), Failure> {
+    if ids.iter().all(|id| known.contains(id)) {
+        return Ok(());
+    }
+    let _router_paused = LockGuard::acquire(
+        &ctx.state.lock_path("inbox"),
+        LockWait::AtMost(std::time::Duration::from_secs(10)),
+    )?;
+    let known = known_tasks(ctx)?;
     for id in ids {
         if !is_valid_task_id(id) || !known.iter().any(|k| k == id) {
             return Err(Failure::usage(Error::Usage(format!(
@@ -125,7 +135,12 @@ fn check_known(ids: &[String], known: &[String], ctx: &Context) -> Result<(), Fa
 
 /// Appends one request per id to `control.json` (all in one write); prints
 /// `<action> requested: <id>`.
-fn request(action: RequestAction, ids: &[String], ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn request(
+    action: RequestAction,
+    ids: &[String],
+    ctx: &Context,
+    out: &mut Out<'_>,
+) -> Outcome {
     let run_id = format!("cli-{}", std::process::id());
     let mut file = StateFile::<Control>::new(&ctx.state);
     let mut locked = file.lock(LockWait::AtMost(std::time::Duration::from_secs(10)))?;
@@ -142,14 +157,12 @@ fn request(action: RequestAction, ids: &[String], ctx: &Context, out: &mut Out<'
             task_id: id.clone(),
             requested_at: now_rfc3339(),
         });
-        if action == RequestAction::Retry {
-            events.emit(
-                EventType::TaskRetryRequested,
-                "cli",
-                Some(id),
-                None,
-                json!({ "request_id": request_id }),
-            );
+        if action != RequestAction::Cancel {
+            let mut data = json!({ "request_id": request_id });
+            if action == RequestAction::Rerun {
+                data["rerun"] = json!(true);
+            }
+            events.emit(EventType::TaskRetryRequested, "cli", Some(id), None, data);
         }
     }
     events.flush()?;
@@ -157,6 +170,7 @@ fn request(action: RequestAction, ids: &[String], ctx: &Context, out: &mut Out<'
     let verb = match action {
         RequestAction::Cancel => "cancel",
         RequestAction::Retry => "retry",
+        RequestAction::Rerun => "rerun",
     };
     for id in ids {
         out.line(format!("{verb} requested: {id}"))?;
@@ -164,13 +178,17 @@ fn request(action: RequestAction, ids: &[String], ctx: &Context, out: &mut Out<'
     Ok(EXIT_OK)
 }
 
-/// Ids with a routing decision or a file in the inbox.
+/// Ids with a routing decision, a file in the inbox, or an accepted task file — looked at
+/// in the order the router moves a task (decision, then `inbox/` → `tasks/`), so a task
+/// it moves meanwhile is seen in one place or the next.
 fn known_tasks(ctx: &Context) -> Result<Vec<String>> {
     let decisions = StateFile::<RoutingDecisions>::new(&ctx.state).read()?;
     let mut ids: Vec<String> = decisions.decisions.into_iter().map(|d| d.task_id).collect();
-    for path in list_task_files(&ctx.state.inbox())? {
-        if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-            ids.push(stem.to_string());
+    for dir in [ctx.state.inbox(), ctx.state.tasks()] {
+        for path in list_task_files(&dir)? {
+            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                ids.push(stem.to_string());
+            }
         }
     }
     Ok(ids)

@@ -13,9 +13,12 @@ pub struct Args {
     #[arg(value_name = "PHASE")]
     pub phases: Vec<String>,
     /// Stop when nothing is left to do (inbox empty, nothing runnable or running); exit 0
-    /// only if every task succeeded.
+    /// only if every task of the run succeeded.
     #[arg(long)]
     pub once: bool,
+    /// With --once, judge every task in the state directory, not only the current run's.
+    #[arg(long, requires = "once")]
+    pub all: bool,
     /// Poll the state directory instead of relying on file-system notifications (network
     /// file systems).
     #[arg(long)]
@@ -44,6 +47,7 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
         // Without a file the defaults apply, and a command naming it would fail.
         config_file: (ctx.config_explicit || ctx.config_path.is_file())
             .then(|| ctx.config_path.clone()),
+        all: args.all,
     };
     let report = coordinator::run(&ctx.state, config, &options)?;
     if let Some(snapshot) = &report.snapshot {

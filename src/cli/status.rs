@@ -11,7 +11,7 @@ use crate::status::{LivePhases, TaskView, snapshot};
 /// Arguments of `phase status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print JSON for programs (`{"tasks": [...], "counts": {...}}`).
+    /// Print JSON for programs (`{"tasks": [...], "counts": {...}, "agents": {...}}`).
     #[arg(long)]
     pub json: bool,
 }
@@ -20,9 +20,14 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let live = LivePhases::detect(&ctx.state)?;
     let snap = snapshot(&ctx.state, live)?;
+    // What the AI coding agents' steps took and cost, summed (src/agent/cost.rs).
+    let agents = crate::agent::cost::totals(&ctx.state)?;
     if args.json {
-        let text = serde_json::to_string_pretty(&snap)
-            .map_err(|e| Failure::from(Error::Usage(format!("cannot render JSON: {e}"))))?;
+        let render =
+            |e: serde_json::Error| Failure::from(Error::Usage(format!("cannot render JSON: {e}")));
+        let mut doc = serde_json::to_value(&snap).map_err(render)?;
+        doc["agents"] = serde_json::to_value(agents).map_err(render)?;
+        let text = serde_json::to_string_pretty(&doc).map_err(render)?;
         out.line(text)?;
         return Ok(EXIT_OK);
     }
@@ -70,6 +75,9 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
             running.join(", ")
         }
     ))?;
+    if agents.steps > 0 {
+        out.line(format!("agents: {}", agents.line()))?;
+    }
     // Tools that take no tasks now (an open circuit, a rate-limit cool-down).
     for line in super::tools::attention(&ctx.state) {
         out.line(line)?;

@@ -67,6 +67,20 @@ fn show(as_json: bool, config: &Config, ctx: &Context, out: &mut Out<'_>) -> Out
     names.sort();
     names.dedup();
     for name in names {
+        let members = config.pool_members(name);
+        if members.first().is_some_and(|m| m != name) {
+            // A pool has no health of its own: its instances do.
+            let note = format!("pool of {}", members.join(", "));
+            table.add_row([
+                name.clone(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                note,
+            ]);
+            continue;
+        }
         let s = health.tools.get(name).unwrap_or(&default);
         let health_text = match &s.last_check {
             Some(c) if c.ok => "ok",

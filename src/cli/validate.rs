@@ -10,8 +10,8 @@ use super::{Context, EXIT_FAILURE, EXIT_OK, Out, Outcome, report};
 use crate::config::Config;
 use crate::events::EVENTS_FILE;
 use crate::model::{
-    AdapterAssignments, Control, ErrorAnalyses, ExecutionResults, FixPatches, RoutingDecisions,
-    StateDoc, ToolHealth,
+    AdapterAssignments, Control, ErrorAnalyses, ExecutionResults, FixPatches, HookCursors, Plans,
+    RoutingDecisions, Runs, StateDoc, ToolHealth,
 };
 use crate::store::{StateFile, list_inbox, list_task_files, read_task_file};
 use crate::{Error, Result};
@@ -28,7 +28,7 @@ pub struct Args {
 type Checker = fn(&Path) -> Result<()>;
 
 /// The JSON state files, by name.
-const STATE_FILES: [(&str, Checker); 7] = [
+const STATE_FILES: [(&str, Checker); 10] = [
     (RoutingDecisions::FILE, check_state::<RoutingDecisions>),
     (AdapterAssignments::FILE, check_state::<AdapterAssignments>),
     (ExecutionResults::FILE, check_state::<ExecutionResults>),
@@ -36,6 +36,9 @@ const STATE_FILES: [(&str, Checker); 7] = [
     (FixPatches::FILE, check_state::<FixPatches>),
     (Control::FILE, check_state::<Control>),
     (ToolHealth::FILE, check_state::<ToolHealth>),
+    (Plans::FILE, check_state::<Plans>),
+    (Runs::FILE, check_state::<Runs>),
+    (HookCursors::FILE, check_state::<HookCursors>),
 ];
 
 /// Files checked and files with problems.

@@ -1,5 +1,5 @@
-//! `phase wait [ID…]`: block until the tasks (all, when none are named) have ended, then
-//! exit 0 only if all succeeded. Ended is the lifecycle's word ([`Snapshot::settled`]):
+//! `phase wait [ID…] [--all]`: block until the tasks (the current run's, when none are
+//! named; every task with `--all`) have ended, then exit 0 only if all succeeded. Ended is the lifecycle's word ([`Snapshot::settled`]):
 //! succeeded, quarantined, canceled, dep_failed, rejected, or failed with no recovery
 //! phase running to act on it — and no request waiting for the executor.
 //!
@@ -20,6 +20,10 @@ pub struct Args {
     /// Give up after this many seconds (exit 1).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+    /// Without IDs: wait for every task in the state directory, not only the current
+    /// run's (runs.json).
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
 }
 
 /// How often the files are looked at.
@@ -36,7 +40,12 @@ pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let mut told = false;
     loop {
         let live = LivePhases::detect(&ctx.state)?;
-        let snap = snapshot(&ctx.state, live)?;
+        // Named tasks are judged whatever run they are in.
+        let snap = if args.ids.is_empty() {
+            crate::runs::judged(&ctx.state, live, args.all)?
+        } else {
+            snapshot(&ctx.state, live)?
+        };
         for id in &args.ids {
             if !snap.tasks.iter().any(|t| &t.id == id) {
                 return Err(Failure::usage(Error::Usage(format!(

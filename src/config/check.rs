@@ -23,6 +23,11 @@ impl Config {
                     "routing.rules[{i}].candidates: no tool named {c:?} in [tools]"
                 ));
             }
+            if let Some(r) = rule.review.as_ref().filter(|r| !known(r)) {
+                return Err(format!(
+                    "routing.rules[{i}].review: no tool named {r:?} in [tools]"
+                ));
+            }
         }
         for step in &self.recovery.ladder {
             match step {

@@ -12,7 +12,7 @@ use crate::{Error, Result};
 impl Config {
     /// Loads `path`; a missing file gives the defaults (a fresh checkout runs without one).
     pub fn load(path: &Path) -> Result<Config> {
-        match std::fs::read_to_string(path) {
+        match read_text(path) {
             Ok(text) => Self::parse(path, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(unreadable(path, &e)),
@@ -21,7 +21,7 @@ impl Config {
 
     /// Loads `path`, which must exist: for a config file the user named explicitly.
     pub fn load_required(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| unreadable(path, &e))?;
+        let text = read_text(path).map_err(|e| unreadable(path, &e))?;
         Self::parse(path, &text)
     }
 
@@ -56,6 +56,16 @@ impl Config {
         super::resilience::expand_pools(&mut config).map_err(config_err)?;
         Ok(config)
     }
+}
+
+/// The file's text; a named pipe (or anything else that is not a file) is refused before
+/// it is opened, which would block.
+fn read_text(path: &Path) -> std::io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    std::fs::read_to_string(path)
 }
 
 fn unreadable(path: &Path, e: &std::io::Error) -> Error {

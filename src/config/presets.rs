@@ -144,6 +144,8 @@ impl Agent {
                 "--ephemeral",
                 "--color",
                 "never",
+                // JSONL events on stdout: `turn.completed` carries the tokens used.
+                "--json",
                 "{prompt}",
             ]),
             Agent::Claude => {
@@ -154,6 +156,9 @@ impl Agent {
                     "--permission-mode",
                     "acceptEdits",
                     "--no-session-persistence",
+                    // One result object on stdout, with the tokens used and the cost.
+                    "--output-format",
+                    "json",
                 ]);
                 if let Some(m) = model {
                     argv.extend(["--model", m]);
@@ -168,6 +173,9 @@ impl Agent {
                 "auto_edit",
                 "-m",
                 model.unwrap_or(GEMINI_DEFAULT_MODEL),
+                // One result object on stdout, with the tokens used per model.
+                "--output-format",
+                "json",
             ]),
         }
         argv.into_iter().map(str::to_string).collect()
@@ -341,7 +349,8 @@ pub fn init_block(agent: Agent) -> String {
          # model = \"{model}\"  # default: {model_default}\n\
          # base_url = \"URL\"  # default: {url_default}\n\
          # api_key_env = \"{key}\"  # the variable holding the API key\n\
-         # timeout_seconds = {AGENT_TIMEOUT_SECONDS}\n",
+         # timeout_seconds = {AGENT_TIMEOUT_SECONDS}\n\
+         # isolation = \"worktree\"  # each attempt in a git worktree of its own, merged back\n",
         pkg = agent.package(),
     )
 }

@@ -1,11 +1,15 @@
 //! `execution_results.json` as the executor holds it in memory: one entry per task, the
 //! set of entries changed since the last write, adoption of other writers' versions (a
-//! person's hand edit, another executor) for every entry we have not changed since, and
-//! request ids carried out on tasks that have no entry yet. Entries change only through
+//! person's hand edit, another executor) for every entry we have not changed since — and
+//! for those we have, a merge by attempt (`merge`) —, and request ids carried out on tasks
+//! that have no entry yet. Entries change only through
 //! the lifecycle's transitions (`transitions`); `cadence` says when to write them.
 
+mod agent;
 mod attempts;
 mod cadence;
+mod gate;
+mod merge;
 mod transitions;
 
 use std::collections::{HashMap, HashSet};
@@ -29,6 +33,8 @@ pub(super) struct ResultsBook {
     orphan_requests: HashMap<String, Vec<String>>,
     /// When to write.
     pub(super) cadence: WriteCadence,
+    /// A change another phase waits for is not written yet (see `gate.rs`).
+    hurried: bool,
 }
 
 impl ResultsBook {
@@ -40,6 +46,7 @@ impl ResultsBook {
             dirty: HashSet::new(),
             orphan_requests: HashMap::new(),
             cadence: WriteCadence::new(config),
+            hurried: false,
         }
     }
 
@@ -55,8 +62,8 @@ impl ResultsBook {
 
     /// Whether `id`'s result is `succeeded`.
     pub(super) fn succeeded(&self, id: &str) -> bool {
-        self.get(id)
-            .is_some_and(|r| r.status == crate::model::Status::Succeeded)
+        // By stage: a `phase rerun` keeps `succeeded` in the entry until its attempt starts.
+        crate::lifecycle::Stage::of_result(self.get(id)) == crate::lifecycle::Stage::Succeeded
     }
 
     /// Whether `request_id` was carried out on `task_id` (recorded in its entry, or
@@ -130,7 +137,8 @@ impl ResultsBook {
     }
 
     /// Adopts someone else's version of the file: theirs for every entry we have not
-    /// changed since our last write (including their deletions), ours for the rest.
+    /// changed since our last write (including their deletions); for the rest, ours and
+    /// theirs merged by attempt (the later attempt wins; no attempt record is dropped).
     pub(super) fn adopt(&mut self, theirs: ExecutionResults) {
         let mut ours: HashMap<String, TaskResult> = if self.dirty.is_empty() {
             HashMap::new()
@@ -152,9 +160,12 @@ impl ResultsBook {
                 continue;
             }
             if self.dirty.contains(&entry.task_id) {
-                // Ours wins; a dirty id missing from `ours` is one we removed.
-                if let Some(mine) = ours.remove(&entry.task_id) {
-                    results.push(mine);
+                match ours.remove(&entry.task_id) {
+                    Some(mine) => results.push(merge::merge(mine, entry)),
+                    // We removed it (a lifted `dep_failed` mark on a task that never
+                    // ran); attempts another writer recorded meanwhile are kept.
+                    None if !entry.attempts.is_empty() => results.push(entry),
+                    None => {}
                 }
             } else {
                 let mut entry = entry;
@@ -179,6 +190,17 @@ impl ResultsBook {
     /// Everything is on disk.
     pub(super) fn mark_clean(&mut self) {
         self.dirty.clear();
+        self.hurried = false;
+    }
+
+    /// When the pending changes may be written: after the coalescing interval, or for a
+    /// hurried change (one another phase waits for) as soon as the last write's cost
+    /// allows.
+    pub(super) fn write_due(&self) -> Option<std::time::Instant> {
+        match self.hurried {
+            true => self.cadence.hurried_due(),
+            false => self.cadence.due(),
+        }
     }
 
     fn reindex(&mut self) {
@@ -218,9 +240,11 @@ mod tests {
             entry("c", Status::Failed),
         ]));
         assert!(!book.is_dirty());
-        book.update("b").expect("b").status = Status::Running;
+        // Our next attempt of b starts.
+        let b = book.update("b").expect("b");
+        (b.status, b.attempt) = (Status::Running, 1);
         book.upsert("d", || entry("d", Status::Running));
-        // A person deleted a and c, and edited b.
+        // A person deleted a and c, and edited b's old attempt.
         book.adopt(doc(vec![entry("b", Status::Canceled)]));
         let ids: Vec<(&str, Status)> = book
             .entries()

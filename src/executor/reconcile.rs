@@ -1,11 +1,14 @@
 //! One reconcile pass, as ordered small passes over the executor's parts (pueue's tick):
 //!
-//! 1. `finished`: take the attempts the workers ended and record them;
+//! 1. `reports`: take what the attempt runner reported (started, refused, finished) and
+//!    record it (`finished`);
 //! 2. inputs: re-read the files that changed (a `stat` each when nothing did);
 //! 3. if any changed, re-derive everything ([`Executor::plan`]): `requests` (cancel,
-//!    retry), `advice` (recovery's recommendations: retries, quarantines),
+//!    retry), `gate` (acceptance gate verdicts: `verifying` → `succeeded`/`failed`),
+//!    `advice` (recovery's recommendations: retries, quarantines),
 //!    `dependencies` (`dep_failed`, counters, the ready queue);
-//! 4. `interrupted`: repair `running` results nobody holds;
+//! 4. `foreign`: attempts this process does not run — adopt those whose engine died,
+//!    record those that ended from their outcome records, or as interrupted;
 //! 5. `spawn`: start ready tasks within the limits;
 //! 6. `flush`: write the results when the cadence allows, the pass's events first.
 //!
@@ -16,7 +19,10 @@ mod advice;
 mod dependencies;
 mod finished;
 mod flush;
-mod interrupted;
+mod foreign;
+mod gate;
+mod left;
+mod reports;
 mod requests;
 mod spawn;
 
@@ -30,7 +36,7 @@ use crate::phase::Outcome;
 impl Executor {
     /// One pass, in order.
     pub(super) fn pass(&mut self) -> Outcome {
-        self.collect_finished();
+        self.collect_reports();
         self.read_inputs();
         let now = Instant::now();
         if self.schedule.recheck_due(now) {
@@ -39,8 +45,10 @@ impl Executor {
         if self.needs_plan {
             self.plan();
         }
-        self.sweep_interrupted();
+        self.sweep_foreign();
         self.fire_timers(now);
+        // A runner that died is replaced here (at most once a second).
+        self.supervisor.runner_ready(now);
         self.dispatch();
         let now = Instant::now();
         self.maybe_flush(now);
@@ -59,6 +67,7 @@ impl Executor {
                 self.handle_requests();
             }
             if self.inputs.advice().is_some() {
+                self.apply_gate_verdicts();
                 self.apply_recommendations();
             }
             self.derive_dep_failed();
@@ -100,9 +109,10 @@ impl Executor {
         }
     }
 
-    /// Whether new attempts may start: not stopping, and the files they depend on are valid.
+    /// Whether new attempts may start: not stopping, a runner is up, and the files they
+    /// depend on are valid.
     pub(super) fn can_start(&self) -> bool {
-        !self.stopping && self.inputs.allow_starts()
+        !self.stopping && self.supervisor.runner_up() && self.inputs.allow_starts()
     }
 
     /// Queues task `t` if its dependencies are met and its result asks for an attempt
@@ -124,10 +134,11 @@ impl Executor {
     fn outcome(&self, now: Instant) -> Outcome {
         let flush_pending = self.book.is_dirty() && !self.inputs.results_broken();
         let next_wake = [
-            flush_pending.then(|| self.book.cadence.due().unwrap_or(now)),
+            flush_pending.then(|| self.book.write_due().unwrap_or(now)),
             self.book.cadence.events_due(),
             self.schedule.next_timer(),
             self.supervisor.next_sweep(),
+            self.supervisor.runner_retry_at(),
             self.schedule.recheck_unknown_at(),
             self.inputs.next_check(),
             self.needs_plan.then_some(now),
@@ -139,6 +150,7 @@ impl Executor {
         Outcome {
             next_wake,
             idle: self.supervisor.count() == 0
+                && self.supervisor.foreign.is_empty()
                 && !runnable_now
                 && !flush_pending
                 && !self.needs_plan,

@@ -1,5 +1,6 @@
 //! Where the executor works and with what: the state directory, the project root its
-//! tasks' workdirs are relative to, the configuration, the event log, and its own id.
+//! tasks' workdirs are relative to, the configuration, the event log, its own id, and the
+//! program its attempt runner is.
 //! Every part reads it; none changes it.
 
 use std::path::PathBuf;
@@ -17,8 +18,11 @@ pub(super) struct Site {
     pub(super) project_root: PathBuf,
     pub(super) config: Arc<Config>,
     pub(super) events: EventLog,
-    /// `host:pid`, recorded in every attempt.
+    /// `host:pid`, recorded in every attempt, and the id of its attempt runner (in
+    /// fences and outcome records).
     pub(super) executor_id: String,
+    /// What runs as the attempt runner (`PROGRAM __runner`): this very binary.
+    pub(super) runner_program: PathBuf,
 }
 
 impl Site {
@@ -29,6 +33,7 @@ impl Site {
             config,
             events,
             executor_id: executor_id(),
+            runner_program: super::supervisor::default_program(),
         }
     }
 

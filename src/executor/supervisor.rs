@@ -1,44 +1,52 @@
-//! The attempts this executor runs: a fixed pool of workers that spawn and wait for them
-//! (timeouts and stop requests end the whole process group), the claims that make an
-//! attempt run once, and the watch on `running` results of other executors, one of which
-//! may have died (pueue's repair after a crash, proven with a lock instead of guessed).
+//! The attempts this executor runs, through its attempt runner (`phase __runner`,
+//! docs/ATTEMPTS.md), which holds each attempt's claim and fence and survives the engine;
+//! what waits for the next results write (acks, outcome records, claims the executor holds
+//! itself); and the watch on attempts it does not run — other executors', and those left
+//! by an engine that died (pueue's repair after a crash, proven with a lock instead of
+//! guessed).
 
+mod acks;
 mod attempt;
 mod changes;
 mod claims;
 mod command;
-mod output;
-mod pool;
+mod foreign;
+mod link;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::Result;
-use crate::model::RoutingDecision;
+use crate::model::{Attempt, Metadata, RoutingDecision};
 use crate::phase::Waker;
-use crate::process::StopHandle;
+use crate::runner::{EngineMessage, RunRequest, RunnerEvent};
 use crate::store::{Claim, StateDir};
 
-pub(super) use attempt::{Begun, Done, End, Job, begin, note_in_log, run};
-pub(super) use changes::Probe;
+pub(super) use acks::Acks;
+pub(super) use attempt::{Done, End, note_in_log};
+pub(super) use changes::{Probe, Snapshot};
 pub(super) use claims::Claims;
 pub(super) use command::{CommandSite, Prepared};
-use pool::Pool;
+pub(super) use foreign::{ForeignWatch, engine_gone};
+use link::RunnerLink;
+pub(super) use link::default_program;
 
-/// Between two checks of the same `running` results of other executors (each check
-/// takes a lock per task).
-const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
+/// What an attempt's start is recorded with once its runner says it started.
+#[derive(Debug)]
+pub(super) struct Launch {
+    pub(super) record: Attempt,
+    pub(super) metadata: Metadata,
+    /// TASK_STARTED's data.
+    pub(super) event: serde_json::Value,
+}
 
-/// One attempt this process is running.
+/// One attempt this process runs (asked its runner to run).
 #[derive(Debug)]
 pub(super) struct RunningTask {
     pub(super) attempt: u32,
     pub(super) tool: String,
     pub(super) timeout: Option<Duration>,
-    /// Held until the finished result is on disk.
-    pub(super) claim: Claim,
-    pub(super) stop: StopHandle,
     /// `cancel` requests that stopped it: it ends `canceled`, and they are recorded as
     /// handled only then (after a crash meanwhile, the next executor carries them out).
     pub(super) cancel_requests: Vec<String>,
@@ -46,55 +54,87 @@ pub(super) struct RunningTask {
     pub(super) interrupted: bool,
     /// An exit 0 that changed none of its files is a failure (`tools.<name>.require_changes`).
     pub(super) require_changes: bool,
+    /// Until the runner says it started: what to record then.
+    pub(super) launch: Option<Launch>,
+    /// How to find what it changed, and what was there before it started.
+    pub(super) changes: Option<(Probe, Snapshot)>,
 }
 
 impl RunningTask {
-    /// Attempt `attempt` of a task, with `tool`, holding `claim`; not stopped.
-    pub(super) fn new(attempt: u32, tool: String, claim: Claim) -> RunningTask {
+    /// Attempt `attempt` of a task, with `tool`; not stopped.
+    pub(super) fn new(attempt: u32, tool: String) -> RunningTask {
         RunningTask {
             attempt,
             tool,
             timeout: None,
-            claim,
-            stop: StopHandle::new(),
             cancel_requests: Vec::new(),
             interrupted: false,
             require_changes: false,
+            launch: None,
+            changes: None,
         }
     }
 }
 
-/// The workers, the running attempts, the claims, and the watch on foreign attempts.
+/// The runner, the running attempts, what waits for a write, and the foreign watch.
 #[derive(Debug)]
 pub(super) struct Supervisor {
-    pool: Option<Pool>,
+    link: Option<RunnerLink>,
     /// Attempts this process runs, by task id.
     running: HashMap<String, RunningTask>,
+    /// Claims the executor holds itself until the next write.
     pub(super) claims: Claims,
+    /// Attempts to ack and outcome records to remove after the next write.
+    pub(super) acks: Acks,
+    /// Attempts this process does not run but must account for.
+    pub(super) foreign: ForeignWatch,
+    /// Task → the lowest attempt it may start as (its fence names the one before): a
+    /// task whose results entry a person deleted continues above its fence.
+    floors: HashMap<String, u32>,
     /// Workdir → git work tree root (or none), for `files_modified`.
     git_roots: HashMap<PathBuf, Option<PathBuf>>,
-    /// `running` results that are not ours, to check for a dead owner.
-    foreign: Vec<String>,
-    /// When to check `foreign` next.
-    sweep_at: Instant,
 }
 
 impl Supervisor {
     pub(super) fn new() -> Supervisor {
         Supervisor {
-            pool: None,
+            link: None,
             running: HashMap::new(),
             claims: Claims::new(),
+            acks: Acks::new(),
+            foreign: ForeignWatch::default(),
+            floors: HashMap::new(),
             git_roots: HashMap::new(),
-            foreign: Vec::new(),
-            sweep_at: Instant::now(),
         }
     }
 
-    /// Starts `size` workers; each finished attempt wakes the phase through `waker`.
-    pub(super) fn start(&mut self, size: usize, waker: Waker) -> Result<()> {
-        self.pool = Some(Pool::start(size, waker)?);
+    /// Starts the attempt runner (`program __runner`, with `runner_id` in its fences);
+    /// its reports wake the phase through `waker`.
+    pub(super) fn start(
+        &mut self,
+        program: PathBuf,
+        state: &StateDir,
+        runner_id: &str,
+        waker: Waker,
+    ) -> Result<()> {
+        self.link = Some(RunnerLink::start(program, state, runner_id, waker)?);
         Ok(())
+    }
+
+    /// Whether a runner is up to take attempts (starting a new one if it died and a try
+    /// is due).
+    pub(super) fn runner_ready(&mut self, now: Instant) -> bool {
+        self.link.as_mut().is_some_and(|l| l.ensure(now))
+    }
+
+    /// Whether a runner is up to take attempts.
+    pub(super) fn runner_up(&self) -> bool {
+        self.link.as_ref().is_some_and(RunnerLink::is_up)
+    }
+
+    /// When to try starting a runner again, if it died.
+    pub(super) fn runner_retry_at(&self) -> Option<Instant> {
+        self.link.as_ref().and_then(RunnerLink::retry_at)
     }
 
     /// Whether this process runs an attempt of `id`.
@@ -112,44 +152,82 @@ impl Supervisor {
         self.running.get_mut(id)
     }
 
-    /// Whether `request_id` stopped the attempt of `task_id`, which has not ended yet.
+    /// Whether `request_id` stopped the attempt of `task_id` (ours or adopted), which has
+    /// not ended yet.
     pub(super) fn is_canceling(&self, task_id: &str, request_id: &str) -> bool {
         self.running
             .get(task_id)
             .is_some_and(|t| t.cancel_requests.iter().any(|r| r == request_id))
+            || self.foreign.is_canceling(task_id, request_id)
     }
 
-    /// The attempt of `id` was handed to a worker.
-    pub(super) fn add(&mut self, id: String, task: RunningTask) {
+    /// Hands `request` to the runner; the attempt is ours from now on. `false` if the
+    /// runner is gone (its `Gone` report follows, and the attempt is looked at then).
+    pub(super) fn run(&mut self, request: RunRequest, task: RunningTask) -> bool {
+        let id = request.task.clone();
         self.running.insert(id, task);
+        self.send(&[EngineMessage::Run(request)])
     }
 
-    /// The attempt of `id` ended.
+    /// Asks the runner to end our attempt of `id` (SIGTERM, grace, SIGKILL).
+    pub(super) fn cancel(&mut self, id: &str) {
+        if let Some(attempt) = self.running.get(id).map(|t| t.attempt) {
+            let task = id.to_string();
+            self.send(&[EngineMessage::Cancel { task, attempt }]);
+        }
+    }
+
+    /// The attempt of `id` ended (or was refused).
     pub(super) fn remove(&mut self, id: &str) -> Option<RunningTask> {
         self.running.remove(id)
     }
 
-    /// Whether the workers run (after [`Self::start`]).
-    pub(super) fn has_workers(&self) -> bool {
-        self.pool.is_some()
+    /// The next report of the runner, if one is waiting.
+    pub(super) fn try_report(&self) -> Option<RunnerEvent> {
+        self.link.as_ref().and_then(RunnerLink::try_next)
     }
 
-    /// Hands `job` to the next free worker; gives it back if there are none.
-    pub(super) fn submit(&self, job: Job) -> std::result::Result<(), Box<Job>> {
-        match &self.pool {
-            Some(pool) => pool.submit(job),
-            None => Err(Box::new(job)),
+    /// The next report of the runner, waiting for one until `deadline`.
+    pub(super) fn report_until(&self, deadline: Instant) -> Option<RunnerEvent> {
+        self.link.as_ref().and_then(|l| l.next_until(deadline))
+    }
+
+    /// The runner died: every attempt it ran is handed back (to be looked at as a foreign
+    /// one), its unacked claims are gone with it, and another runner starts soon.
+    pub(super) fn runner_lost(&mut self) -> Vec<(String, RunningTask)> {
+        if let Some(link) = self.link.as_mut() {
+            link.lost();
+        }
+        self.acks.forget_unacked();
+        self.running.drain().collect()
+    }
+
+    /// The results are on disk: acks go to the runner (in one write), outcome records
+    /// are removed, held claims released.
+    pub(super) fn written(&mut self, state: &StateDir) {
+        let acks = self.acks.written(state);
+        self.send(&acks);
+        self.claims.release_all();
+    }
+
+    /// Whether `id`'s claim stays held until the next write (by the runner, for an
+    /// unacked attempt; or by this process): starting it would find it busy.
+    pub(super) fn waits_for_write(&self, id: &str) -> bool {
+        self.acks.waits_on(id) || self.claims.holds(id)
+    }
+
+    /// Tells the runner to start nothing more and end what still runs after `grace`.
+    pub(super) fn shut_down_runner(&mut self, grace: Duration) {
+        if let Some(link) = self.link.as_mut() {
+            link.shut_down(grace);
         }
     }
 
-    /// A finished attempt, if a worker reported one.
-    pub(super) fn try_done(&self) -> Option<Done> {
-        self.pool.as_ref().and_then(|p| p.try_done())
-    }
-
-    /// A finished attempt, waiting for one until `deadline`.
-    pub(super) fn done_until(&self, deadline: Instant) -> Option<Done> {
-        self.pool.as_ref().and_then(|p| p.done_until(deadline))
+    /// Waits for the runner to exit, at most `limit`.
+    pub(super) fn wait_runner_exit(&mut self, limit: Duration) {
+        if let Some(link) = self.link.as_mut() {
+            link.wait_exit(limit);
+        }
     }
 
     /// The command of `decision`'s attempt `attempt` (an error: why it cannot start).
@@ -162,60 +240,28 @@ impl Supervisor {
         command::prepare(site, decision, attempt, &mut self.git_roots)
     }
 
-    /// Shutdown's last resort: every running attempt's group is ended; they end
-    /// `failed` / `interrupted`.
-    pub(super) fn interrupt_all(&mut self) {
-        for task in self.running.values_mut() {
-            task.interrupted = true;
-            task.stop.stop();
-        }
+    /// The lowest attempt `id` may start as.
+    pub(super) fn floor(&self, id: &str) -> u32 {
+        self.floors.get(id).copied().unwrap_or(0)
     }
 
-    /// Stops every running attempt (no task may outlive the executor).
-    pub(super) fn stop_all(&self) {
-        for task in self.running.values() {
-            task.stop.stop();
-        }
-    }
-
-    /// Lets the workers exit and waits for them, unless one still waits on a process
-    /// that would not die (it is left behind rather than joined).
-    pub(super) fn stop_workers_if_idle(&mut self) {
-        if self.running.is_empty()
-            && let Some(mut pool) = self.pool.take()
-        {
-            pool.stop();
-        }
-    }
-
-    /// Watches `ids`, `running` results of other executors, from now on.
-    pub(super) fn watch_foreign(&mut self, ids: Vec<String>) {
-        self.foreign = ids;
-        self.sweep_at = Instant::now();
-    }
-
-    /// The foreign attempts to check now, if a check is due; hand back the ones still
-    /// running with [`Self::keep_watching`].
-    pub(super) fn foreign_due(&mut self, now: Instant) -> Option<Vec<String>> {
-        if self.foreign.is_empty() || now < self.sweep_at {
-            return None;
-        }
-        self.sweep_at = now + SWEEP_INTERVAL;
-        Some(std::mem::take(&mut self.foreign))
-    }
-
-    /// Foreign attempts that still run.
-    pub(super) fn keep_watching(&mut self, ids: Vec<String>) {
-        self.foreign.extend(ids);
-    }
-
-    /// When the next check of foreign attempts is due, if any are watched.
-    pub(super) fn next_sweep(&self) -> Option<Instant> {
-        (!self.foreign.is_empty()).then_some(self.sweep_at)
+    /// `id` starts at `attempt` at the lowest (its fence names the one before).
+    pub(super) fn raise_floor(&mut self, id: &str, attempt: u32) {
+        let floor = self.floors.entry(id.to_string()).or_default();
+        *floor = (*floor).max(attempt);
     }
 
     /// A claim on `id` (see [`Claims::take`]).
     pub(super) fn take_claim(&mut self, state: &StateDir, id: &str) -> Result<Option<Claim>> {
         self.claims.take(state, id)
+    }
+
+    /// When the next look at foreign attempts is due, if any are watched.
+    pub(super) fn next_sweep(&self) -> Option<Instant> {
+        self.foreign.next_sweep()
+    }
+
+    fn send(&mut self, messages: &[EngineMessage]) -> bool {
+        self.link.as_mut().is_some_and(|l| l.send(messages))
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::facts::{Facts, ResultView, RetryView};
+use super::facts::{Facts, GateView, ResultView, RetryView};
 use super::stage::{Recommendation, Stage, Transition};
 use super::view::{LivePhases, Snapshot, TaskState, TaskView};
 
@@ -21,6 +21,16 @@ pub fn derive(facts: &Facts, live: LivePhases) -> Snapshot {
         .iter()
         .map(|r| ((r.task_id.as_str(), r.attempt), r))
         .collect();
+    let gates: HashMap<(&str, u32), &GateView> = facts
+        .patches
+        .gates
+        .iter()
+        .map(|g| ((g.task_id.as_str(), g.attempt), g))
+        .collect();
+    let advice = Advice {
+        recommendations: &recommendations,
+        gates: &gates,
+    };
     let executor = live.executor.then_some("executor");
     let recovery = live.recovery.then_some("recovery");
     let succeeded = |dep: &String| {
@@ -49,7 +59,7 @@ pub fn derive(facts: &Facts, live: LivePhases) -> Snapshot {
                 }
             }
             _ => match r {
-                Some(r) => recorded_state(r, stage, &recommendations, executor, recovery),
+                Some(r) => recorded_state(r, stage, &advice, executor, recovery),
                 None => (TaskState::Blocked, None, None),
             },
         };
@@ -75,7 +85,7 @@ pub fn derive(facts: &Facts, live: LivePhases) -> Snapshot {
     for r in &facts.results.results {
         if !decided.contains(r.task_id.as_str()) {
             let (state, waiting_on, reason) =
-                recorded_state(r, r.stage(), &recommendations, executor, recovery);
+                recorded_state(r, r.stage(), &advice, executor, recovery);
             tasks.push(TaskView {
                 id: r.task_id.clone(),
                 state,
@@ -97,17 +107,45 @@ pub fn derive(facts: &Facts, live: LivePhases) -> Snapshot {
     Snapshot { tasks, counts }
 }
 
+/// Recovery's word on attempts, by (task, attempt): retry recommendations and gate
+/// verdicts.
+struct Advice<'a> {
+    recommendations: &'a HashMap<(&'a str, u32), &'a RetryView>,
+    gates: &'a HashMap<(&'a str, u32), &'a GateView>,
+}
+
 /// The state of a task whose entry records `stage` (not due to run).
 fn recorded_state(
     r: &ResultView,
     stage: Stage,
-    recommendations: &HashMap<(&str, u32), &RetryView>,
+    advice: &Advice<'_>,
     executor: Option<&'static str>,
     recovery: Option<&'static str>,
 ) -> (TaskState, Option<&'static str>, Option<String>) {
     let reason = r.reason.clone();
+    let recommendations = advice.recommendations;
     match stage {
         Stage::Running => (TaskState::Running, executor, reason),
+        // Recovery runs the gate; once its verdict is written, the executor records it.
+        Stage::Verifying => match advice.gates.get(&(r.task_id.as_str(), r.attempt)) {
+            None => (
+                TaskState::Verifying,
+                recovery,
+                Some("waiting for its acceptance gate".to_string()),
+            ),
+            Some(g) => {
+                let verdict = if g.passed {
+                    "gate passed"
+                } else {
+                    "gate failed"
+                };
+                let reason = match g.reason.is_empty() {
+                    true => verdict.to_string(),
+                    false => format!("{verdict}: {}", g.reason),
+                };
+                (TaskState::Verifying, executor, Some(reason))
+            }
+        },
         Stage::Succeeded => (TaskState::Succeeded, None, None),
         Stage::Canceled => (TaskState::Canceled, None, reason),
         Stage::Quarantined => (TaskState::Quarantined, None, reason),

@@ -82,8 +82,8 @@ fn margin_cases_derive_as_the_table_says() {
         ("a retry kept on a dep_failed task: it stays dep_failed, terminal",
          entry("x", "dep_failed", 0, 1), quarantined_d(), None, false, (DepFailed, None, why.clone(), false)),
         ("dep_failed", entry("x", "dep_failed", 0, 0), quarantined_d(), None, false, (DepFailed, None, why.clone(), false)),
-        ("a succeeded task with a stray budget is succeeded",
-         entry("x", "succeeded", 1, 2), succeeded_d(), None, false, (Succeeded, None, None, false)),
+        ("a rerun of a succeeded task (its budget moved on): routed",
+         entry("x", "succeeded", 1, 2), succeeded_d(), None, false, (Routed, Some("executor"), retry.clone(), false)),
         ("a requested retry, dependencies done: routed",
          entry("x", "quarantined", 1, 2), succeeded_d(), None, false, (Routed, Some("executor"), retry.clone(), false)),
         ("a requested retry, a dependency still running: blocked, moving",
@@ -119,4 +119,45 @@ fn without_phases_running_nothing_waits_but_a_request_still_pends() {
         state_of_x(x, d, None, true, none),
         (TaskState::Failed, None, Some("why".into()), true)
     );
+}
+
+/// A `verifying` task waits on recovery (its gate) until a verdict is written, then on the
+/// executor (to record it); with no phase running it has ended, not succeeded.
+#[test]
+fn a_verifying_task_waits_on_recovery_then_on_the_executor() {
+    let shown = |gates: Value, live: LivePhases| {
+        let facts = Facts {
+            decisions: serde_json::from_value(json!({"decisions": [{"task_id": "x", "task": {}}]}))
+                .expect("decisions"),
+            results: serde_json::from_value(json!({"results": [entry("x", "verifying", 1, 0)]}))
+                .expect("results"),
+            patches: serde_json::from_value(json!({ "gates": gates })).expect("patches"),
+            ..Facts::default()
+        };
+        let snap = derive(&facts, live);
+        let x = snap.tasks.iter().find(|t| t.id == "x").expect("x shown");
+        (x.state, x.waiting_on, x.reason.clone())
+    };
+    let waiting = Some("waiting for its acceptance gate".to_string());
+    assert_eq!(
+        shown(json!([]), ALL),
+        (TaskState::Verifying, Some("recovery"), waiting.clone())
+    );
+    assert_eq!(
+        shown(json!([]), LivePhases::default()),
+        (TaskState::Verifying, None, waiting)
+    );
+    assert!(TaskState::Verifying.has_ended() && !TaskState::Verifying.is_success());
+    let failed = json!([{"task_id": "x", "attempt": 1, "passed": false, "reason": "verify exit code 1"}]);
+    assert_eq!(
+        shown(failed, ALL),
+        (
+            TaskState::Verifying,
+            Some("executor"),
+            Some("gate failed: verify exit code 1".to_string())
+        )
+    );
+    // A verdict on another attempt does not apply.
+    let old = json!([{"task_id": "x", "attempt": 0, "passed": true}]);
+    assert_eq!(shown(old, ALL).1, Some("recovery"));
 }

@@ -38,6 +38,9 @@ pub(crate) struct DecisionView {
     /// Set while the router holds the task back (docs/ROUTING.md "Waiting").
     #[serde(default)]
     pub(crate) waiting: Option<WaitingView>,
+    /// When it was routed: activity, for the run it belongs to.
+    #[serde(default)]
+    pub(crate) decided_at: String,
 }
 
 /// What a held-back task waits for, and until when.
@@ -77,6 +80,11 @@ pub(crate) struct ResultView {
     pub(crate) budget_from_attempt: u32,
     #[serde(default)]
     pub(crate) handled_requests: Vec<String>,
+    /// When its latest attempt started and ended: activity, for the run it belongs to.
+    #[serde(default)]
+    pub(crate) started_at: String,
+    #[serde(default)]
+    pub(crate) finished_at: Option<String>,
 }
 
 impl ResultView {
@@ -91,6 +99,21 @@ impl ResultView {
 pub(crate) struct PatchesView {
     #[serde(default)]
     pub(crate) retries: Vec<RetryView>,
+    /// Acceptance gate verdicts.
+    #[serde(default)]
+    pub(crate) gates: Vec<GateView>,
+}
+
+/// Recovery's verdict on one attempt's acceptance gate.
+#[derive(Debug, Deserialize)]
+pub(crate) struct GateView {
+    pub(crate) task_id: String,
+    pub(crate) attempt: u32,
+    pub(crate) passed: bool,
+    #[serde(default)]
+    pub(crate) reason: String,
+    #[serde(default)]
+    pub(crate) decided_at: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +123,8 @@ pub(crate) struct RetryView {
     pub(crate) retry_recommended: bool,
     #[serde(default)]
     pub(crate) reason: String,
+    #[serde(default)]
+    pub(crate) decided_at: String,
 }
 
 /// The fields of `control.json` that the lifecycle needs: which requests exist.
@@ -123,6 +148,8 @@ pub(crate) struct RejectedFile {
     pub(crate) error: Option<String>,
     /// An identical copy of an accepted task (`duplicate_of`).
     pub(crate) duplicate: bool,
+    /// When it was rejected, if the note says.
+    pub(crate) rejected_at: Option<String>,
 }
 
 /// The field of `rejected/<file>.error.json` that says why.
@@ -132,4 +159,6 @@ pub(crate) struct RejectionView {
     pub(crate) error: Option<String>,
     #[serde(default)]
     pub(crate) duplicate_of: Option<String>,
+    #[serde(default)]
+    pub(crate) rejected_at: Option<String>,
 }

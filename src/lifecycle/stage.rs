@@ -11,8 +11,11 @@ pub enum Stage {
     New,
     /// An attempt runs (`running`; its claim is held).
     Running,
-    /// The latest attempt exited 0.
+    /// The latest attempt exited 0 and its acceptance gate, if any, passed.
     Succeeded,
+    /// The latest attempt exited 0; recovery runs its acceptance gate, whose verdict
+    /// makes it `succeeded` or `failed`.
+    Verifying,
     /// The latest attempt failed; recovery judges it.
     Failed,
     /// The latest attempt ran out of time; recovery judges it.
@@ -33,8 +36,10 @@ pub enum Stage {
 /// How an attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
-    /// Exit code 0.
+    /// Exit code 0, and the task has no acceptance gate.
     Succeeded,
+    /// Exit code 0, and the task has an acceptance gate: it must pass it first.
+    AwaitsGate,
     /// A non-zero exit, a signal, a spawn error, or `interrupted`.
     Failed,
     /// Killed for exceeding its timeout.
@@ -48,6 +53,7 @@ impl Ending {
     pub fn status(self) -> Status {
         match self {
             Ending::Succeeded => Status::Succeeded,
+            Ending::AwaitsGate => Status::Verifying,
             Ending::Failed => Status::Failed,
             Ending::TimedOut => Status::TimedOut,
             Ending::Canceled => Status::Canceled,
@@ -71,6 +77,27 @@ impl Recommendation {
             Recommendation::Retry
         } else {
             Recommendation::GiveUp
+        }
+    }
+}
+
+/// Recovery's verdict on an attempt's acceptance gate (a `gates[]` entry of
+/// `fix_patches.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateOutcome {
+    /// Every step passed: the attempt succeeded.
+    Passed,
+    /// `verify` failed or the reviewer rejected it: the attempt failed.
+    Failed,
+}
+
+impl GateOutcome {
+    /// From the verdict's `passed` flag.
+    pub fn from_flag(passed: bool) -> GateOutcome {
+        if passed {
+            GateOutcome::Passed
+        } else {
+            GateOutcome::Failed
         }
     }
 }
@@ -99,13 +126,19 @@ impl Stage {
         };
         let retry_due = budget_from_attempt > attempt;
         match status {
-            Status::Failed | Status::TimedOut | Status::Quarantined | Status::Canceled
+            // `Succeeded` only by `phase rerun`, which also moves the budget on.
+            Status::Failed
+            | Status::TimedOut
+            | Status::Quarantined
+            | Status::Canceled
+            | Status::Succeeded
                 if retry_due =>
             {
                 Stage::RetryDue
             }
             Status::Running => Stage::Running,
             Status::Succeeded => Stage::Succeeded,
+            Status::Verifying => Stage::Verifying,
             Status::Failed => Stage::Failed,
             Status::TimedOut => Stage::TimedOut,
             Status::Quarantined => Stage::Quarantined,
@@ -138,6 +171,7 @@ impl Stage {
             Stage::New | Stage::RetryDue => None,
             Stage::Running => Some(Status::Running),
             Stage::Succeeded => Some(Status::Succeeded),
+            Stage::Verifying => Some(Status::Verifying),
             Stage::Failed => Some(Status::Failed),
             Stage::TimedOut => Some(Status::TimedOut),
             Stage::Quarantined => Some(Status::Quarantined),
@@ -175,6 +209,7 @@ impl Stage {
     pub fn end(self, ending: Ending) -> Transition {
         Transition::To(match ending {
             Ending::Succeeded => Stage::Succeeded,
+            Ending::AwaitsGate => Stage::Verifying,
             Ending::Failed => Stage::Failed,
             Ending::TimedOut => Stage::TimedOut,
             Ending::Canceled => Stage::Canceled,
@@ -185,6 +220,16 @@ impl Stage {
     pub fn interrupt(self) -> Transition {
         match self {
             Stage::Running => Transition::To(Stage::Failed),
+            _ => Transition::Stay,
+        }
+    }
+
+    /// Recovery's verdict on the gate of the latest attempt, which exited 0. Only a
+    /// `verifying` entry takes it: one a person canceled meanwhile stays canceled.
+    pub fn gate(self, outcome: GateOutcome) -> Transition {
+        match (self, outcome) {
+            (Stage::Verifying, GateOutcome::Passed) => Transition::To(Stage::Succeeded),
+            (Stage::Verifying, GateOutcome::Failed) => Transition::To(Stage::Failed),
             _ => Transition::Stay,
         }
     }
@@ -207,7 +252,9 @@ impl Stage {
         match self {
             Stage::Running => Transition::StopAttempt,
             Stage::Succeeded | Stage::Canceled => Transition::Stay,
-            Stage::New
+            // Its process has ended; the gate's verdict, if it comes, no longer applies.
+            Stage::Verifying
+            | Stage::New
             | Stage::Failed
             | Stage::TimedOut
             | Stage::Quarantined
@@ -227,7 +274,17 @@ impl Stage {
             | Stage::Canceled
             | Stage::RetryDue => Transition::To(Stage::RetryDue),
             Stage::DepFailed => Transition::To(Stage::DepFailed),
-            Stage::New | Stage::Running | Stage::Succeeded => Transition::Stay,
+            // A verifying attempt may still succeed: nothing to retry yet.
+            Stage::New | Stage::Running | Stage::Verifying | Stage::Succeeded => Transition::Stay,
+        }
+    }
+
+    /// A `rerun` request (`phase rerun`): an ended task runs again as a new attempt with a
+    /// fresh budget — a succeeded one too; otherwise as [`Stage::retry`].
+    pub fn rerun(self) -> Transition {
+        match self {
+            Stage::Succeeded => Transition::To(Stage::RetryDue),
+            other => other.retry(),
         }
     }
 

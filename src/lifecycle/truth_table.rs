@@ -1,10 +1,11 @@
 //! Every (stage, event) pair of the state machine against a table written by hand: a
 //! change to a transition must change this table too.
 
-use super::stage::{Ending, Recommendation, Stage, Transition};
+use super::stage::{Ending, GateOutcome, Recommendation, Stage, Transition};
 
 use Stage::{
     Canceled, DepFailed, Failed, New, Quarantined, RetryDue, Running, Succeeded, TimedOut,
+    Verifying,
 };
 use Transition::{Revert, Stay, StopAttempt, To};
 
@@ -15,21 +16,25 @@ enum Event {
     End(Ending),
     Interrupt,
     Judge(Recommendation),
+    Gate(GateOutcome),
     Cancel,
     Retry,
     DependencyFailed,
     DependenciesRecovered,
 }
 
-const EVENTS: [Event; 12] = [
+const EVENTS: [Event; 15] = [
     Event::Start,
     Event::End(Ending::Succeeded),
+    Event::End(Ending::AwaitsGate),
     Event::End(Ending::Failed),
     Event::End(Ending::TimedOut),
     Event::End(Ending::Canceled),
     Event::Interrupt,
     Event::Judge(Recommendation::Retry),
     Event::Judge(Recommendation::GiveUp),
+    Event::Gate(GateOutcome::Passed),
+    Event::Gate(GateOutcome::Failed),
     Event::Cancel,
     Event::Retry,
     Event::DependencyFailed,
@@ -42,6 +47,7 @@ fn offer(stage: Stage, event: Event) -> Transition {
         Event::End(ending) => stage.end(ending),
         Event::Interrupt => stage.interrupt(),
         Event::Judge(r) => stage.judge(r),
+        Event::Gate(g) => stage.gate(g),
         Event::Cancel => stage.cancel(),
         Event::Retry => stage.retry(),
         Event::DependencyFailed => stage.dependency_failed(),
@@ -49,19 +55,21 @@ fn offer(stage: Stage, event: Event) -> Transition {
     }
 }
 
-/// Columns: start, end succeeded / failed / timed out / canceled, interrupt,
-/// judge retry / give up, cancel, retry, dependency failed, dependencies recovered.
+/// Columns: start; end succeeded / awaits gate / failed / timed out / canceled; interrupt;
+/// judge retry / give up; gate passed / failed; cancel; retry; dependency failed;
+/// dependencies recovered.
 #[rustfmt::skip]
-const TABLE: [(Stage, [Transition; 12]); 9] = [
-    (New,         [To(Running), To(Succeeded), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            To(Canceled), Stay,          To(DepFailed), Stay]),
-    (Running,     [Stay,        To(Succeeded), To(Failed), To(TimedOut), To(Canceled), To(Failed), Stay,            Stay,            StopAttempt,  Stay,          Stay,          Stay]),
-    (Succeeded,   [Stay,        To(Succeeded), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            Stay,         Stay,          Stay,          Stay]),
-    (Failed,      [To(Running), To(Succeeded), To(Failed), To(TimedOut), To(Canceled), Stay,       To(Failed),      To(Quarantined), To(Canceled), To(RetryDue),  Stay,          Stay]),
-    (TimedOut,    [To(Running), To(Succeeded), To(Failed), To(TimedOut), To(Canceled), Stay,       To(TimedOut),    To(Quarantined), To(Canceled), To(RetryDue),  Stay,          Stay]),
-    (Quarantined, [Stay,        To(Succeeded), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            To(Canceled), To(RetryDue),  Stay,          Stay]),
-    (Canceled,    [Stay,        To(Succeeded), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            Stay,         To(RetryDue),  Stay,          Stay]),
-    (DepFailed,   [Stay,        To(Succeeded), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            To(Canceled), To(DepFailed), To(DepFailed), Revert]),
-    (RetryDue,    [To(Running), To(Succeeded), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            To(Canceled), To(RetryDue),  To(DepFailed), Stay]),
+const TABLE: [(Stage, [Transition; 15]); 10] = [
+    (New,         [To(Running), To(Succeeded), To(Verifying), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            Stay,          Stay,       To(Canceled), Stay,          To(DepFailed), Stay]),
+    (Running,     [Stay,        To(Succeeded), To(Verifying), To(Failed), To(TimedOut), To(Canceled), To(Failed), Stay,            Stay,            Stay,          Stay,       StopAttempt,  Stay,          Stay,          Stay]),
+    (Succeeded,   [Stay,        To(Succeeded), To(Verifying), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            Stay,          Stay,       Stay,         Stay,          Stay,          Stay]),
+    (Verifying,   [Stay,        To(Succeeded), To(Verifying), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            To(Succeeded), To(Failed), To(Canceled), Stay,          Stay,          Stay]),
+    (Failed,      [To(Running), To(Succeeded), To(Verifying), To(Failed), To(TimedOut), To(Canceled), Stay,       To(Failed),      To(Quarantined), Stay,          Stay,       To(Canceled), To(RetryDue),  Stay,          Stay]),
+    (TimedOut,    [To(Running), To(Succeeded), To(Verifying), To(Failed), To(TimedOut), To(Canceled), Stay,       To(TimedOut),    To(Quarantined), Stay,          Stay,       To(Canceled), To(RetryDue),  Stay,          Stay]),
+    (Quarantined, [Stay,        To(Succeeded), To(Verifying), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            Stay,          Stay,       To(Canceled), To(RetryDue),  Stay,          Stay]),
+    (Canceled,    [Stay,        To(Succeeded), To(Verifying), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            Stay,          Stay,       Stay,         To(RetryDue),  Stay,          Stay]),
+    (DepFailed,   [Stay,        To(Succeeded), To(Verifying), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            Stay,          Stay,       To(Canceled), To(DepFailed), To(DepFailed), Revert]),
+    (RetryDue,    [To(Running), To(Succeeded), To(Verifying), To(Failed), To(TimedOut), To(Canceled), Stay,       Stay,            Stay,            Stay,          Stay,       To(Canceled), To(RetryDue),  To(DepFailed), Stay]),
 ];
 
 #[test]
@@ -93,6 +101,7 @@ fn the_table_covers_every_stage() {
         Canceled,
         DepFailed,
         RetryDue,
+        Verifying,
     ] {
         assert!(stages.contains(&stage), "{stage:?} has no row");
     }
@@ -107,7 +116,11 @@ fn stages_read_from_entries() {
         (Some(Status::Running), 1, 0, Running),
         (Some(Status::Running), 1, 2, Running),
         (Some(Status::Succeeded), 1, 0, Succeeded),
-        (Some(Status::Succeeded), 1, 2, Succeeded),
+        // `phase rerun` of a succeeded task: due again, its status kept until it starts.
+        (Some(Status::Succeeded), 1, 2, RetryDue),
+        (Some(Status::Verifying), 1, 0, Verifying),
+        // A verifying attempt may still succeed: a retry does not apply to it.
+        (Some(Status::Verifying), 1, 2, Verifying),
         (Some(Status::Failed), 1, 0, Failed),
         (Some(Status::Failed), 1, 1, Failed),
         (Some(Status::Failed), 1, 2, RetryDue),
@@ -144,6 +157,7 @@ fn a_task_is_dead_by_its_dependencies_only_when_the_rule_may_mark_it() {
         (Failed, true, false),
         (Succeeded, true, false),
         (Running, true, false),
+        (Verifying, true, false),
     ];
     for (stage, dependency_dead, expected) in cases {
         assert_eq!(

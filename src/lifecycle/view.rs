@@ -20,6 +20,8 @@ pub enum TaskState {
     Blocked,
     /// Its process is running.
     Running,
+    /// Its attempt exited 0; its acceptance gate (`verify`, `review`) decides.
+    Verifying,
     /// Failed; recovery has not decided yet.
     Recovering,
     /// Failed; a retry is recommended.
@@ -48,6 +50,7 @@ impl TaskState {
             TaskState::Routed => "routed",
             TaskState::Blocked => "blocked",
             TaskState::Running => "running",
+            TaskState::Verifying => "verifying",
             TaskState::Recovering => "recovering",
             TaskState::RetryScheduled => "retry_scheduled",
             TaskState::Failed => "failed",
@@ -60,8 +63,8 @@ impl TaskState {
         }
     }
 
-    /// Terminal: nothing moves it unless a person does (`failed` counts once no phase
-    /// will act on it, which [`TaskView::waiting_on`] says).
+    /// Terminal: nothing moves it unless a person does (`failed` and `verifying` count
+    /// once no phase will act on them, which [`TaskView::waiting_on`] says).
     pub fn has_ended(self) -> bool {
         matches!(
             self,
@@ -72,6 +75,7 @@ impl TaskState {
                 | TaskState::Rejected
                 | TaskState::Duplicate
                 | TaskState::Failed
+                | TaskState::Verifying
         )
     }
 

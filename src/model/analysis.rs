@@ -81,6 +81,9 @@ open_enum! {
         GateFailed = "gate_failed",
         /// The attempt exited 0 but its acceptance gate's reviewer rejected it.
         ReviewRejected = "review_rejected",
+        /// An isolated attempt succeeded but its change does not merge into the workdir
+        /// (`isolation = "worktree"`); its branch is kept.
+        MergeConflict = "merge_conflict",
     }
 }
 
@@ -146,6 +149,9 @@ pub struct ErrorAnalysis {
     /// The task's metadata, carried through.
     #[serde(default)]
     pub metadata: Metadata,
+    /// The agent tiers that ran for this attempt: their time and what they cost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_steps: Vec<super::AgentStep>,
 }
 
 /// A detector that did not run for a task.

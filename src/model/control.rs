@@ -33,6 +33,9 @@ pub enum RequestAction {
     Cancel,
     /// Give a quarantined, failed or canceled task a fresh retry budget.
     Retry,
+    /// Run an ended task again, also a succeeded one, as a new attempt with a fresh
+    /// budget (`phase rerun`).
+    Rerun,
 }
 
 /// One request.

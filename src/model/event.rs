@@ -10,7 +10,7 @@ pub struct Event {
     pub ts: String,
     /// Increases by one per line, across processes and restarts.
     pub seq: u64,
-    /// The run of the process that wrote it.
+    /// The run (`runs.json`) of the process that wrote it; a command's own id for `cli`.
     pub run_id: String,
     /// What happened.
     #[serde(rename = "type")]
@@ -70,4 +70,10 @@ pub enum EventType {
     EventsLost,
     RunStarted,
     RunComplete,
+    /// `phase plan import` found a plan item whose content it had not seen: a new task.
+    TaskDiscovered,
+    /// `phase plan close` ticked a finished plan's checkboxes.
+    PlanClosed,
+    /// A finished run's records were moved to `archive/<run_id>/`.
+    RunArchived,
 }

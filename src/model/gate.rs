@@ -146,10 +146,7 @@ impl GateVerdict {
     /// The reason the executor records for an attempt this verdict failed:
     /// `gate_failed: …` or `review_rejected: …`.
     pub fn failure_reason(&self) -> String {
-        let kind = self
-            .failed_step
-            .unwrap_or(GateStep::Verify)
-            .failure_kind();
+        let kind = self.failed_step.unwrap_or(GateStep::Verify).failure_kind();
         format!("{kind}: {}", self.reason)
     }
 }

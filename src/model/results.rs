@@ -73,6 +73,11 @@ impl Status {
         matches!(self, Status::Failed | Status::TimedOut)
     }
 
+    /// Recovery has work on it: a failure to analyse, or an acceptance gate to run.
+    pub fn needs_recovery(self) -> bool {
+        self.is_failure() || self == Status::Verifying
+    }
+
     /// Ended for good unless a person intervenes: dependents become `dep_failed`.
     pub fn is_dead_end(self) -> bool {
         matches!(
@@ -175,12 +180,24 @@ pub struct Attempt {
     /// What changed under the workdir during the attempt.
     #[serde(default)]
     pub files_modified: Vec<String>,
+    /// What went wrong writing its logs (which log, the error, the bytes lost), when
+    /// anything did: never a silently short log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_error: Option<String>,
     /// The patch whose retry this attempt is, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patch_id: Option<String>,
     /// Which executor ran it (`host:pid`).
     #[serde(default)]
     pub executor: String,
+    /// An agent tool's attempt (a preset): the tokens and cost its CLI reported (empty
+    /// when it reported none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<super::AgentUsage>,
+    /// Run in a git worktree of its own (`isolation = "worktree"`): where, and how its
+    /// change came back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<super::WorktreeRun>,
 }
 
 impl TaskResult {
@@ -189,11 +206,13 @@ impl TaskResult {
         self.attempts.last()
     }
 
-    /// Attempts that failed since the budget was last reset.
+    /// Attempts that failed since the budget was last reset; an attempt cut short by
+    /// the engine's own crash or shutdown (`interrupted`) is no failure of the task.
     pub fn failures_in_budget(&self) -> u32 {
         self.attempts
             .iter()
             .filter(|a| a.attempt >= self.budget_from_attempt && a.status.is_failure())
+            .filter(|a| a.reason.as_deref() != Some("interrupted"))
             .count() as u32
     }
 }

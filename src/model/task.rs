@@ -66,9 +66,16 @@ pub struct TaskSpec {
     /// approves by exiting 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<String>,
+    /// Where its attempts run: `worktree` (a git worktree of their own, merged back on
+    /// success) or `none`; overrides the tool's `isolation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<super::Isolation>,
     /// Free-form; carried through to every state file.
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     pub metadata: Metadata,
+    /// The plan item it was imported from (`phase plan import`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<super::PlanLink>,
 }
 
 /// Exponential back-off between attempts: `initial_ms × factor^(n-1)`, capped at `max_ms`.

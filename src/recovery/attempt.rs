@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::classify::{Facts, classify};
 use super::detect::{Focus, run_all};
+use super::gate::failure;
 use super::guard::{FixLock, Neighbours};
 use super::index::TaskIndex;
 use super::output::attempt_output;
@@ -141,7 +142,12 @@ fn baseline(
     latest: &Attempt,
     budget: Budget,
 ) -> Result<ErrorAnalysis, Abort> {
-    let output = attempt_output(&shared.state, latest);
+    // A failed acceptance gate: the gate's output is the error (`gate/failure.rs`).
+    let gate = failure::verdict(shared.files().patches.doc(), ws.task_id(), latest);
+    let output = match &gate {
+        Some(v) => attempt_output(&shared.state, &failure::as_attempt(latest, v)),
+        None => attempt_output(&shared.state, latest),
+    };
     let own = output.issues(&ws.workdir);
     let touched = latest
         .files_modified
@@ -186,6 +192,15 @@ fn baseline(
         },
         &shared.patterns,
     );
+    if let Some(v) = &gate {
+        failure::retype(&mut diagnosis, v);
+    }
+    // A refused API key: say which tool and which variable (src/agent/auth.rs).
+    if diagnosis.classification == Classification::NeedsHuman
+        && let Some(hint) = crate::agent::key_refused(&shared.config, &latest.tool_id, &output.text)
+    {
+        diagnosis.summary = format!("{hint}; {}", diagnosis.summary);
+    }
     let too_many = latest.files_modified.len() > recovery.max_files_changed as usize;
     if too_many && diagnosis.classification != Classification::NeedsHuman {
         diagnosis.classification = Classification::NeedsHuman;
@@ -221,6 +236,7 @@ fn baseline(
         summary: diagnosis.summary,
         analyzed_at: now_rfc3339(),
         metadata: ws.task.metadata.clone(),
+        agent_steps: Vec::new(),
     };
     shared.events.emit(
         EventType::ErrorAnalyzed,

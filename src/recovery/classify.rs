@@ -195,6 +195,10 @@ fn needs_human(f: &Facts<'_>, reason: &str, patterns: &Patterns) -> Option<(Fail
             format!("the tool could not be started: {reason}"),
         ));
     }
+    // An isolated attempt's change that did not merge: its branch waits for a person.
+    if reason.starts_with(crate::worktree::CANNOT_MERGE) {
+        return Some((FailureKind::MergeConflict, reason.to_string()));
+    }
     if reason.to_ascii_lowercase().contains("permission denied") {
         return Some((
             FailureKind::PermissionDenied,

@@ -124,6 +124,12 @@ pub fn render(r: &Report<'_>) -> String {
             last.attempt
         );
     }
+    // What the AI coding agents took and cost for this task (src/agent/cost.rs).
+    let mut agents = crate::agent::cost::AgentTotals::default();
+    agents.add_task(Some(r.result), r.analyses.iter().copied());
+    if agents.steps > 0 {
+        let _ = writeln!(s, "**Agents:** {}\n", agents.line());
+    }
     let _ = writeln!(s, "## Task\n");
     let _ = writeln!(s, "- id: `{id}`");
     let _ = writeln!(s, "- kind: {}", task.kind);
@@ -179,6 +185,9 @@ pub fn render(r: &Report<'_>) -> String {
         }
         if let Some(out) = shown_tail(r.state, &a.log_out, STDOUT_TAIL_BYTES) {
             let _ = writeln!(s, "\nEnd of stdout:\n\n```text\n{out}\n```");
+        }
+        if let Some(gate) = super::gate::failure::section(r.state, id, a) {
+            let _ = writeln!(s, "\n{gate}");
         }
         let _ = writeln!(s);
     }

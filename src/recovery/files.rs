@@ -74,11 +74,15 @@ fn assess<T>(outcome: &Result<Poll<T>>, changed: &mut bool) -> bool {
 }
 
 /// Re-reading an input may take this share of the time at most: after a read that took
-/// `d`, the next waits `(PACE - 1) × d`. Reading a 10,000-task results file takes ~0.1 s,
-/// and the executor rewrites it every `flush_interval_ms`; recovery only needs the
-/// failures, so it must not spend a core re-reading successes. Small files take well
-/// under a millisecond, so this adds no noticeable latency to them.
+/// `d`, the next waits `(PACE - 1) × (d - UNPACED)`. Reading a 10,000-task results file
+/// takes ~0.1 s, and the executor rewrites it every `flush_interval_ms`; recovery only
+/// needs the failures, so it must not spend a core re-reading successes.
 const PACE: u32 = 10;
+/// The first milliseconds of a read are not paced: a few-hundred-task results file takes
+/// 1–3 ms to read, and pausing 9× that held every hand-off to recovery (a failure, an
+/// acceptance gate) back by 10–25 ms. Reads this short cost little without a pause: the
+/// executor writes at most once per `flush_interval_ms` but for those hand-offs.
+const UNPACED: Duration = Duration::from_millis(3);
 /// The longest pause between two reads of an input.
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 
@@ -141,7 +145,8 @@ impl<T: StateDoc> Paced<T> {
             self.version += 1;
         }
         let spent = started.elapsed();
-        self.not_before = Some(Instant::now() + (spent * (PACE - 1)).min(MAX_PAUSE));
+        let paced = spent.saturating_sub(UNPACED);
+        self.not_before = Some(Instant::now() + (paced * (PACE - 1)).min(MAX_PAUSE));
         Ok(changed)
     }
 

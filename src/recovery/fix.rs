@@ -7,19 +7,17 @@
 //! workdir. Every other change is out of scope — unless an attempt of another task that
 //! ran meanwhile may have made it (see [`guard`](super::guard)).
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use super::detect::{Focus, run_all, uses_files};
+use super::fixer::Fixer;
 use super::guard::Neighbours;
-use super::runner::{Abort, RunError};
-use super::scope::{Area, expand_files, normalize};
-use super::snapshot::{FileChange, Snapshot};
+use super::runner::Abort;
+use super::scope::Area;
+use super::snapshot::FileChange;
 use super::workspace::Workspace;
 use super::{Engine, prompt};
 use crate::model::{Attempt, ErrorAnalysis, LadderStep};
-use crate::process::{Sink, Spec};
-use crate::template;
 
 /// One file a step changed.
 #[derive(Debug, Clone)]
@@ -41,6 +39,8 @@ pub struct StepOutcome {
     pub notes: Vec<String>,
     /// The detectors ran after the fix and found nothing (false when none apply).
     pub validated: bool,
+    /// Each agent tier's run: its time and cost, and whether its API turned it away.
+    pub agent_runs: Vec<crate::agent::FixRun>,
 }
 
 impl StepOutcome {
@@ -275,111 +275,16 @@ fn run_agent(
         prompt: Some((&prompt_file, &prompt_arg)),
         env: &env,
     };
-    run.run(shared, ws, others, out)
-}
-
-/// One fixer or agent run.
-struct Fixer<'a> {
-    name: &'a str,
-    command: &'a [String],
-    /// Its `{files}`.
-    files: &'a [String],
-    /// What it may change.
-    scope: &'a Area,
-    /// Its `{description}` (the task's when empty).
-    description: &'a str,
-    /// The prompt file's path and text (`{prompt_file}`, `{prompt}`).
-    prompt: Option<(&'a str, &'a str)>,
-    env: &'a [(String, String)],
-}
-
-impl Fixer<'_> {
-    /// Runs it and records every change it made, in scope or not.
-    fn run(
-        &self,
-        shared: &Engine,
-        ws: &Workspace,
-        others: &mut Neighbours<'_>,
-        out: &mut StepOutcome,
-    ) -> Result<(), Abort> {
-        let name = self.name;
-        let description = if self.description.is_empty() {
-            &ws.task.description
-        } else {
-            self.description
-        };
-        let mut vars = ws.vars(description, self.prompt.map(|p| p.0));
-        vars.prompt = self.prompt.map(|p| p.1);
-        vars.files = self.files;
-        let argv = match template::expand(self.command, &vars) {
-            Ok(argv) => argv,
-            Err(e) => {
-                out.notes.push(format!("{name}: command: {e}"));
-                return Ok(());
-            }
-        };
-        let logs = shared.state.task_logs(ws.task_id());
-        let _ = std::fs::create_dir_all(&logs);
-        let log = |ext: &str| logs.join(format!("{}.{name}.fix.{ext}", ws.attempt));
-        let timeout = Duration::from_secs(shared.config.recovery.fix_timeout_seconds);
-        let spec = Spec {
-            argv,
-            cwd: ws.workdir.clone(),
-            env: self.env.to_vec(),
-            stdout: Sink::File(log("out")),
-            stderr: Sink::File(log("err")),
-            timeout: Some(timeout),
-            kill_grace: Duration::from_millis(shared.config.execution.kill_grace_ms),
-        };
-        let (base, extra) = watched(shared, ws);
-        let skip = shared.state.root();
-        let before = Snapshot::take(&base, &extra, skip);
-        let window = others.window(ws.task_id())?;
-        let ended = match shared.runner.run(&spec) {
-            Ok(finished) => finished.describe(Some(timeout)),
-            Err(RunError::Spawn(e)) => e,
-            Err(RunError::Stopped) => return Err(Abort::Stopped),
-        };
-        let after = Snapshot::take(&base, &extra, skip);
-        let meanwhile = others.ran_meanwhile(&window, ws.task_id())?;
-        let mut kept = 0;
-        for change in before.changes(&after, &ws.workdir) {
-            let in_scope = self.scope.contains(&change.path);
-            if !in_scope
-                && let Some((task, _)) = meanwhile.iter().find(|(_, a)| a.contains(&change.path))
-            {
-                out.notes.push(format!(
-                    "{}: changed while task {task} was running: left to it",
-                    change.file
-                ));
-                continue;
-            }
-            kept += 1;
-            out.changes.push(Change {
-                fixer: name.to_string(),
-                change,
-                out_of_scope: !in_scope,
-            });
-        }
-        out.notes
-            .push(format!("{name}: {ended}, changed {kept} file(s)"));
-        Ok(())
-    }
-}
-
-/// What a step's snapshots cover: the project root (or the workdir, when it lies outside
-/// the project), plus the task's named files wherever they are.
-fn watched(shared: &Engine, ws: &Workspace) -> (PathBuf, Vec<PathBuf>) {
-    let root = normalize(&shared.state.project_root());
-    let workdir = normalize(&ws.workdir);
-    let base = if workdir.starts_with(&root) {
-        root
-    } else {
-        workdir
+    let started = std::time::Instant::now();
+    run.run(shared, ws, others, out)?;
+    // Its time and cost, and whether its model API turned it away (src/agent/fix_run.rs).
+    let log = |ext: &str| {
+        let name = format!("{}.{tier}.fix.{ext}", ws.attempt);
+        shared.state.task_logs(ws.task_id()).join(name)
     };
-    let extra = expand_files(&ws.workdir, &ws.task.files, shared.state.root())
-        .iter()
-        .map(|f| normalize(&ws.workdir.join(f)))
-        .collect();
-    (base, extra)
+    let (config, elapsed) = (&shared.config, started.elapsed());
+    let observed =
+        crate::agent::observe_fix_run(config, tier, tool, &log("out"), &log("err"), elapsed);
+    out.agent_runs.push(observed);
+    Ok(())
 }

@@ -75,6 +75,9 @@ pub fn jobs(
             task: specs.get(patch.task_id.as_str()).map(|d| spec_of(d)),
         }));
     }
+    if valid.results {
+        jobs.extend(super::gate::jobs(inputs, files, &specs, spec_of));
+    }
     if !(valid.results && valid.analyses) {
         return jobs;
     }

@@ -67,18 +67,23 @@ pub fn write(
     let stdout = context
         .attempt
         .and_then(|a| shown_tail(state, &a.log_out, STDOUT_TAIL_BYTES));
-    let text = render(ws, analysis, context, stdout.as_deref());
+    let gate = context
+        .attempt
+        .and_then(|a| super::gate::failure::section(state, ws.task_id(), a));
+    let text = render(ws, analysis, context, stdout.as_deref(), gate.as_deref());
     crate::store::write_atomic(&path, text.as_bytes())?;
     // The agent runs in the task's workdir: a relative state directory would not resolve.
     Ok((std::path::absolute(&path).unwrap_or(path), text))
 }
 
-/// The prompt's text; `stdout` is the end of the attempt's stdout, when it said anything.
+/// The prompt's text; `stdout` is the end of the attempt's stdout, when it said anything;
+/// `gate` the output of its failed acceptance gate, when it failed there.
 pub fn render(
     ws: &Workspace,
     analysis: &ErrorAnalysis,
     context: &Context<'_>,
     stdout: Option<&str>,
+    gate: Option<&str>,
 ) -> String {
     let task = &ws.task;
     let mut s = String::new();
@@ -121,6 +126,9 @@ pub fn render(
     }
     if let Some(out) = stdout {
         let _ = writeln!(s, "\n## Last output (end of stdout)\n\n```text\n{out}\n```");
+    }
+    if let Some(gate) = gate {
+        let _ = writeln!(s, "\n## The acceptance gate\n\n{gate}");
     }
     if !context.dependents.is_empty() {
         let _ = writeln!(

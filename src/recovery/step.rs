@@ -66,14 +66,24 @@ pub fn rung(
         tracing::info!(task = %ws.task_id(), attempt = ws.attempt, %step, "deciding on the patches a step recorded before a restart");
         recorded_outcome(ws, &prior)
     };
+    // Agent tiers' time and cost stay on the analysis.
+    let agent_steps = outcome.agent_runs.iter().map(|r| r.step.clone());
+    analysis.agent_steps.extend(agent_steps);
     let too_many = outcome.files_touched() > shared.config.recovery.max_files_changed as usize;
     if too_many || outcome.out_of_scope().next().is_some() {
         escalate(shared, ws, analysis, step, &outcome, too_many)?;
         return Ok(Next::Continue);
     }
     if outcome.worth_a_retry(task_files(ws).as_ref()) {
+        if !outcome.agent_runs.is_empty() {
+            commit(shared, analysis)?;
+        }
         record::fix(shared, ws, step, ids, &outcome)?;
         return Ok(Next::Done);
+    }
+    // A refused key or a rate limit is no reason to climb (src/recovery/turned_away.rs).
+    if let Some(next) = super::turned_away::judge(shared, ws, analysis, step, &outcome, budget)? {
+        return Ok(next);
     }
     climb(shared, ws, analysis, step, &outcome, budget)
 }
@@ -105,6 +115,7 @@ fn recorded_outcome(ws: &Workspace, prior: &[Patch]) -> (StepOutcome, Vec<String
         changes,
         notes: vec!["recorded before a restart".to_string()],
         validated: prior.iter().all(|p| p.validated),
+        agent_runs: Vec::new(),
     };
     (outcome, prior.iter().map(|p| p.patch_id.clone()).collect())
 }
@@ -240,7 +251,7 @@ fn climb(
 }
 
 /// Flushes the events, then commits the analysis.
-fn commit(shared: &Engine, analysis: &ErrorAnalysis) -> Result<(), Abort> {
+pub(super) fn commit(shared: &Engine, analysis: &ErrorAnalysis) -> Result<(), Abort> {
     shared.events.flush()?;
     let committed = analysis.clone();
     let mut files = shared.files();

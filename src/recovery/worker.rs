@@ -16,6 +16,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::Engine;
 use super::attempt::{AttemptJob, recover};
+use super::gate::GateJob;
 use super::hand_patch::{HandPatchJob, apply};
 use super::resolve::{ResolveJob, resolve};
 use super::runner::Abort;
@@ -32,6 +33,8 @@ pub enum Job {
     HandPatch(HandPatchJob),
     /// A quarantined task's report to mark resolved.
     Resolve(ResolveJob),
+    /// An attempt that exited 0 whose acceptance gate to run.
+    Gate(GateJob),
 }
 
 /// Identifies a job, so the phase queues it once.
@@ -43,6 +46,8 @@ pub enum JobKey {
     Patch(String),
     /// A succeeded `(task, attempt)` whose report to mark resolved.
     Resolve(String, u32),
+    /// A `verifying` `(task, attempt)` whose gate to run.
+    Gate(String, u32),
 }
 
 /// How a job ended.
@@ -63,6 +68,7 @@ impl Job {
             Job::Attempt(j) => JobKey::Attempt(j.task.id().to_string(), j.attempt()),
             Job::HandPatch(j) => JobKey::Patch(j.patch.patch_id.clone()),
             Job::Resolve(j) => JobKey::Resolve(j.task_id.clone(), j.attempt),
+            Job::Gate(j) => JobKey::Gate(j.task.id().to_string(), j.attempt()),
         }
     }
 
@@ -72,6 +78,7 @@ impl Job {
             Job::Attempt(j) => j.task.id(),
             Job::HandPatch(j) => &j.patch.task_id,
             Job::Resolve(j) => &j.task_id,
+            Job::Gate(j) => j.task.id(),
         }
     }
 }
@@ -174,6 +181,7 @@ fn work(
             Job::Attempt(j) => recover(shared, &mut results, j),
             Job::HandPatch(j) => apply(shared, j),
             Job::Resolve(j) => resolve(shared, j),
+            Job::Gate(j) => super::gate::run(shared, j),
         };
         let ok = match outcome {
             Ok(()) => JobEnd::Done,

@@ -85,6 +85,7 @@ pub(super) fn plan(
                             scores: choice.scores,
                             fallbacks: Vec::new(),
                             waiting: choice.waiting,
+                            gate: sel.config.gate_for(&spec),
                         };
                         plan.routed.push((file, decision));
                         accepted = Some((spec, true));

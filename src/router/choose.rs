@@ -7,6 +7,7 @@
 //! cooling down after a rate limit, half open with its probe out). When only the latter
 //! are left the task waits for the first of them instead of being rejected.
 
+use super::attempts::Attempts;
 use super::clock::{Millis, format_ms};
 use super::health::HealthBook;
 use super::metrics::Metrics;
@@ -50,7 +51,20 @@ pub(super) struct Selector<'a> {
     pub load: &'a mut Load,
     pub metrics: &'a Metrics,
     pub turns: &'a mut Turns,
+    pub attempts: &'a Attempts,
     pub now: Millis,
+}
+
+impl Selector<'_> {
+    /// Whether every dependency of `task` succeeded: only such a task may be a probe (one
+    /// blocked on its dependencies would hold a half-open circuit up).
+    pub(super) fn may_run(&self, task: &TaskSpec) -> bool {
+        task.depends_on.iter().all(|dep| {
+            self.attempts
+                .progress(dep)
+                .is_some_and(|p| p.status == crate::model::Status::Succeeded)
+        })
+    }
 }
 
 /// Chooses a tool for the request; the error says why there is none, naming the kind and
@@ -132,6 +146,7 @@ fn pick(
     let mut blocked: Vec<Blocked> = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
     let mut probes: Vec<String> = Vec::new();
+    let may_probe = sel.may_run(req.task);
     for name in candidates {
         let reason = match sel.config.tools.get(name) {
             None => Some("not in [tools]".to_string()),
@@ -158,9 +173,18 @@ fn pick(
             }
             match sel.tools.availability_for(&member, sel.now, req.task_id) {
                 Availability::Usable => members.push(member),
-                Availability::Probe => {
+                Availability::Probe if may_probe => {
                     probes.push(member.clone());
                     members.push(member);
+                }
+                Availability::Probe => {
+                    let why = "circuit half open, waiting for a probe task ready to run";
+                    skipped.push(skip(&member, why.to_string()));
+                    blocked.push(Blocked {
+                        tool: member,
+                        why: why.to_string(),
+                        until: None,
+                    });
                 }
                 Availability::Unavailable { why, until } => {
                     skipped.push(skip(&member, why.clone()));

@@ -12,7 +12,6 @@
 //! Each move is recorded in the decision (`fallbacks`: from, to, why), with the
 //! candidates' new scores and skip reasons.
 
-use super::attempts::Attempts;
 use super::blame::Verdict;
 use super::choose::{Choice, Request, Selector, choose};
 use super::clock::{add_ms, format_ms};
@@ -45,14 +44,10 @@ impl Amendment {
 }
 
 /// The amendments the decisions need now (see the module doc).
-pub(super) fn amendments(
-    decisions: &[RoutingDecision],
-    attempts: &Attempts,
-    sel: &mut Selector<'_>,
-) -> Vec<Amendment> {
+pub(super) fn amendments(decisions: &[RoutingDecision], sel: &mut Selector<'_>) -> Vec<Amendment> {
     let mut out = Vec::new();
     for d in decisions {
-        let progress = attempts.progress(&d.task_id);
+        let progress = sel.attempts.progress(&d.task_id);
         let after = progress.map_or(0, |p| p.attempt);
         if !progress.is_none_or(|p| p.awaits_attempt()) {
             if d.waiting.is_some() {
@@ -72,7 +67,7 @@ pub(super) fn amendments(
             .map(|f| format!("attempt {after} on {tool} failed: {}", f.reason));
         let unavailable = match sel.tools.availability_for(tool, sel.now, &d.task_id) {
             Availability::Usable => None,
-            Availability::Probe => {
+            Availability::Probe if sel.may_run(&d.task) => {
                 // The first task waiting for this tool is the probe that may go through.
                 sel.tools.entry(tool).probe = Some(crate::model::ProbeTask {
                     task_id: d.task_id.clone(),
@@ -81,6 +76,7 @@ pub(super) fn amendments(
                 });
                 None
             }
+            Availability::Probe => Some(format!("{tool}: circuit half open")),
             Availability::Unavailable { why, .. } => Some(format!("{tool}: {why}")),
         };
         if failed_here.is_none() && unavailable.is_none() && d.waiting.is_none() {

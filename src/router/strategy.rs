@@ -160,8 +160,14 @@ fn metrics(rule: &str, groups: &[Group], kind: &str, inputs: &mut Inputs<'_>) ->
     if stats.len() > 1 && explore > 0.0 {
         let every = (1.0 / explore).round().max(1.0) as u64;
         if (inputs.turns.next(rule) + 1).is_multiple_of(every) {
-            // The least tried, then the longest unseen: whoever has had no chance lately.
-            if let Some((tool, _)) = stats.iter().min_by_key(|(_, s)| (s.attempts, s.last_seen)) {
+            // Another than the best: the least tried first, then the longest unseen; in
+            // turn, so that one batch (no new attempts between its decisions) spreads
+            // its explorations over all the others.
+            let mut others: Vec<&(String, Stats)> =
+                stats.iter().filter(|(t, _)| *t != pick.tool).collect();
+            others.sort_by_key(|(_, s)| (s.attempts, s.last_seen));
+            let turn = inputs.turns.next(&format!("{rule}/explore")) as usize;
+            if let Some((tool, _)) = others.get(turn % others.len().max(1)) {
                 pick.tool = tool.clone();
                 if let Some(score) = pick.scores.iter_mut().find(|s| s.tool == *tool) {
                     score.detail.push_str("; chosen to explore");

@@ -117,6 +117,22 @@ impl RunnerClient {
             .map_err(|e| Error::io(&self.state_dir, "talk to the attempt runner", e))
     }
 
+    /// Sends several messages in one `write` (the acks after a results write: one system
+    /// call for all of them). An error means the runner is gone.
+    pub fn send_all(&mut self, messages: &[EngineMessage]) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let Some(stdin) = self.stdin.as_mut() else {
+            let e = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+            return Err(Error::io(&self.state_dir, "talk to the attempt runner", e));
+        };
+        let lines: Vec<u8> = messages.iter().flat_map(encode_line).collect();
+        stdin
+            .write_all(&lines)
+            .map_err(|e| Error::io(&self.state_dir, "talk to the attempt runner", e))
+    }
+
     /// The runner's messages, in order, then [`RunnerEvent::Gone`].
     pub fn events(&self) -> &Receiver<RunnerEvent> {
         &self.events

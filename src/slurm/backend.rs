@@ -5,17 +5,15 @@
 //! kept only in memory that a restart would need.
 
 mod poll;
+mod submit;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::SlurmOptions;
 use super::client::SlurmClient;
-use super::script::{batch_script, job_name, sbatch_args};
-use crate::model::now_rfc3339;
-use crate::runner::{AttemptFinished, RunRequest};
-use crate::store::{self, CancelReason, ClusterJob, Fence, StateDir};
+use crate::runner::AttemptFinished;
+use crate::store::{self, CancelReason, ClusterJob, StateDir};
 use crate::{Error, Result};
 
 /// A job whose id was never recorded (the engine died between `sbatch` and the record,
@@ -87,6 +85,9 @@ struct Tracked {
     rejected: bool,
     /// When the job was first seen ended with the command started but no record yet.
     awaiting_record: Option<Instant>,
+    /// `scancel` succeeded for the recorded cancel reason (else each pass tries again:
+    /// the controller may have been down, or the engine died in between).
+    cancel_sent: bool,
 }
 
 impl Tracked {
@@ -98,6 +99,7 @@ impl Tracked {
             started_reported: false,
             rejected: false,
             awaiting_record: None,
+            cancel_sent: false,
         }
     }
 }
@@ -129,121 +131,11 @@ impl SlurmBackend {
         })
     }
 
-    /// Submits `run` as a batch job with the tool's `options`. The submission record is
-    /// written before `sbatch` runs and again with the id as soon as it returns. A job
-    /// `sbatch` refused is reported finished (not started, with its message) by the next
-    /// [`poll`](Self::poll). Refused here, with nothing submitted: an attempt already
-    /// submitted, or one whose fence says it started already.
-    pub fn submit(&mut self, run: &RunRequest, options: &SlurmOptions) -> Result<JobRef> {
-        self.submit_inner(run, options, true)
-    }
-
-    /// Like [`submit`](Self::submit) but never records the job id: what an engine that
-    /// dies right after `sbatch` returns leaves behind. For crash tests only.
-    #[doc(hidden)]
-    pub fn submit_unrecorded(
-        &mut self,
-        run: &RunRequest,
-        options: &SlurmOptions,
-    ) -> Result<JobRef> {
-        self.submit_inner(run, options, false)
-    }
-
-    fn submit_inner(
-        &mut self,
-        run: &RunRequest,
-        options: &SlurmOptions,
-        record_id: bool,
-    ) -> Result<JobRef> {
-        let key = (run.task.clone(), run.attempt);
-        let record_path = store::cluster_job_path(&self.state, &run.task, run.attempt)?;
-        if run.attempt == 0 {
-            return Err(Error::invalid(record_path, "attempts are numbered from 1"));
-        }
-        if self.jobs.contains_key(&key)
-            || store::read_cluster_job(&self.state, &run.task, run.attempt)?.is_some()
-        {
-            let message = format!("attempt {} was submitted already; adopt it", run.attempt);
-            return Err(Error::invalid(record_path, message));
-        }
-        if let Some(f) = Fence::read(&self.state, &run.task)?.filter(|f| f.attempt >= run.attempt) {
-            let message = format!(
-                "attempt {} was already started (by {})",
-                f.attempt, f.runner
-            );
-            return Err(Error::invalid(self.state.claim_path(&run.task), message));
-        }
-        let run = self.absolute(run)?;
-        for log in [&run.out_log, &run.err_log] {
-            create_log_dir(log)?;
-        }
-        let name = job_name(self.state.root(), &run.task, run.attempt);
-        let mut record = ClusterJob {
-            schema_version: 1,
-            task_id: run.task.clone(),
-            attempt: run.attempt,
-            job_name: name.clone(),
-            job_id: None,
-            submitted_at: now_rfc3339(),
-            timeout_ms: run.timeout_ms,
-            err_log: run.err_log.clone(),
-            cancel: None,
-            submit_error: None,
-        };
-        store::write_cluster_job(&self.state, &record)?;
-        let script = batch_script(&self.program, self.state.root(), &run);
-        let mut tracked =
-            match self
-                .client
-                .sbatch(&sbatch_args(&run, options, &name), &run.env, &script)
-            {
-                Ok(id) if record_id => {
-                    record.job_id = Some(id);
-                    store::write_cluster_job(&self.state, &record)?;
-                    Tracked::new(record)
-                }
-                Ok(_) => Tracked::new(record),
-                Err(e) => self.after_failed_sbatch(record, &e),
-            };
-        tracked.state = tracked
-            .record
-            .job_id
-            .as_ref()
-            .map(|_| "PENDING".to_string());
-        let job_ref = job_ref(&tracked.record);
-        self.jobs.insert(key, tracked);
-        Ok(job_ref)
-    }
-
-    /// `sbatch` failed: the job may exist anyway (the controller accepted it and the answer
-    /// was lost). Ask by name; only "the controller knows no such job" proves a refusal.
-    fn after_failed_sbatch(&self, mut record: ClusterJob, e: &Error) -> Tracked {
-        record.submit_error = Some(e.to_string());
-        if let Err(e) = store::write_cluster_job(&self.state, &record) {
-            tracing::warn!("{e}");
-        }
-        let found = self.client.queue_by_name(&record.job_name);
-        let mut tracked = Tracked::new(record);
-        match found {
-            Ok(entries) if entries.is_empty() => tracked.rejected = true,
-            Ok(entries) => self.record_found_id(&mut tracked, &entries[0].id),
-            Err(e) => tracing::warn!("cannot tell whether the job was submitted: {e}"),
-        }
-        tracked
-    }
-
-    /// Notes a job id found by name, durably.
-    fn record_found_id(&self, tracked: &mut Tracked, id: &str) {
-        tracked.record.job_id = Some(id.to_string());
-        if let Err(e) = store::write_cluster_job(&self.state, &tracked.record) {
-            tracing::warn!("{e}");
-        }
-    }
-
     /// Cancels a submitted attempt: the reason is recorded durably first (it decides how a
     /// `CANCELLED` job is recorded), then `scancel`. A first reason is kept.
     pub fn cancel(&mut self, task: &str, attempt: u32, reason: CancelReason) -> Result<()> {
-        let Some(tracked) = self.jobs.get_mut(&(task.to_string(), attempt)) else {
+        let key = (task.to_string(), attempt);
+        let Some(tracked) = self.jobs.get_mut(&key) else {
             let path = store::cluster_job_path(&self.state, task, attempt)?;
             return Err(Error::invalid(path, "no such job is being tracked"));
         };
@@ -251,6 +143,14 @@ impl SlurmBackend {
             tracked.record.cancel = Some(reason);
             store::write_cluster_job(&self.state, &tracked.record)?;
         }
+        self.send_cancel(&key)
+    }
+
+    /// `scancel` for a job whose cancel reason is recorded; noted once it worked.
+    fn send_cancel(&mut self, key: &Key) -> Result<()> {
+        let Some(tracked) = self.jobs.get(key) else {
+            return Ok(());
+        };
         let ids = match &tracked.record.job_id {
             Some(id) => vec![id.clone()],
             None => {
@@ -258,7 +158,11 @@ impl SlurmBackend {
                 found.into_iter().map(|e| e.id).collect()
             }
         };
-        ids.iter().try_for_each(|id| self.client.cancel(id))
+        ids.iter().try_for_each(|id| self.client.cancel(id))?;
+        if let Some(tracked) = self.jobs.get_mut(key) {
+            tracked.cancel_sent = true;
+        }
+        Ok(())
     }
 
     /// The engine has recorded the attempt durably: its outcome and submission records go.
@@ -311,18 +215,6 @@ impl SlurmBackend {
                 Instant::now() + left
             })
     }
-
-    /// The request with absolute paths: the job starts elsewhere, in `--chdir`.
-    fn absolute(&self, run: &RunRequest) -> Result<RunRequest> {
-        let abs =
-            |p: &Path| std::path::absolute(p).map_err(|e| Error::io(p, "resolve the path", e));
-        Ok(RunRequest {
-            cwd: abs(&run.cwd)?,
-            out_log: abs(&run.out_log)?,
-            err_log: abs(&run.err_log)?,
-            ..run.clone()
-        })
-    }
 }
 
 fn job_ref(record: &ClusterJob) -> JobRef {
@@ -332,21 +224,4 @@ fn job_ref(record: &ClusterJob) -> JobRef {
         job_name: record.job_name.clone(),
         job_id: record.job_id.clone(),
     }
-}
-
-/// Slurm writes no log into a missing directory (the job then fails with no output at
-/// all): make it first. `logs/<task>/` is made without following a planted link.
-fn create_log_dir(log: &Path) -> Result<()> {
-    let Some(dir) = log.parent() else {
-        return Ok(());
-    };
-    let in_logs = dir
-        .parent()
-        .and_then(Path::file_name)
-        .is_some_and(|n| n == "logs");
-    if in_logs {
-        store::dir_below(dir, 2, true)?;
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))
 }

@@ -31,3 +31,21 @@ impl Claim {
         Ok(LockGuard::try_acquire(&path)?.is_none())
     }
 }
+
+/// The task ids that have a claim file (`claims/<id>.lock`), held or not.
+pub fn list_claims(state: &StateDir) -> Result<Vec<String>> {
+    let dir = state.root().join("claims");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(crate::Error::io(&dir, "list", e)),
+    };
+    Ok(entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let id = name.to_str()?.strip_suffix(".lock")?;
+            crate::model::is_valid_task_id(id).then(|| id.to_string())
+        })
+        .collect())
+}

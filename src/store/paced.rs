@@ -1,12 +1,14 @@
-//! A watched state file another phase owns, re-read at a bounded cost: after a read that
-//! took `d`, the next waits `(PACE - 1) × d` (at most [`MAX_PAUSE`]). Reading a
-//! 10,000-task results file takes ~0.1 s and its owner rewrites it every flush interval;
-//! a phase that only needs a summary of it must not spend a core re-reading it. Small
-//! files take well under a millisecond, so this adds no noticeable latency to them.
+//! A watched state file another phase owns, re-read at a bounded cost: after a read of a
+//! large file (over [`SMALL_BYTES`]) that took `d`, the next waits `(PACE - 1) × d` (at most
+//! [`MAX_PAUSE`]). Reading a 10,000-task results file takes ~0.1 s and its owner rewrites
+//! it every flush interval; a phase that only needs a summary of it must not spend a core
+//! re-reading it. A small file is read whenever it changes: it costs little, and on a
+//! loaded machine its read may take long enough that a pause would make the reader late.
 //!
 //! (recovery keeps its own copy of this, `recovery::files::Paced`, which also keeps the
 //! document; this one hands each new version over and keeps nothing.)
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::StateDir;
@@ -19,11 +21,14 @@ use crate::model::StateDoc;
 const PACE: u32 = 10;
 /// The longest pause between two reads.
 const MAX_PAUSE: Duration = Duration::from_secs(2);
+/// Files up to this size are read without a pause.
+const SMALL_BYTES: u64 = 512 * 1024;
 
 /// An input file, re-read at a bounded cost.
 #[derive(Debug)]
 pub struct PacedFile<T: StateDoc> {
     file: WatchedFile<T>,
+    path: PathBuf,
     not_before: Option<Instant>,
 }
 
@@ -32,6 +37,7 @@ impl<T: StateDoc> PacedFile<T> {
     pub fn new(state: &StateDir, phase: &'static str) -> Self {
         PacedFile {
             file: WatchedFile::new(state, phase),
+            path: state.file(T::FILE),
             not_before: None,
         }
     }
@@ -48,7 +54,8 @@ impl<T: StateDoc> PacedFile<T> {
         }
         let polled = self.file.poll(events);
         let spent = now.elapsed();
-        self.not_before = Some(Instant::now() + (spent * (PACE - 1)).min(MAX_PAUSE));
+        let large = std::fs::metadata(&self.path).is_ok_and(|m| m.len() > SMALL_BYTES);
+        self.not_before = large.then(|| Instant::now() + (spent * (PACE - 1)).min(MAX_PAUSE));
         Ok(polled)
     }
 

@@ -127,6 +127,17 @@ pub fn read_view<V: DeserializeOwned + Default>(path: &Path) -> Result<V> {
         }
         Err(e) => return Err(e),
     };
+    // A directory or a named pipe in its place would fail or block the read below.
+    match file.metadata() {
+        Ok(meta) if !meta.is_file() => {
+            return Err(Error::invalid(
+                path,
+                "is not a regular file, not a state file",
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return Err(Error::io(path, "stat", e)),
+    }
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
     {
         use std::io::BufRead;

@@ -6,9 +6,12 @@
 //! tests, or fails them under `CI=true`.
 
 mod harness;
+mod isolation;
 mod sandbox;
 mod scenarios;
 mod setup;
+mod turned_away;
+mod usage;
 
 /// The scenarios for one CLI, as a module of tests named after it.
 macro_rules! cli_tests {
@@ -43,6 +46,33 @@ macro_rules! cli_tests {
             }
         }
     };
+}
+
+/// Isolation, and a rate-limited ladder tier, with the CLIs that run fastest here (a few
+/// seconds each; aider alone takes ~10 s to start).
+mod more {
+    use crate::harness::Cli;
+    use crate::{isolation, turned_away};
+
+    #[test]
+    fn claude_in_a_worktree_is_merged_back() {
+        isolation::merged_back(Cli::Claude);
+    }
+
+    #[test]
+    fn codex_in_a_worktree_is_merged_back() {
+        isolation::merged_back(Cli::Codex);
+    }
+
+    #[test]
+    fn claude_in_a_worktree_conflicting_keeps_the_branch() {
+        isolation::conflict_keeps_the_branch(Cli::Claude);
+    }
+
+    #[test]
+    fn claude_rate_limited_as_a_ladder_tier_runs_again() {
+        turned_away::rate_limited_tier_runs_again(Cli::Claude);
+    }
 }
 
 cli_tests!(aider, Cli::Aider);

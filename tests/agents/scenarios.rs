@@ -7,32 +7,33 @@ use serde_json::{Value, json};
 use crate::harness::{Cli, FAKE_KEY_ENV, FakeServer, Project, Sandbox, script};
 
 /// The broken file every scenario starts from, and the edit that fixes it.
-const CALC: &str = "def add(a, b):\n    return a - b\n";
-const BROKEN_LINE: &str = "    return a - b";
-const FIXED_LINE: &str = "    return a + b";
+pub(crate) const CALC: &str = "def add(a, b):\n    return a - b\n";
+pub(crate) const BROKEN_LINE: &str = "    return a - b";
+pub(crate) const FIXED_LINE: &str = "    return a + b";
 
 /// The task's own check; its stderr is "the last error" a fix prompt must carry.
-const CHECK: &str = "import sys\nimport calc\n\ngot = calc.add(2, 3)\nif got != 5:\n    \
+pub(crate) const CHECK: &str = "import sys\nimport calc\n\ngot = calc.add(2, 3)\nif got != 5:\n    \
     print(f\"CHECK FAILED: add(2, 3) returned {got}, expected 5\", file=sys.stderr)\n    \
     sys.exit(1)\nprint(\"add works\")\n";
-const LAST_ERROR: &str = "CHECK FAILED: add(2, 3) returned -1, expected 5";
+pub(crate) const LAST_ERROR: &str = "CHECK FAILED: add(2, 3) returned -1, expected 5";
 
 /// A shell fixer for the last rung of the ladder.
-const FIX_PY: &str = "import pathlib\np = pathlib.Path(\"calc.py\")\n\
+pub(crate) const FIX_PY: &str = "import pathlib\np = pathlib.Path(\"calc.py\")\n\
     p.write_text(p.read_text().replace(\"a - b\", \"a + b\"))\n";
 
-const CHECK_DESCRIPTION: &str = "Check that add() in calc.py adds";
-const CODE_DESCRIPTION: &str = "Make add() in calc.py return the sum of its two arguments";
+pub(crate) const CHECK_DESCRIPTION: &str = "Check that add() in calc.py adds";
+pub(crate) const CODE_DESCRIPTION: &str =
+    "Make add() in calc.py return the sum of its two arguments";
 
 /// Long enough for a CLI's cold start and its own retries (aider retries a 429 for ~90 s).
-const RUN_LIMIT: Duration = Duration::from_secs(300);
+pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(300);
 
-fn edit() -> Value {
+pub(crate) fn edit() -> Value {
     json!({ "edit": { "path": "calc.py", "old": BROKEN_LINE, "new": FIXED_LINE } })
 }
 
 /// `[tools.NAME]` for `cli` against the fake server on `port`.
-fn agent_tool(cli: Cli, name: &str, port: u16) -> String {
+pub(crate) fn agent_tool(cli: Cli, name: &str, port: u16) -> String {
     format!(
         "[tools.{name}]\npreset = \"{preset}\"\nmodel = \"{model}\"\nbase_url = \"{url}\"\n\
          api_key_env = \"{FAKE_KEY_ENV}\"\ntimeout_seconds = 240\n\n",
@@ -43,7 +44,7 @@ fn agent_tool(cli: Cli, name: &str, port: u16) -> String {
 }
 
 /// The rest of the config: quick back-off, the ladder, code tasks routed to `code_tool`.
-fn engine_config(ladder: &[&str], code_tool: &str, max_retries: u32) -> String {
+pub(crate) fn engine_config(ladder: &[&str], code_tool: &str, max_retries: u32) -> String {
     format!(
         "[[routing.rules]]\nkind = \"code\"\ncandidates = [\"{code_tool}\"]\n\n\
          [tools.fallback]\ncommand = [\"python3\", \"fix.py\"]\n\n\
@@ -54,7 +55,7 @@ fn engine_config(ladder: &[&str], code_tool: &str, max_retries: u32) -> String {
     )
 }
 
-fn check_task() -> Value {
+pub(crate) fn check_task() -> Value {
     json!({
         "id": "check",
         "kind": "check",
@@ -65,7 +66,7 @@ fn check_task() -> Value {
     })
 }
 
-fn code_task(max_retries: u32) -> Value {
+pub(crate) fn code_task(max_retries: u32) -> Value {
     json!({
         "id": "implement",
         "kind": "code",
@@ -76,7 +77,7 @@ fn code_task(max_retries: u32) -> Value {
 }
 
 /// A project with the broken `calc.py`, its check and the fallback fixer.
-fn project(config: &str) -> Project {
+pub(crate) fn project(config: &str) -> Project {
     let p = Project::new(config);
     p.write("calc.py", CALC);
     p.write("check.py", CHECK);
@@ -86,7 +87,7 @@ fn project(config: &str) -> Project {
 
 /// Files in the project root other than the ones the scenario put there: a CLI's own
 /// history, caches or settings must go to its home under the state directory.
-fn assert_project_clean(p: &Project) {
+pub(crate) fn assert_project_clean(p: &Project) {
     let expected = [
         ".state",
         "calc.py",
@@ -109,14 +110,14 @@ fn assert_project_clean(p: &Project) {
 }
 
 /// Every request went to the endpoint of `cli` (claude also probes `HEAD /`).
-fn assert_only_model_requests(cli: Cli, server: &FakeServer) {
+pub(crate) fn assert_only_model_requests(cli: Cli, server: &FakeServer) {
     for r in server.requests() {
         let ok = r["endpoint"] == cli.endpoint() || (r["method"] == "HEAD" && r["path"] == "/");
         assert!(ok, "{} sent an unexpected request: {r}", cli.name());
     }
 }
 
-fn analysis(p: &Project, task: &str, attempt: u64) -> Value {
+pub(crate) fn analysis(p: &Project, task: &str, attempt: u64) -> Value {
     p.state("error_analysis.json")["analyses"]
         .as_array()
         .and_then(|all| {
@@ -197,11 +198,11 @@ pub fn routed_task(cli: Cli) {
         &sandbox,
         files.path(),
         "model",
-        &script(
+        &crate::usage::with_usage(script(
             p.path(),
             json!([edit()]),
             json!({ "text": "Done: add() adds." }),
-        ),
+        )),
     );
     let tool = cli.name();
     let config = agent_tool(cli, tool, server.port) + &engine_config(&[], tool, 0);
@@ -234,6 +235,8 @@ pub fn routed_task(cli: Cli) {
     );
     assert_only_model_requests(cli, &server);
     assert_project_clean(&p);
+    crate::usage::assert_prompt_not_recorded(&p, "implement");
+    crate::usage::assert_usage(cli, &p, &server);
     report(cli, "routed code task", &sandbox);
 }
 
@@ -331,6 +334,11 @@ pub fn unauthorized(cli: Cli) {
     let a = analysis(p, "implement", 1);
     assert_eq!(a["classification"], "needs_human", "{a}\n{}", p.explain());
     assert_eq!(a["ladder_step"], "quarantine", "{a}");
+    let summary = a["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains(&format!("tool {:?}", cli.name())) && summary.contains(FAKE_KEY_ENV),
+        "the summary names the tool and the key's variable: {summary}"
+    );
     let status = p.status("implement");
     assert_eq!(
         (status["state"].as_str(), status["attempt"].as_u64()),
@@ -383,7 +391,7 @@ fn routed_against(cli: Cli, then: Value, max_retries: u32) -> Scene {
     }
 }
 
-fn report(cli: Cli, what: &str, sandbox: &Sandbox) {
+pub(crate) fn report(cli: Cli, what: &str, sandbox: &Sandbox) {
     let place = if sandbox.isolated() {
         "in a loopback-only network namespace"
     } else {

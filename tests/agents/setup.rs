@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{Cli, Project, Sandbox, phase_bin};
+use crate::harness::{Project, Sandbox, phase_bin};
 
 #[test]
 fn init_writes_a_ready_block_per_agent_and_validate_names_what_is_missing() {
@@ -62,13 +62,13 @@ fn init_writes_a_ready_block_per_agent_and_validate_names_what_is_missing() {
     }
 }
 
+/// The router's health check finds the key missing before anything runs: the task file is
+/// rejected, naming the tool and the variable (as for a program not on PATH,
+/// docs/ROUTING.md); `phase validate` says the same beforehand.
 #[test]
-fn a_missing_key_needs_a_human_and_names_the_tool_and_the_variable() {
-    let cli = Cli::Claude;
-    if cli.require().is_none() {
-        return;
-    }
-    let config = "[tools.claude]\npreset = \"claude\"\napi_key_env = \"PHASE_AGENTS_TEST_NO_SUCH_KEY\"\n\n\
+fn a_missing_key_is_named_by_the_health_check() {
+    let config = "[tools.claude]\npreset = \"claude\"\napi_key_env = \"PHASE_AGENTS_TEST_NO_SUCH_KEY\"\n\
+                  command = [\"true\", \"{prompt}\"]\n\n\
                   [[routing.rules]]\nkind = \"code\"\ncandidates = [\"claude\"]\n";
     let p = Project::new(config);
     p.write("calc.py", "def add(a, b):\n    return a - b\n");
@@ -80,17 +80,16 @@ fn a_missing_key_needs_a_human_and_names_the_tool_and_the_variable() {
         "max_retries": 2,
     }));
     p.run_once(&Sandbox::new(), Duration::from_secs(60));
-    let status = p.status("implement");
-    assert_eq!(status["state"], "quarantined", "{status}\n{}", p.explain());
-    assert_eq!(status["attempt"], 1, "no retry for a missing key: {status}");
-    let analyses = p.state("error_analysis.json");
-    let a = &analyses["analyses"][0];
-    assert_eq!(a["classification"], "needs_human", "{a}");
-    let summary = a["summary"].as_str().unwrap_or_default();
+    let out = p.phase_output(&["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let task = &doc["tasks"][0];
+    assert_eq!(task["state"], "rejected", "{doc}\n{}", p.explain());
+    let reason = task["reason"].as_str().unwrap_or_default();
     assert!(
-        summary.contains("\"claude\"") && summary.contains("PHASE_AGENTS_TEST_NO_SUCH_KEY"),
-        "{summary}"
+        reason.contains("claude") && reason.contains("PHASE_AGENTS_TEST_NO_SUCH_KEY"),
+        "{reason}"
     );
+    assert!(p.read("calc.py").contains("a - b"), "nothing ran");
 }
 
 #[test]
@@ -108,15 +107,24 @@ fn the_readme_blocks_for_agents_make_a_valid_config() {
         .collect();
     assert_eq!(
         blocks.len(),
-        5,
-        "one block per CLI, then routing and ladder"
+        6,
+        "one block per CLI, then routing and ladder, then isolation"
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("agents.toml");
     std::fs::write(&config, blocks.join("\n\n")).expect("write");
+    let mut files = vec![config];
+    // The task files it shows are valid task files.
+    for (i, task) in section.split("```json\n").skip(1).enumerate() {
+        let task = task.split("\n```").next().unwrap_or(task);
+        let path = dir.path().join(format!("task{i}.json"));
+        std::fs::write(&path, task).expect("write");
+        files.push(path);
+    }
+    assert!(files.len() > 1, "the section shows a task file");
     let out = std::process::Command::new(phase_bin())
         .arg("validate")
-        .arg(&config)
+        .args(&files)
         .output()
         .expect("run phase");
     assert!(out.status.success(), "{out:?}");

@@ -103,12 +103,12 @@ fn unknown_key_is_named_by_its_dotted_path() {
         error_of("[tools.shell]\ncomand = [\"{command}\"]\n"),
         "config/coordinator.toml: tools.shell.comand: unknown key (expected one of: \
          command, kinds, max_parallel, timeout_seconds, health_check, env, preset, model, \
-         base_url, api_key_env, require_changes, instances, backend, slurm)"
+         base_url, api_key_env, require_changes, isolation, instances, backend, slurm)"
     );
     assert_eq!(
         error_of("colour = true\n"),
         "config/coordinator.toml: colour: unknown key (expected one of: \
-         routing, tools, execution, recovery, state, events)"
+         routing, tools, execution, recovery, state, events, hooks)"
     );
     assert_eq!(
         error_of("[execution]\ntimeout = 5\n"),

@@ -128,6 +128,7 @@ fn samples_of_every_model_type_validate() {
 fn schemas_and_serde_types_agree() {
     use samples::*;
     agreement::check::<TaskSpec>(SchemaName::Task, &to_json(&full_task()), &[]);
+    agreement::check::<ToolHealth>(SchemaName::ToolHealth, &to_json(&full_tool_health()), &[]);
     // The router always fills in the task's id; a task file may leave it out.
     agreement::check::<RoutingDecisions>(
         SchemaName::RoutingDecisions,
@@ -148,7 +149,9 @@ fn schemas_and_serde_types_agree() {
     agreement::check::<FixPatches>(SchemaName::FixPatches, &to_json(&full_patches()), &[]);
     agreement::check::<Control>(SchemaName::Control, &to_json(&full_control()), &[]);
     agreement::check::<Event>(SchemaName::Event, &to_json(&full_event()), &[]);
-    agreement::check::<ToolHealth>(SchemaName::ToolHealth, &to_json(&full_tool_health()), &[]);
+    agreement::check::<Plans>(SchemaName::Plans, &to_json(&full_plans()), &[]);
+    agreement::check::<Runs>(SchemaName::Runs, &to_json(&full_runs()), &[]);
+    agreement::check::<HookCursors>(SchemaName::Hooks, &to_json(&full_hook_cursors()), &[]);
 }
 
 /// The schema's `enum` at `pointer`, as strings.
@@ -186,6 +189,7 @@ fn enums_match_the_model() {
     let statuses = [
         Status::Running,
         Status::Succeeded,
+        Status::Verifying,
         Status::Failed,
         Status::TimedOut,
         Status::Canceled,
@@ -194,7 +198,8 @@ fn enums_match_the_model() {
     ];
     for s in statuses {
         match s {
-            Status::Running | Status::Succeeded | Status::Failed | Status::TimedOut => {}
+            Status::Running | Status::Succeeded | Status::Verifying | Status::Failed => {}
+            Status::TimedOut => {}
             Status::Canceled | Status::Quarantined | Status::DepFailed => {}
         }
         assert_eq!(to_json(&s), json!(s.as_str()));
@@ -253,10 +258,14 @@ fn enums_match_the_model() {
         &sources,
     );
 
-    let requests = [RequestAction::Cancel, RequestAction::Retry];
+    let requests = [
+        RequestAction::Cancel,
+        RequestAction::Retry,
+        RequestAction::Rerun,
+    ];
     for r in requests {
         match r {
-            RequestAction::Cancel | RequestAction::Retry => {}
+            RequestAction::Cancel | RequestAction::Retry | RequestAction::Rerun => {}
         }
     }
     assert_enum(
@@ -296,6 +305,9 @@ fn all_event_types() -> Vec<EventType> {
         TaskStarted,
         TaskSucceeded,
         TaskFailed,
+        TaskVerifying,
+        GatePassed,
+        GateFailed,
         TaskDepFailed,
         ErrorAnalyzed,
         FixApplied,
@@ -315,16 +327,20 @@ fn all_event_types() -> Vec<EventType> {
         EventsLost,
         RunStarted,
         RunComplete,
+        TaskDiscovered,
+        PlanClosed,
+        RunArchived,
     ];
     for t in &all {
         match t {
             TaskSubmitted | TaskRouted | RoutingComplete | TaskRejected | TaskDuplicateSkipped
-            | TaskStarted | TaskSucceeded | TaskFailed | TaskDepFailed | ErrorAnalyzed
-            | FixApplied | FixFailed | TaskRetryScheduled | TaskQuarantined | TaskEscalated
-            | ScopeEscalation | TaskCanceled | TaskRetryRequested | CircuitOpened | CircuitHalfOpen
-            | CircuitClosed
-            | StateFileInvalid | StateFileRecovered | EventLogRepaired | EventsLost
-            | RunStarted | RunComplete => {}
+            | TaskStarted | TaskSucceeded | TaskFailed | TaskVerifying | GatePassed
+            | GateFailed | TaskDepFailed | ErrorAnalyzed | FixApplied | FixFailed
+            | TaskRetryScheduled | TaskQuarantined | TaskEscalated | ScopeEscalation
+            | TaskCanceled | TaskRetryRequested | CircuitOpened | CircuitHalfOpen
+            | CircuitClosed | StateFileInvalid | StateFileRecovered | EventLogRepaired
+            | EventsLost | RunStarted | RunComplete | TaskDiscovered | PlanClosed | RunArchived => {
+            }
         }
     }
     all
@@ -344,7 +360,9 @@ fn the_task_definition_is_the_same_in_both_schemas() {
 
 #[test]
 fn schemas_are_well_formed() {
-    for schema in DOCUMENT_SCHEMAS {
+    // The operator's files (issue 12) have no fixtures yet, but the same form.
+    let operator = [SchemaName::Plans, SchemaName::Runs, SchemaName::Hooks];
+    for schema in DOCUMENT_SCHEMAS.into_iter().chain(operator) {
         let root = schema_json(schema);
         let name = schema.name();
         if let Err(e) = jsonschema::meta::validate(&root) {

@@ -13,6 +13,14 @@ const MAX_LISTED: usize = 20;
 
 /// Every problem in the log, at most [`MAX_LISTED`] of them listed; `Err` if unreadable.
 pub(super) fn check_log(path: &Path) -> Result<Vec<Error>> {
+    // Not opened when it is not a regular file: a named pipe would block the open.
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "read", e))?;
+    if !meta.is_file() {
+        return Ok(vec![Error::invalid(
+            path,
+            "is not a regular file, not an event log",
+        )]);
+    }
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, "read", e))?;
     let mut problems = Vec::new();
     let mut unlisted = 0usize;

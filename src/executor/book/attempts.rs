@@ -116,6 +116,7 @@ impl ResultsBook {
         a.duration_ms = done.duration_ms;
         a.stderr_tail = done.stderr_tail.clone();
         a.files_modified = done.files_modified.clone();
+        a.log_error = done.log_error.clone();
         r.handled_requests
             .extend(end.cancel_requests.iter().cloned());
         self.carry_orphans(id);

@@ -72,18 +72,25 @@ impl ResultsBook {
         attempt
     }
 
-    /// `retry` of `id`: a fresh budget from the next attempt, where the lifecycle allows.
+    /// `retry` (or `rerun`) of `id`: a fresh budget from the next attempt, where the
+    /// lifecycle allows.
     pub(in crate::executor) fn request_retry(
         &mut self,
         id: &str,
         request_id: &str,
+        action: crate::model::RequestAction,
     ) -> RetryOutcome {
         let Some(r) = self.get(id) else {
             self.remember_handled(id, request_id);
             return RetryOutcome::Remembered;
         };
         let previous = r.status;
-        let Transition::To(_) = Stage::of_result(Some(r)).retry() else {
+        let stage = Stage::of_result(Some(r));
+        let asked = match action {
+            crate::model::RequestAction::Rerun => stage.rerun(),
+            _ => stage.retry(),
+        };
+        let Transition::To(_) = asked else {
             self.record_handled(id, request_id);
             return RetryOutcome::Recorded;
         };

@@ -126,7 +126,7 @@ impl Executor {
             })
             .map(|r| r.task_id.clone())
             .collect();
-        self.supervisor.watch_foreign(foreign);
+        self.supervisor.foreign.set_running(foreign);
     }
 
     /// Timers that are due (back-offs, claims held elsewhere): look at their tasks again.

@@ -1,6 +1,6 @@
-//! Finished attempts: how each ended (status and reason), its record, its event, its
-//! claim kept until the result is written, and what it unlocks — incrementally: only the
-//! dependents of the task are looked at.
+//! Finished attempts — ours, and adopted ones recorded from their outcome records: how
+//! each ended (status and reason), its record, its event, and what it unlocks —
+//! incrementally: only the dependents of the task are looked at.
 
 use serde_json::json;
 
@@ -15,29 +15,26 @@ use crate::model::EventType;
 const NOTHING_CHANGED: &str = "exit code 0, but none of the task's files changed";
 
 impl Executor {
-    /// Takes every finished attempt the workers reported.
-    pub(in crate::executor) fn collect_finished(&mut self) {
-        while let Some(done) = self.supervisor.try_done() {
-            self.record_done(done);
-        }
-    }
-
-    /// A worker reported `done`.
-    pub(in crate::executor) fn record_done(&mut self, done: Done) {
-        let Some(task) = self.supervisor.remove(&done.task_id) else {
-            tracing::warn!(phase = PHASE, task = %done.task_id, "a finished attempt nobody was waiting for");
-            return;
-        };
-        if done.attempt != task.attempt {
-            tracing::warn!(phase = PHASE, task = %done.task_id, "worker reported attempt {} for attempt {}", done.attempt, task.attempt);
-        }
-        self.schedule.tool_ended(&task.tool);
-        self.finish(done, task);
-    }
-
     /// Records how the attempt `task` ended.
     pub(in crate::executor) fn finish(&mut self, done: Done, task: RunningTask) {
         let (ending, reason) = ending(&done, &task);
+        let ending = self.gated(&done.task_id, ending);
+        // Agents: what the CLI reported it used, and an isolated attempt's change merged
+        // back, a conflict failing it (src/agent/ended.rs; one lookup for other tasks).
+        let succeeded = matches!(ending, Ending::Succeeded | Ending::AwaitsGate);
+        let (site, entry) = (&self.site, self.book.get(&done.task_id));
+        let agent = crate::agent::end_attempt(
+            &site.state,
+            &site.config,
+            entry,
+            &done.task_id,
+            task.attempt,
+            succeeded,
+        );
+        let (ending, reason) = match agent.failure.clone() {
+            Some(why) => (Ending::Failed, Some(why)),
+            None => (ending, reason),
+        };
         let (exit_code, signal) = match &done.end {
             End::Exited(f) => (f.exit_code, f.signal),
             End::NotStarted(_) => (None, None),
@@ -55,7 +52,7 @@ impl Executor {
             cancel_requests: &task.cancel_requests,
         };
         self.book.end_attempt(&id, &end, &self.site.executor_id);
-        self.supervisor.claims.hold(&id, task.claim);
+        self.book.record_agent(&id, attempt, agent);
 
         let (kind, data) = match ending {
             Ending::Succeeded => (
@@ -65,6 +62,10 @@ impl Executor {
                     "duration_ms": done.duration_ms,
                     "files_modified": done.files_modified,
                 }),
+            ),
+            Ending::AwaitsGate => (
+                EventType::TaskVerifying,
+                self.verifying_data(&id, exit_code, &done),
             ),
             Ending::Canceled => (
                 EventType::TaskCanceled,
@@ -95,6 +96,8 @@ impl Executor {
             Ending::Succeeded => self.unlock_dependents(&id),
             // Its dependents can no longer run.
             Ending::Canceled => self.needs_plan = true,
+            // Recovery waits for it to run the gate.
+            Ending::AwaitsGate => self.book.hurry(),
             Ending::Failed | Ending::TimedOut => {}
         }
     }
@@ -115,7 +118,7 @@ impl Executor {
     }
 }
 
-/// How an attempt ended and why, from what the worker saw and why it was stopped.
+/// How an attempt ended and why, from what its runner saw and why it was stopped.
 fn ending(done: &Done, task: &RunningTask) -> (Ending, Option<String>) {
     if let Some(request) = task.cancel_requests.first() {
         return (
@@ -123,7 +126,11 @@ fn ending(done: &Done, task: &RunningTask) -> (Ending, Option<String>) {
             Some(format!("canceled by request {request}")),
         );
     }
-    if task.interrupted {
+    if done.canceled {
+        // Canceled at a request this process did not see (an earlier engine's).
+        return (Ending::Canceled, Some("canceled".to_string()));
+    }
+    if task.interrupted || done.interrupted {
         return (Ending::Failed, Some(INTERRUPTED.to_string()));
     }
     match &done.end {

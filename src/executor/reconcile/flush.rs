@@ -1,8 +1,9 @@
 //! Writing `execution_results.json` when the cadence allows (or the executor is idle, or
-//! too many claims wait for it), merging under the file's lock: other writers' versions
-//! are adopted for the entries we have not changed. Events are appended first, so the log
-//! never lags the file; claims of finished attempts are released once their results are
-//! on disk.
+//! too many attempts wait for it), merging under the file's lock: other writers' versions
+//! are adopted for the entries we have not changed, and merged by attempt for those we
+//! have. Events are appended first, so the log never lags the file; once the results are
+//! on disk, the runner gets its acks (and releases the attempts' claims), adopted outcome
+//! records are removed and claims held here released.
 
 use std::time::Instant;
 
@@ -38,8 +39,8 @@ impl Executor {
             return;
         }
         let idle = self.supervisor.count() == 0 && (self.schedule.is_empty() || !self.can_start());
-        let crowded = self.supervisor.claims.crowded();
-        if idle || crowded || self.book.cadence.due().is_none_or(|due| now >= due) {
+        let crowded = self.supervisor.claims.crowded() || self.supervisor.acks.crowded();
+        if idle || crowded || self.book.write_due().is_none_or(|due| now >= due) {
             self.flush_now();
         }
     }
@@ -48,7 +49,8 @@ impl Executor {
     /// overwritten, and the changes stay in memory until it is fixed).
     pub(in crate::executor) fn flush_now(&mut self) {
         if !self.book.is_dirty() {
-            self.supervisor.claims.release_all();
+            // Whatever waits for a write is on disk already.
+            self.supervisor.written(&self.site.state);
             return;
         }
         if self.inputs.results_broken() {
@@ -74,7 +76,7 @@ impl Executor {
         match outcome {
             Ok(()) => {
                 self.book.mark_clean();
-                self.supervisor.claims.release_all();
+                self.supervisor.written(&self.site.state);
                 self.book.cadence.written(started);
                 tracing::debug!(
                     phase = PHASE,

@@ -20,7 +20,7 @@ impl Executor {
             if !self.is_handled(request) {
                 match request.action {
                     RequestAction::Cancel => self.cancel(request),
-                    RequestAction::Retry => self.retry(request),
+                    RequestAction::Retry | RequestAction::Rerun => self.retry(request),
                 }
             }
         }
@@ -41,10 +41,10 @@ impl Executor {
     fn cancel(&mut self, request: &Request) {
         let id = request.task_id.as_str();
         if let Some(task) = self.supervisor.get_mut(id) {
-            // The worker ends the group (SIGTERM, grace, SIGKILL); the attempt then
+            // The runner ends the group (SIGTERM, grace, SIGKILL); the attempt then
             // ends `canceled`.
             task.cancel_requests.push(request.request_id.clone());
-            task.stop.stop();
+            self.supervisor.cancel(id);
             return;
         }
         if !self.knows(id) {
@@ -52,9 +52,13 @@ impl Executor {
         }
         match self.book.stage(id).cancel() {
             Transition::Stay => return self.book.record_handled(id, &request.request_id),
-            // Running elsewhere: its executor cancels it. Running nowhere: the sweep
-            // marks it interrupted first.
-            Transition::StopAttempt => return,
+            // Running elsewhere: a live executor cancels it itself; one left by an engine
+            // that died is ended through its fence's group by the foreign watch, and
+            // the request recorded with its outcome.
+            Transition::StopAttempt => {
+                self.supervisor.foreign.cancel(id, &request.request_id);
+                return;
+            }
             Transition::To(_) | Transition::Revert => {}
         }
         // Not running: stop it from starting. The claim keeps another executor from
@@ -101,7 +105,8 @@ impl Executor {
             return;
         }
         let RetryOutcome::Applied { attempt, previous } =
-            self.book.request_retry(id, &request.request_id)
+            self.book
+                .request_retry(id, &request.request_id, request.action)
         else {
             return;
         };

@@ -1,19 +1,20 @@
 //! Starting attempts: pick ready tasks in order within the global and per-tool limits,
-//! claim each, check the results file once more, build its command from the decision's
-//! tool (read fresh every attempt), record it `running` and hand it to a worker.
+//! build each one's command from the decision's tool (read fresh every attempt), and hand
+//! it to the attempt runner ([`Executor::start_attempt`], the one place an attempt
+//! starts). The runner's fence in the task's claim makes each attempt start at most once,
+//! whichever executor asks (docs/ATTEMPTS.md); it is recorded `running` when the runner
+//! says it started.
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
+use crate::executor::reconcile::reports::started_event;
 use crate::executor::supervisor::{
-    Begun, Claims, CommandSite, Done, End, Job, Prepared, Probe, RunningTask, begin, note_in_log,
-    run,
+    Claims, CommandSite, Done, Launch, Prepared, Probe, RunningTask, Snapshot, note_in_log,
 };
-use crate::executor::{Executor, PHASE, times};
+use crate::executor::{Executor, times};
 use crate::lifecycle::{Next, next_step};
-use crate::model::{Attempt, EventType, Metadata, now_rfc3339};
-use crate::store::Claim;
+use crate::model::{Attempt, Metadata, now_rfc3339};
+use crate::runner::RunRequest;
 
 impl Executor {
     /// Starts ready tasks until the parallel limit is reached or none is left.
@@ -53,7 +54,8 @@ impl Executor {
     /// has passed, and every dependency succeeded.
     fn runnable(&self, t: usize) -> Option<(u32, Option<String>)> {
         let id = self.schedule.graph().id(t);
-        if self.supervisor.runs(id) {
+        // Ours, or another process's to account for first.
+        if self.supervisor.runs(id) || self.supervisor.foreign.contains(id) {
             return None;
         }
         // The router holds it back: no candidate tool may take it now (docs/ROUTING.md
@@ -61,29 +63,43 @@ impl Executor {
         if self.schedule.graph().decision(t).waiting.is_some() {
             return None;
         }
+        let entry = self.book.get(id);
         let Next::Attempt {
             attempt,
             patch_id,
             not_before,
-        } = next_step(id, self.book.get(id), self.inputs.advice())
+        } = next_step(id, entry, self.inputs.advice())
         else {
             return None;
         };
         if not_before.is_some_and(|at| !times::has_passed(&at)) {
             return None;
         }
+        // Fences never go back: a task whose entry a person deleted continues above its
+        // fence (the runner would refuse a lower attempt as started).
+        let attempt = match entry {
+            None => attempt.max(self.supervisor.floor(id)),
+            Some(_) => attempt,
+        };
         self.schedule
             .deps_succeeded(t, |dep| self.book.succeeded(dep))
             .then_some((attempt, patch_id))
     }
 
-    /// Starts `attempt` of task `t`: claims it, builds its command and hands it to a
-    /// worker; a command that cannot be built is a failed attempt.
+    /// Starts `attempt` of task `t`: builds its command and hands it to the runner; a
+    /// command that cannot be built is a failed attempt.
     fn launch(&mut self, t: usize, attempt: u32, patch_id: Option<String>) {
         let id = self.schedule.graph().id(t).to_string();
-        let Some(claim) = self.claim_to_start(t, &id, attempt, &patch_id) else {
-            return;
-        };
+        // Its claim stays held until the next write (an unacked attempt, or a claim this
+        // process took): the runner would find it busy. Written first.
+        if self.supervisor.waits_for_write(&id) {
+            self.flush_now();
+            if self.supervisor.waits_for_write(&id) {
+                let poll = Duration::from_millis(self.site.config.state.poll_interval_ms);
+                self.schedule.at(Instant::now() + poll, t);
+                return;
+            }
+        }
         let decision = self.schedule.graph().decision(t);
         let metadata = decision.metadata.clone();
         let site = CommandSite {
@@ -97,8 +113,9 @@ impl Executor {
             tool_id: decision.selected_tool.clone(),
             argv: prepared
                 .as_ref()
-                .map(|p| p.argv.clone())
+                .map(|p| p.recorded_argv.clone())
                 .unwrap_or_default(),
+            worktree: prepared.as_ref().ok().and_then(|p| p.worktree.clone()),
             started_at: now_rfc3339(),
             log_out: format!("logs/{id}/{attempt}.out"),
             log_err: format!("logs/{id}/{attempt}.err"),
@@ -106,130 +123,63 @@ impl Executor {
             executor: self.site.executor_id.clone(),
             ..Attempt::default()
         };
-        let task = RunningTask::new(attempt, record.tool_id.clone(), claim);
+        let task = RunningTask::new(attempt, record.tool_id.clone());
         match prepared {
-            Ok(prepared) => self.hand_over(t, id, task, prepared, record, metadata),
+            Ok(prepared) => self.start_attempt(t, &id, task, prepared, record, metadata),
             Err(reason) => {
                 let log_err = self.site.state.root().join(&record.log_err);
                 self.book.start_attempt(&id, record, metadata);
                 note_in_log(&log_err, &reason);
-                self.finish(not_started(&id, attempt, reason), task);
+                self.finish(Done::not_started(&id, reason), task);
             }
         }
     }
 
-    /// The claim on task `t` for `attempt`, unless another executor holds it (the task
-    /// is looked at again later) or has started or finished that attempt meanwhile.
-    fn claim_to_start(
+    /// The one place an attempt starts: what it changes is measured from here, and the
+    /// runner is asked to run it. It is recorded `running` (and announced) when the runner
+    /// says it started.
+    fn start_attempt(
         &mut self,
         t: usize,
         id: &str,
-        attempt: u32,
-        patch_id: &Option<String>,
-    ) -> Option<Claim> {
-        let poll = Duration::from_millis(self.site.config.state.poll_interval_ms);
-        let claim = match self.supervisor.take_claim(&self.site.state, id) {
-            Ok(Some(claim)) => claim,
-            // Another executor runs it. Look again later: it may die before writing.
-            Ok(None) => {
-                self.schedule.at(Instant::now() + poll, t);
-                return None;
-            }
-            Err(e) => {
-                tracing::warn!(phase = PHASE, task = %id, "{e}");
-                self.schedule.at(Instant::now() + poll, t);
-                return None;
-            }
-        };
-        // Two executors must never run the same attempt: another one may have run it
-        // and released the claim since this process last read the file.
-        if self.refresh_results()
-            && (!self.can_start() || self.runnable(t) != Some((attempt, patch_id.clone())))
-        {
-            self.supervisor.claims.hold(id, claim);
-            return None;
-        }
-        Some(claim)
-    }
-
-    /// Hands the prepared attempt to a worker, records it `running` and announces it.
-    fn hand_over(
-        &mut self,
-        t: usize,
-        id: String,
         mut task: RunningTask,
         prepared: Prepared,
         record: Attempt,
         metadata: Metadata,
     ) {
-        task.timeout = prepared.timeout;
-        task.require_changes = prepared.require_changes;
+        let config = &self.site.config;
         let root = self.site.state.root();
-        let mut job = Job {
-            task_id: id.clone(),
+        let request = RunRequest {
+            task: id.to_string(),
             attempt: record.attempt,
+            argv: prepared.argv,
+            cwd: prepared.cwd,
+            env: prepared.env,
+            timeout_ms: prepared
+                .timeout
+                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            kill_grace_ms: config.execution.kill_grace_ms,
             out_log: root.join(&record.log_out),
             err_log: root.join(&record.log_err),
-            tail_bytes: self.site.config.events.stderr_tail_bytes,
-            spec: prepared.spec,
-            probe: prepared.probe,
-            stop: task.stop.clone(),
-            begun: None,
+            tail_bytes: config.events.stderr_tail_bytes,
         };
-        let started = json!({
-            "tool": record.tool_id,
-            "argv": record.argv,
-            "workdir": job.spec.cwd.display().to_string(),
-            "log_out": record.log_out,
-            "log_err": record.log_err,
-            "patch_id": record.patch_id,
+        // Before the command can start: `git status` or the listed files' hashes.
+        let before = match prepared.probe {
+            Probe::None => Snapshot::default(),
+            ref probe => probe.snapshot(),
+        };
+        task.timeout = prepared.timeout;
+        task.require_changes = prepared.require_changes;
+        task.changes = Some((prepared.probe, before));
+        task.launch = Some(Launch {
+            event: started_event(&record, &request.cwd),
+            record,
+            metadata,
         });
-        // The only attempt running (as in a dependency chain, where every start is on
-        // the critical path): spawn it here rather than wake a worker first. A worker
-        // still waits for it. Not when `files_modified` needs a snapshot first (it may
-        // run `git status`), nor with other attempts running (the workers then spawn in
-        // parallel, off this thread).
-        if self.supervisor.count() == 0
-            && self.supervisor.has_workers()
-            && matches!(job.probe, Probe::None)
-        {
-            job.begun = Some(begin(&job));
-        }
-        // Handed over before the bookkeeping below, which the worker does not need. The
-        // attempt's ending is recorded by this thread too, so it cannot overtake its start.
-        let submitted = self.supervisor.submit(job);
-        let attempt = record.attempt;
-        self.book.start_attempt(&id, record, metadata);
-        if let Err(job) = submitted {
-            return self.not_submitted(*job, task);
-        }
-        self.site.events.emit(
-            EventType::TaskStarted,
-            PHASE,
-            Some(&id),
-            Some(attempt),
-            started,
-        );
         self.schedule.tool_started(&task.tool);
-        self.supervisor.add(id, task);
+        // A runner that is gone reports `Gone`: the attempt is looked at then.
+        self.supervisor.run(request, task);
         self.prepare_claims_after(t);
-    }
-
-    /// The workers are gone (an internal error): a process already spawned is stopped
-    /// and waited for here, and the attempt is recorded either way.
-    fn not_submitted(&mut self, job: Job, task: RunningTask) {
-        let done = if job.begun.as_ref().is_some_and(Begun::spawned) {
-            job.stop.stop();
-            run(job)
-        } else {
-            let reason = if self.supervisor.has_workers() {
-                "internal error: the executor's workers are gone"
-            } else {
-                "internal error: the executor was not started"
-            };
-            not_started(&job.task_id, job.attempt, reason.to_string())
-        };
-        self.finish(done, task);
     }
 
     /// Creates the claim files of the dependents that task `t` is the last unmet
@@ -239,20 +189,5 @@ impl Executor {
         let next = self.schedule.next_after(t, self.site.parallelism());
         let graph = self.schedule.graph();
         Claims::prepare(&self.site.state, next.iter().map(|&d| graph.id(d)));
-    }
-}
-
-/// The ending of an attempt that never ran.
-fn not_started(task_id: &str, attempt: u32, reason: String) -> Done {
-    let now = now_rfc3339();
-    Done {
-        task_id: task_id.to_string(),
-        attempt,
-        started_at: now.clone(),
-        finished_at: now,
-        duration_ms: 0,
-        end: End::NotStarted(reason),
-        stderr_tail: String::new(),
-        files_modified: Vec::new(),
     }
 }

@@ -1,34 +1,16 @@
-//! One attempt as a worker thread runs it: `files_modified` snapshot, spawn in its own
-//! process group, copy its output into the logs, wait (timeout or stop → SIGTERM, grace,
-//! SIGKILL to the group), snapshot again, stderr tail. Anything that goes wrong is a result, never
-//! a panic of the engine.
+//! An attempt as the executor records it: how it ended ([`Done`], from the attempt
+//! runner's `finished` report or an outcome record), and the engine's own note in its
+//! stderr log when it could not even be handed to the runner.
 
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
 
-use super::changes::{Probe, Snapshot};
-use super::output::{Log, Pump};
 use crate::model::now_rfc3339;
-use crate::process::{self, Finished, Running, StopHandle};
+use crate::process::Finished;
+use crate::runner::AttemptFinished;
 
-/// What a worker needs to run one attempt.
-#[derive(Debug)]
-pub(in crate::executor) struct Job {
-    pub(in crate::executor) task_id: String,
-    pub(in crate::executor) attempt: u32,
-    /// argv, cwd, env, timeout, kill grace; stdout and stderr are pipes.
-    pub(in crate::executor) spec: process::Spec,
-    pub(in crate::executor) out_log: PathBuf,
-    pub(in crate::executor) err_log: PathBuf,
-    pub(in crate::executor) tail_bytes: usize,
-    pub(in crate::executor) probe: Probe,
-    pub(in crate::executor) stop: StopHandle,
-    /// Set when the executor thread already spawned it (see `launch`).
-    pub(in crate::executor) begun: Option<Begun>,
-}
-
-/// How an attempt ended, as the worker saw it.
+/// How an attempt ended, as the runner saw it.
 #[derive(Debug)]
 pub(in crate::executor) enum End {
     /// The process ran and ended.
@@ -38,125 +20,80 @@ pub(in crate::executor) enum End {
     NotStarted(String),
 }
 
-/// A finished attempt, sent back to the executor.
+/// A finished attempt, to record.
 #[derive(Debug)]
 pub(in crate::executor) struct Done {
     pub(in crate::executor) task_id: String,
-    pub(in crate::executor) attempt: u32,
     pub(in crate::executor) started_at: String,
     pub(in crate::executor) finished_at: String,
     pub(in crate::executor) duration_ms: u64,
     pub(in crate::executor) end: End,
     pub(in crate::executor) stderr_tail: String,
     pub(in crate::executor) files_modified: Vec<String>,
+    /// The runner ended it at a `cancel` (ours, or an earlier engine's).
+    pub(in crate::executor) canceled: bool,
+    /// The runner ended it at its shutdown: not the task's failure, no budget used.
+    pub(in crate::executor) interrupted: bool,
+    /// What went wrong writing its logs, if anything did.
+    pub(in crate::executor) log_error: Option<String>,
 }
 
-/// An attempt up to its spawn: the checks, the `files_modified` snapshot and the
-/// process (or why it did not start).
-#[derive(Debug)]
-pub(in crate::executor) struct Begun {
-    started_at: String,
-    clock: Instant,
-    launch: Launch,
-}
-
-#[derive(Debug)]
-enum Launch {
-    Spawned { before: Snapshot, running: Running },
-    NotStarted(String),
-}
-
-impl Begun {
-    /// Whether a process was started (and must be waited for).
-    pub(in crate::executor) fn spawned(&self) -> bool {
-        matches!(self.launch, Launch::Spawned { .. })
-    }
-}
-
-/// Checks the workdir, takes the snapshot and spawns the process.
-pub(in crate::executor) fn begin(job: &Job) -> Begun {
-    let started_at = now_rfc3339();
-    let clock = Instant::now();
-    let launch = if !job.spec.cwd.is_dir() {
-        // Checked first so that the reason names the real problem (a missing cwd would
-        // read as a missing program).
-        let reason = format!(
-            "cannot start: the workdir {} is not a directory",
-            job.spec.cwd.display()
-        );
-        note_in_log(&job.err_log, &reason);
-        Launch::NotStarted(reason)
-    } else if job.stop.is_stopped() {
-        Launch::NotStarted("stopped before it started".into())
-    } else {
-        let before = job.probe.snapshot();
-        match process::spawn(&job.spec) {
-            Ok(running) => Launch::Spawned { before, running },
-            Err(e) => {
-                let reason = e.to_string();
-                let reason = if reason.starts_with("cannot start") {
-                    reason
-                } else {
-                    format!("cannot start: {reason}")
-                };
-                note_in_log(&job.err_log, &reason);
-                Launch::NotStarted(reason)
-            }
+impl Done {
+    /// The ending a runner reported (in `finished` or in an outcome record), with what
+    /// the attempt changed.
+    pub(in crate::executor) fn from_report(
+        f: &AttemptFinished,
+        files_modified: Vec<String>,
+    ) -> Done {
+        let end = match &f.not_started_reason {
+            Some(reason) => End::NotStarted(reason.clone()),
+            None => End::Exited(Finished {
+                exit_code: f.exit_code,
+                signal: f.signal,
+                timed_out: f.timed_out,
+                duration: Duration::from_millis(f.duration_ms),
+                ..Finished::default()
+            }),
+        };
+        Done {
+            task_id: f.task.clone(),
+            started_at: f.started_at.clone(),
+            finished_at: f.finished_at.clone(),
+            duration_ms: f.duration_ms,
+            end,
+            stderr_tail: f.stderr_tail.clone(),
+            files_modified,
+            canceled: f.canceled,
+            interrupted: f.interrupted,
+            log_error: f.log_error.clone(),
         }
-    };
-    Begun {
-        started_at,
-        clock,
-        launch,
     }
-}
 
-/// Runs `job` to its end (from its spawn, if the executor already started it).
-pub(in crate::executor) fn run(mut job: Job) -> Done {
-    let Begun {
-        started_at,
-        clock,
-        launch,
-    } = job.begun.take().unwrap_or_else(|| begin(&job));
-    let mut files_modified = Vec::new();
-    // Whether the `.err` log may exist: a silent attempt has none, and looking for it
-    // would cost a failed lookup on the path from one task to the next.
-    let mut err_log_written = true;
-    let end = match launch {
-        Launch::NotStarted(reason) => End::NotStarted(reason),
-        Launch::Spawned {
-            before,
-            mut running,
-        } => {
-            let deadline = job.spec.timeout.map(|t| Instant::now() + t);
-            let logs = (Log::new(job.out_log.clone()), Log::new(job.err_log.clone()));
-            let mut pump = Pump::new(&mut running, logs.0, logs.1);
-            pump.run(running.pid(), &job.stop, deadline);
-            let finished = running.wait_stoppable(&job.stop);
-            pump.drain();
-            err_log_written = pump.wrote_stderr();
-            files_modified = job.probe.changed_since(&before);
-            End::Exited(finished)
+    /// An attempt that never ran, for `reason`.
+    pub(in crate::executor) fn not_started(task_id: &str, reason: String) -> Done {
+        let now = now_rfc3339();
+        Done {
+            task_id: task_id.to_string(),
+            started_at: now.clone(),
+            finished_at: now,
+            duration_ms: 0,
+            end: End::NotStarted(reason),
+            stderr_tail: String::new(),
+            files_modified: Vec::new(),
+            canceled: false,
+            interrupted: false,
+            log_error: None,
         }
-    };
-    let duration_ms = match &end {
-        End::Exited(f) => f.duration.as_millis() as u64,
-        End::NotStarted(_) => clock.elapsed().as_millis() as u64,
-    };
-    let stderr_tail = if err_log_written {
-        stderr_tail(&job.err_log, job.tail_bytes)
-    } else {
-        String::new()
-    };
-    Done {
-        stderr_tail,
-        task_id: job.task_id,
-        attempt: job.attempt,
-        started_at,
-        finished_at: now_rfc3339(),
-        duration_ms,
-        end,
-        files_modified,
+    }
+
+    /// An attempt whose runner died with it (no outcome record): it started at
+    /// `started_at` and is recorded `interrupted`.
+    pub(in crate::executor) fn interrupted(task_id: &str, started_at: &str) -> Done {
+        let mut done = Done::not_started(task_id, String::new());
+        done.started_at = started_at.to_string();
+        done.end = End::Exited(Finished::default());
+        done.interrupted = true;
+        done
     }
 }
 
@@ -172,50 +109,41 @@ pub(in crate::executor) fn note_in_log(path: &Path, line: &str) {
     }
 }
 
-/// The last `limit` bytes of the log, cut forward to a character boundary.
-pub(in crate::executor) fn stderr_tail(path: &Path, limit: usize) -> String {
-    let Ok(mut file) = crate::store::open_below(path, 3, crate::store::Access::Read) else {
-        return String::new();
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len == 0 || limit == 0 {
-        return String::new();
-    }
-    let start = len.saturating_sub(limit as u64);
-    let mut bytes = Vec::with_capacity((len - start) as usize);
-    if file.seek(SeekFrom::Start(start)).is_err()
-        || file.take(limit as u64).read_to_end(&mut bytes).is_err()
-    {
-        return String::new();
-    }
-    // Skip UTF-8 continuation bytes left over from a character cut in half.
-    let skip = if start > 0 {
-        bytes
-            .iter()
-            .take(3)
-            .take_while(|b| (**b & 0xC0) == 0x80)
-            .count()
-    } else {
-        0
-    };
-    String::from_utf8_lossy(&bytes[skip..]).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn tail_cuts_at_a_char_boundary() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("x.err");
-        std::fs::write(&path, "abcé€z").expect("write");
-        // "é" is 2 bytes, "€" 3: the last 5 bytes start in the middle of "é", the last
-        // 3 in the middle of "€".
-        assert_eq!(stderr_tail(&path, 5), "€z");
-        assert_eq!(stderr_tail(&path, 4), "€z");
-        assert_eq!(stderr_tail(&path, 3), "z");
-        assert_eq!(stderr_tail(&path, 100), "abcé€z");
-        assert_eq!(stderr_tail(&dir.path().join("none"), 10), "");
+    fn a_report_keeps_every_fact_the_record_needs() {
+        let f = AttemptFinished {
+            task: "t".into(),
+            attempt: 2,
+            pid: Some(7),
+            started_at: "a".into(),
+            finished_at: "b".into(),
+            duration_ms: 1500,
+            exit_code: Some(3),
+            log_error: Some("stdout: full".into()),
+            stderr_tail: "oops".into(),
+            ..AttemptFinished::default()
+        };
+        let done = Done::from_report(&f, vec!["x".into()]);
+        let End::Exited(end) = &done.end else {
+            panic!("it ran: {done:?}");
+        };
+        assert_eq!((end.exit_code, end.duration.as_millis()), (Some(3), 1500));
+        assert_eq!(done.log_error.as_deref(), Some("stdout: full"));
+        assert_eq!(
+            (done.stderr_tail.as_str(), done.files_modified.len()),
+            ("oops", 1)
+        );
+        let refused = AttemptFinished {
+            not_started_reason: Some("cannot start \"x\": missing".into()),
+            ..f
+        };
+        assert!(matches!(
+            Done::from_report(&refused, Vec::new()).end,
+            End::NotStarted(r) if r.starts_with("cannot start")
+        ));
     }
 }

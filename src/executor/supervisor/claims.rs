@@ -1,13 +1,15 @@
-//! Claims (`claims/<id>.lock`, a held `flock`): one attempt, one executor. A claim is taken
-//! before an attempt starts and held until its finished result is on disk, so the next
-//! holder always sees that result (docs/EXECUTION.md, "Claims").
+//! Claims (`claims/<id>.lock`, a held `flock`) the executor takes itself: to change a task
+//! that does not run (a cancel before it started) or to record an attempt whose runner is
+//! gone, so that no runner starts the task meanwhile. Each is held until the change is on
+//! disk, so the next holder always sees it (docs/EXECUTION.md, "Claims"). Running attempts
+//! hold their claims in the attempt runner (docs/ATTEMPTS.md).
 
 use std::collections::HashMap;
 
 use crate::Result;
 use crate::store::{Claim, StateDir};
 
-/// Claims of attempts whose results are not on disk yet.
+/// Claims held until the next write of the results.
 #[derive(Debug)]
 pub(in crate::executor) struct Claims {
     /// By task id.
@@ -53,15 +55,22 @@ impl Claims {
         self.pending.len() >= self.max_pending
     }
 
-    /// Creates the claim files of `ids` ahead of their attempts, without holding them:
+    /// Whether the claim on `id` is held here until the next write.
+    pub(in crate::executor) fn holds(&self, id: &str) -> bool {
+        self.pending.contains_key(id)
+    }
+
+    /// Creates the claim files of `ids` ahead of their attempts, without locking them:
     /// creating a file is the slowest step of starting an attempt (much slower on ext4
     /// soon after many deletions), and in a chain the next start is on the critical path.
+    /// Not locked, so the runner asked to start one of them never finds it busy.
     pub(in crate::executor) fn prepare<'a>(
         state: &StateDir,
         ids: impl IntoIterator<Item = &'a str>,
     ) {
         for id in ids {
-            if let Err(e) = Claim::try_acquire(state, id) {
+            let path = state.claim_path(id);
+            if let Err(e) = crate::store::open_below(&path, 2, crate::store::Access::Lock) {
                 tracing::debug!(phase = crate::executor::PHASE, task = %id, "{e}");
             }
         }

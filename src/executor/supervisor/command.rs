@@ -9,15 +9,21 @@ use std::time::Duration;
 use super::changes::Probe;
 use crate::config::Config;
 use crate::model::RoutingDecision;
-use crate::process::{Sink, Spec};
 use crate::store::StateDir;
 use crate::template::{self, Vars};
 
-/// A command ready to run, before it has a claim and a record.
+/// A command ready to hand to the runner.
 #[derive(Debug)]
 pub(in crate::executor) struct Prepared {
     pub(in crate::executor) argv: Vec<String>,
-    pub(in crate::executor) spec: Spec,
+    /// `argv` as recorded: an agent's prompt text stands as `<prompt: logs/…>`.
+    pub(in crate::executor) recorded_argv: Vec<String>,
+    /// `isolation = "worktree"`: the worktree it runs in (src/worktree.rs).
+    pub(in crate::executor) worktree: Option<crate::model::WorktreeRun>,
+    /// The workdir, resolved (links included) inside the project.
+    pub(in crate::executor) cwd: PathBuf,
+    /// On top of the engine's environment, in order: later wins.
+    pub(in crate::executor) env: Vec<(String, String)>,
     pub(in crate::executor) probe: Probe,
     pub(in crate::executor) timeout: Option<Duration>,
     /// `tools.<name>.require_changes`, where a probe can see changes.
@@ -56,6 +62,17 @@ pub(in crate::executor) fn prepare(
         Ok(None) => site.project_root.to_path_buf(),
         Err(e) => return Err(format!("cannot start: {e}")),
     };
+    // `isolation = "worktree"`: it runs in a git worktree of its own, removed again if it
+    // cannot start after all (dropped on an early return).
+    let isolated = crate::worktree::isolate(
+        site.state,
+        tool.isolation,
+        task,
+        &decision.task_id,
+        attempt,
+        &cwd,
+    )?;
+    let cwd = isolated.as_ref().map_or(cwd, |i| i.cwd().to_path_buf());
     let workdir = cwd.to_string_lossy().into_owned();
     // Agent presets: their own home and key; a prompt when the argv asks for one.
     let agent = crate::agent::prepare_attempt(
@@ -80,6 +97,7 @@ pub(in crate::executor) fn prepare(
     let argv = template::expand(&tool.command, &vars).map_err(|e| {
         format!("cannot start: the command of tool {tool_name:?} does not expand: {e}")
     })?;
+    let recorded_argv = agent.recorded_argv(&argv);
     let env: Vec<(String, String)> = agent
         .env
         .into_iter()
@@ -95,20 +113,13 @@ pub(in crate::executor) fn prepare(
         .or(tool.timeout_seconds)
         .unwrap_or(config.execution.timeout_seconds);
     let timeout = (seconds > 0).then(|| Duration::from_secs(seconds));
-    let spec = Spec {
-        argv: argv.clone(),
-        cwd: cwd.clone(),
-        env,
-        // Copied into the logs by the worker, which creates a file on first output.
-        stdout: Sink::Pipe,
-        stderr: Sink::Pipe,
-        timeout,
-        kill_grace: Duration::from_millis(config.execution.kill_grace_ms),
-    };
     let probe = Probe::choose(&task.files, &cwd, site.state.root(), git_roots);
     Ok(Prepared {
+        recorded_argv,
         argv,
-        spec,
+        worktree: isolated.and_then(crate::worktree::Isolated::keep),
+        cwd,
+        env,
         require_changes: tool.require_changes && !matches!(probe, Probe::None),
         probe,
         timeout,

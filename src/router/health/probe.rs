@@ -18,6 +18,12 @@ pub(super) fn probe(tool: &ToolConfig, project_root: &Path) -> Health {
     if let Some(program) = tool.command.first().filter(|p| is_literal(p)) {
         find_program(program, project_root)?;
     }
+    // An agent preset whose API key is not set cannot run (src/agent/home.rs).
+    if let Some(var) = crate::agent::missing_key(tool) {
+        return Err(format!(
+            "the API key variable {var} is not set (api_key_env)"
+        ));
+    }
     let Some(argv) = &tool.health_check else {
         return Ok(());
     };

@@ -54,6 +54,9 @@ impl Runner {
         let outcome = finished.to_outcome(&self.id, &self.host);
         match write_outcome(&self.state, &outcome) {
             Ok(_) => self.release(id),
+            // The state directory itself is gone (a test's temporary project removed):
+            // nobody is left to read a record, and nothing is gained by waiting.
+            Err(_) if !self.state.root().exists() => self.release(id),
             Err(e) => {
                 let now = Instant::now();
                 let give_up = *self.unrecorded.entry(id).or_insert(now + RECORD_GIVE_UP);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::super::classify::{Evidence, classify};
 use super::super::parse::{JobEnd, QueueEntry, is_final};
 use super::{Key, NAME_LOOKUP_WINDOW, RECORD_GRACE, SlurmBackend, SlurmEvent, SlurmFinished};
-use crate::store::{self, CancelReason, Fence};
+use crate::store::{self, CancelReason, Claim, Fence};
 
 impl SlurmBackend {
     /// Looks at every tracked job once and returns what changed. A cluster that does not
@@ -102,11 +102,16 @@ impl SlurmBackend {
         let overdue = tracked
             .deadline
             .is_some_and(|d| jiff::Timestamp::now() >= d);
-        if overdue && tracked.record.cancel.is_none() {
-            let (task, attempt) = key.clone();
-            if let Err(e) = self.cancel(&task, attempt, CancelReason::TimedOut) {
-                tracing::warn!("cannot cancel {task} attempt {attempt} at its timeout: {e}");
-            }
+        let (task, attempt) = key.clone();
+        let sent = if overdue && tracked.record.cancel.is_none() {
+            self.cancel(&task, attempt, CancelReason::TimedOut)
+        } else if tracked.record.cancel.is_some() && !tracked.cancel_sent {
+            self.send_cancel(key)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = sent {
+            tracing::warn!("cannot cancel {task} attempt {attempt} (tried again next pass): {e}");
         }
     }
 
@@ -135,6 +140,12 @@ impl SlurmBackend {
 
     /// Reports the attempt finished, unless its outcome record may still be on its way.
     fn finish(&mut self, key: &Key, end: Option<&JobEnd>, events: &mut Vec<SlurmEvent>) {
+        let fence = self.fence_of(key);
+        // The claim before the record (docs/ATTEMPTS.md): a wrapper still holding it is
+        // alive and writes its record before letting go.
+        if fence.is_some() && Claim::is_held(&self.state, &key.0).unwrap_or(false) {
+            return;
+        }
         let outcome = match store::read_outcome(&self.state, &key.0, key.1) {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -142,7 +153,6 @@ impl SlurmBackend {
                 None
             }
         };
-        let fence = self.fence_of(key);
         let Some(tracked) = self.jobs.get_mut(key) else {
             return;
         };

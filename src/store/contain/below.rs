@@ -11,7 +11,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
 
-use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions};
 
@@ -45,6 +45,9 @@ impl Access {
         };
         // New files get 0666 minus the umask, as `File::create` gives (cap-std's default).
         o.follow(FollowSymlinks::No);
+        // A named pipe planted where a file should be must not block the open forever
+        // (the caller then finds it is not a regular file). No effect on regular files.
+        o.nonblock(true);
         o
     }
 

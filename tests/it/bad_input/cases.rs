@@ -8,7 +8,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
-use super::harness::{Case, Put, Step};
+use super::harness::{ANY_CODE, Case, Put, Step};
 
 /// A task file body and the end of the `error: <path>` line it must give.
 struct TaskRow(&'static str, Vec<u8>, &'static str);
@@ -213,13 +213,14 @@ fn file_names() -> Vec<Case> {
 /// Invalid state files: `validate` names file and field; `run --once` ends with exit 1
 /// naming them (it used to wait forever), the rest of the work done first.
 fn state_files() -> Vec<Case> {
-    const FILES: [&str; 6] = [
+    const FILES: [&str; 7] = [
         "routing_decisions.json",
         "adapter_assignments.json",
         "execution_results.json",
         "error_analysis.json",
         "fix_patches.json",
         "control.json",
+        "tool_health.json",
     ];
     let task = || {
         Put::File(
@@ -231,15 +232,13 @@ fn state_files() -> Vec<Case> {
     for file in FILES {
         let path = format!(".state/{file}");
         let at = |s: &str| format!("{path}{s}");
+        // The last line: the problem as the phase reported it, and why the run ended.
         let run = |what: &str, put: Put, message: String| {
-            let ends = "the run cannot finish until it is fixed";
+            let last = format!("error: {message}; the run cannot finish until it is fixed");
             case(
                 format!("{file}: {what}"),
                 vec![task(), put],
-                vec![
-                    step(&["run", "--once"], 1, &format!("error: {message}")),
-                    step(&["run", "--once"], 1, ends),
-                ],
+                vec![step(&["run", "--once"], 1, &last)],
             )
         };
         cases.push(run(
@@ -260,7 +259,7 @@ fn state_files() -> Vec<Case> {
         cases.push(run(
             "a directory",
             Put::Dir(path.clone()),
-            at(": is a directory, not a state file"),
+            at(": is a directory, not a state file (remove it, or put the file back)"),
         ));
         cases.push(run(
             "a duplicate key",
@@ -268,12 +267,12 @@ fn state_files() -> Vec<Case> {
                 path.clone(),
                 text(r#"{"schema_version": 1, "schema_version": 1}"#),
             ),
-            at(r#": /schema_version: duplicate key "schema_version""#),
+            at(r#": /schema_version: duplicate key "schema_version": the object has it more than once (JSON readers disagree on which one counts; keep one)"#),
         ));
         cases.push(run(
             "binary garbage",
             Put::File(path.clone(), vec![0, 1, 2, 0xFF]),
-            at(": file contains NUL bytes"),
+            at(": file contains NUL bytes: binary data or UTF-16 text, not UTF-8 JSON"),
         ));
         cases.push(case(
             format!("{file}: validate, schema_version 999"),
@@ -283,6 +282,24 @@ fn state_files() -> Vec<Case> {
                 1,
                 &format!("error: {}", at(": /schema_version: expected 1, got 999")),
             )],
+        ));
+        cases.push(run(
+            "a named pipe",
+            Put::Fifo(path.clone()),
+            at(": is not a regular file, not a state file (remove it, or put the file back)"),
+        ));
+        cases.push(case(
+            format!("{file}: validate and status, a named pipe"),
+            vec![Put::Fifo(path.clone())],
+            vec![
+                step(
+                    &["validate"],
+                    1,
+                    &format!("error: {}", at(": is not a regular file")),
+                ),
+                // Whether `status` needs this file decides its exit code; it must end.
+                step(&["status"], ANY_CODE, ""),
+            ],
         ));
         cases.push(case(
             format!("{file}: validate, a directory"),
@@ -329,10 +346,14 @@ fn event_log() -> Vec<Case> {
         // Not a full disk that frees up: `--once` ends naming it instead of waiting.
         case("events.jsonl: a directory".into(), vec![Put::Dir(log.into())], vec![
             step(&["run", "--once"], 1, "error: .state/events.jsonl: cannot open for appending: Is a directory"),
-            step(&["validate"], 1, "error: .state/events.jsonl: cannot read"),
+            step(&["validate"], 1, "error: .state/events.jsonl: is not a regular file"),
         ]),
         case("events.jsonl: a symbolic link".into(), vec![Put::Symlink(log.into())], vec![
             step(&["run", "--once"], 1, "error: .state/events.jsonl: is a symbolic link"),
+        ]),
+        case("events.jsonl: a named pipe".into(), vec![Put::Fifo(log.into())], vec![
+            step(&["run", "--once"], 1, "error: .state/events.jsonl: cannot open for appending"),
+            step(&["validate"], 1, "error: .state/events.jsonl: is not a regular file"),
         ]),
     ]
 }
@@ -399,6 +420,15 @@ fn configs() -> Vec<Case> {
         puts: vec![Put::Dir("config/coordinator.toml.d".into())],
         config: None,
         steps: vec![step(&["--config", "config/coordinator.toml.d", "run", "--once"], 2, "error: config/coordinator.toml.d: cannot read config")],
+    });
+    cases.push(Case {
+        name: "config: a named pipe".into(),
+        puts: vec![Put::Fifo("config/pipe.toml".into())],
+        config: None,
+        steps: vec![
+            step(&["--config", "config/pipe.toml", "run", "--once"], 2, "error: config/pipe.toml: cannot read config: it is not a regular file"),
+            step(&["validate", "config/pipe.toml"], 1, "error: config/pipe.toml: cannot read config: it is not a regular file"),
+        ],
     });
     // At the bounds: every limit at its maximum, and a task that runs.
     let at_bounds = b"[execution]\nmax_parallel = 1024\ntimeout_seconds = 31536000\nkill_grace_ms = 3600000\n\

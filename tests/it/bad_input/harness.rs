@@ -21,6 +21,9 @@ pub const STEP_LIMIT: Duration = Duration::from_secs(20);
 /// a timer pass (or for phases to stay idle while a file is broken) ends quickly.
 pub const BASE_CONFIG: &str = "[routing]\nsettle_ms = 20\n\n[state]\npoll_interval_ms = 100\n";
 
+/// A [`Step::code`] that accepts any exit code (the step must still end, without a panic).
+pub const ANY_CODE: i32 = i32::MIN;
+
 /// Text that must never appear on stderr: a panic, or the hint that comes with one.
 const PANIC_TEXT: [&str; 2] = ["panicked", "RUST_BACKTRACE"];
 
@@ -44,7 +47,7 @@ pub enum Put {
 pub struct Step {
     /// The arguments after `phase` (raw: a file name need not be UTF-8).
     pub args: Vec<OsString>,
-    /// The exit code.
+    /// The exit code ([`ANY_CODE`]: any).
     pub code: i32,
     /// A substring of stderr (naming the file and the field); empty: anything.
     pub stderr: String,
@@ -125,7 +128,7 @@ impl Step {
         if let Some(text) = PANIC_TEXT.iter().find(|t| stderr.contains(**t)) {
             return Err(format!("stderr holds {text:?}{}", shown()));
         }
-        if code != self.code {
+        if self.code != ANY_CODE && code != self.code {
             return Err(format!(
                 "exit code {code}, expected {}{}",
                 self.code,

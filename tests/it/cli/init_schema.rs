@@ -69,7 +69,7 @@ fn schema_lists_names() {
     Project::empty().phase(&["schema"]).expect(
         0,
         "task\nrouting_decisions\nadapter_assignments\nexecution_results\nerror_analysis\n\
-         fix_patches\ncontrol\nevent\nattempt_outcome\nconfig\ntool_health\n",
+         fix_patches\ncontrol\nevent\nattempt_outcome\nconfig\ntool_health\nplans\nruns\nhooks\n",
         "",
     );
 }
@@ -115,7 +115,7 @@ fn unknown_schema_is_a_usage_error_listing_the_names() {
         "",
         "error: unknown schema \"tasks\" (expected one of: task, routing_decisions, \
          adapter_assignments, execution_results, error_analysis, fix_patches, control, event, \
-         attempt_outcome, config, tool_health)\n",
+         attempt_outcome, config, tool_health, plans, runs, hooks)\n",
     );
 }
 

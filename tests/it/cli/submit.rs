@@ -159,7 +159,10 @@ fn without_a_state_directory_submit_says_to_run_init() {
     p.phase(&["submit", "a.json"]).expect(
         2,
         "",
-        "error: .state: no state directory here (run `phase init`, or pass --state-dir)\n",
+        &format!(
+            "error: no .state directory here or above {}; run `phase init`\n",
+            p.root().display()
+        ),
     );
     assert!(!p.path(".state").exists());
 }

@@ -105,7 +105,8 @@ fn every_invalid_file_gets_its_own_line() {
          error: .state/control.json: file is empty\n\
          error: .state/inbox/x.json: (document): unknown field \"colour\" (expected one of: \
          id, kind, description, command, files, depends_on, tool, priority, timeout_seconds, \
-         max_retries, backoff, workdir, env, metadata)\n",
+         max_retries, backoff, workdir, env, verify, verify_timeout_seconds, review, isolation, \
+         metadata, plan)\n",
     );
 }
 
@@ -130,12 +131,14 @@ fn event_log_problems_name_the_line() {
         "error: .state/events.jsonl:2:8: invalid JSON: expected value\n\
          error: .state/events.jsonl:3: /type: expected one of \"TASK_SUBMITTED\", \"TASK_ROUTED\", \
          \"ROUTING_COMPLETE\", \"TASK_REJECTED\", \"TASK_DUPLICATE_SKIPPED\", \"TASK_STARTED\", \
-         \"TASK_SUCCEEDED\", \"TASK_FAILED\", \"TASK_DEP_FAILED\", \"ERROR_ANALYZED\", \
+         \"TASK_SUCCEEDED\", \"TASK_FAILED\", \"TASK_VERIFYING\", \"GATE_PASSED\", \"GATE_FAILED\", \
+         \"TASK_DEP_FAILED\", \"ERROR_ANALYZED\", \
          \"FIX_APPLIED\", \"FIX_FAILED\", \"TASK_RETRY_SCHEDULED\", \"TASK_QUARANTINED\", \
          \"TASK_ESCALATED\", \"SCOPE_ESCALATION\", \"TASK_CANCELED\", \"TASK_RETRY_REQUESTED\", \
          \"CIRCUIT_OPENED\", \"CIRCUIT_HALF_OPEN\", \"CIRCUIT_CLOSED\", \"STATE_FILE_INVALID\", \"STATE_FILE_RECOVERED\", \
          \"EVENT_LOG_REPAIRED\", \"EVENTS_LOST\", \
-         \"RUN_STARTED\", \"RUN_COMPLETE\"; got \"TASK_EXPLODED\"\n\
+         \"RUN_STARTED\", \"RUN_COMPLETE\", \"TASK_DISCOVERED\", \"PLAN_CLOSED\", \"RUN_ARCHIVED\"; \
+         got \"TASK_EXPLODED\"\n\
          error: .state/events.jsonl:5: empty line\n",
     );
 }
@@ -180,7 +183,7 @@ fn explicit_paths_take_their_kind_from_the_name() {
         1,
         "invalid: 3 of 6 files\n",
         "error: elsewhere/control.json: /requests/0/action: expected one of \"cancel\", \
-         \"retry\"; got \"explode\"\n\
+         \"retry\", \"rerun\"; got \"explode\"\n\
          error: my.toml: state.poll: expected boolean, got \"yes\"\n\
          error: absent.json: cannot read: No such file or directory (os error 2)\n",
     );

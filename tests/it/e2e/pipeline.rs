@@ -296,9 +296,11 @@ fn kill_9_while_tasks_run_then_restart_loses_nothing() {
             })
             .count();
     }
-    assert!(
-        interrupted >= 2,
-        "interrupted attempts are visible ({interrupted})"
+    // The attempts outlived the engine under its attempt runner and were adopted by the
+    // next one: none was cut short.
+    assert_eq!(
+        interrupted, 0,
+        "no attempt interrupted by the engine's death"
     );
     assert_valid_state_files(&p.state());
 }

@@ -3,10 +3,15 @@
 //! is dropped (every `seq` once, every task's events there), the failure is said on
 //! stderr, and everything finishes once space returns.
 //!
+//! Two moments to fill it: while new tasks wait to be routed, and under tasks that are
+//! running (their logs, results and events all meet the full disk).
+//!
 //! Mounting needs root: CI runs as root (`CI=true`: a refused mount fails the test);
 //! elsewhere the test is skipped with the reason printed.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod checks;
+
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,6 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::wait::{Deadline, wait_until};
+use checks::{assert_logs_kept_or_loss_recorded, failed_appends, log_events, succeeded};
 
 /// Tasks that run before the disk fills, and while it is full.
 const BEFORE: usize = 10;
@@ -71,25 +77,6 @@ fn phase(root: &Path) -> Command {
     c
 }
 
-/// The task ids whose result says `succeeded`.
-fn succeeded(root: &Path) -> BTreeSet<String> {
-    let path = root.join(".state/execution_results.json");
-    let doc: Value = std::fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
-    doc["results"]
-        .as_array()
-        .map(|results| {
-            results
-                .iter()
-                .filter(|r| r["status"] == "succeeded")
-                .filter_map(|r| r["task_id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn stop(mut engine: Child) {
     if let Ok(pid) = i32::try_from(engine.id())
         && let Some(pid) = rustix::process::Pid::from_raw(pid)
@@ -104,8 +91,19 @@ fn stop(mut engine: Child) {
     }
 }
 
+/// When the disk fills up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    /// Just before the second batch of tasks is dropped into the inbox.
+    BeforeRouting,
+}
+
 #[test]
 fn a_full_disk_leaves_no_torn_line_drops_no_event_and_the_run_resumes() {
+    full_disk(Fill::BeforeRouting);
+}
+
+fn full_disk(when: Fill) {
     let outside = tempfile::tempdir().expect("tempdir");
     let root = outside.path().join("small");
     let _mount = match Mount::tmpfs(&root, "2m") {
@@ -131,7 +129,7 @@ fn a_full_disk_leaves_no_torn_line_drops_no_event_and_the_run_resumes() {
     std::fs::create_dir(&stage).expect("stage");
     for i in 0..BEFORE + DURING {
         let task = format!(
-            r#"{{"kind": "shell", "command": ["sh", "-c", "echo out-{i}; sleep 0.01; echo err-{i} >&2"]}}"#
+            r#"{{"kind": "shell", "command": ["sh", "-c", "sleep 0.1; echo out-{i}; echo err-{i} >&2"]}}"#
         );
         std::fs::write(stage.join(format!("t{i:02}.json")), task).expect("stage a task");
     }
@@ -157,10 +155,14 @@ fn a_full_disk_leaves_no_torn_line_drops_no_event_and_the_run_resumes() {
         Duration::from_secs(60),
         || succeeded(&root).len() == BEFORE,
     );
-    // The tasks are routed and started while the disk fills up under them.
-    publish(BEFORE..BEFORE + DURING);
     let filler = root.join("filler");
-    let held = fill(&filler);
+    let held = match when {
+        Fill::BeforeRouting => {
+            let held = fill(&filler);
+            publish(BEFORE..BEFORE + DURING);
+            held
+        }
+    };
     // The engine says so when the log cannot be written (not silently), and keeps trying
     // for a while with the disk full.
     wait_until(
@@ -175,11 +177,17 @@ fn a_full_disk_leaves_no_torn_line_drops_no_event_and_the_run_resumes() {
     );
     drop(held);
     std::fs::remove_file(&filler).expect("free the space");
-    wait_until(
+    let deadline = Deadline::new(
         "every task to succeed once space returned",
         Duration::from_secs(90),
-        || succeeded(&root).len() == BEFORE + DURING,
     );
+    if deadline
+        .poll(|| succeeded(&root).len() == BEFORE + DURING)
+        .is_none()
+    {
+        let status = phase(&root).arg("status").output().expect("phase status");
+        deadline.fail(&String::from_utf8_lossy(&status.stdout));
+    }
     // A last wake-up writes what waited; then a graceful stop.
     wait_until("the log to catch up", Duration::from_secs(30), || {
         log_events(&root)
@@ -189,8 +197,13 @@ fn a_full_disk_leaves_no_torn_line_drops_no_event_and_the_run_resumes() {
             >= BEFORE + DURING
     });
     stop(engine);
+    check_after(&root, &stderr());
+}
 
-    let events = log_events(&root);
+/// The log and the files once the run is over: every seq once, every task's events there,
+/// no silent empty log, every file valid, no panic.
+fn check_after(root: &Path, stderr: &str) {
+    let events = log_events(root);
     let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
     let lost: Vec<&Value> = events
         .iter()
@@ -223,7 +236,8 @@ fn a_full_disk_leaves_no_torn_line_drops_no_event_and_the_run_resumes() {
             "{id} succeeded once: {kinds:?}"
         );
     }
-    let validate = phase(&root)
+    let recorded_losses = assert_logs_kept_or_loss_recorded(root);
+    let validate = phase(root)
         .arg("validate")
         .output()
         .expect("phase validate");
@@ -232,35 +246,12 @@ fn a_full_disk_leaves_no_torn_line_drops_no_event_and_the_run_resumes() {
         "every state file and the log are valid after the full disk: {}",
         String::from_utf8_lossy(&validate.stderr)
     );
-    let err = stderr();
-    assert!(!err.contains("panicked"), "{err}");
-    let failed_appends = failed_appends(&err);
+    assert!(!stderr.contains("panicked"), "{stderr}");
     eprintln!(
-        "full disk: {} events, seq 1..={} without a gap; {failed_appends} failed appends \
-         reported on stderr",
+        "full disk: {} events, seq 1..={} without a gap; {} failed appends reported on \
+         stderr; {recorded_losses} attempts with a log_error",
         events.len(),
-        seqs.last().copied().unwrap_or(0)
+        seqs.last().copied().unwrap_or(0),
+        failed_appends(stderr)
     );
-}
-
-/// How many `error:`/`warning:` lines say an append to the log failed.
-fn failed_appends(stderr: &str) -> usize {
-    stderr
-        .lines()
-        .filter(|l| l.contains("events.jsonl: cannot append"))
-        .count()
-}
-
-/// Every line of the log, parsed; fails on a line that is not JSON (a torn line).
-fn log_events(root: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(root.join(".state/events.jsonl")).unwrap_or_default();
-    assert!(
-        text.is_empty() || text.ends_with('\n'),
-        "the log ends mid-line"
-    );
-    text.lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("torn or invalid line {l:?}: {e}"))
-        })
-        .collect()
 }

@@ -38,10 +38,12 @@ fn deleting_an_entry_by_hand_runs_the_task_again() {
     });
     h.settle(Duration::from_secs(10));
 
+    // Attempt numbers never go back (its fence names attempt 1): it runs as attempt 2,
+    // with a fresh budget.
     let r = h.result("again").expect("entry is back");
     assert_eq!(
-        (r.status, r.attempt, r.attempts.len()),
-        (Status::Succeeded, 1, 1)
+        (r.status, r.attempt, r.attempts.len(), r.budget_from_attempt),
+        (Status::Succeeded, 2, 1, 2)
     );
     assert_eq!(
         stamps(&log)["keep"].len(),

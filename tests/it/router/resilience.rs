@@ -4,6 +4,7 @@
 //! processes, pools.
 
 mod circuits;
+mod hand_edits;
 mod pools;
 mod strategies;
 
@@ -17,7 +18,9 @@ use crate::support::{Project, tool, wait_until};
 /// How long any wait in these tests may take.
 const LIMIT: Duration = Duration::from_secs(40);
 
-/// Short timings, a small back-off (the router re-routes a failed task well within it).
+/// Short timings; the default back-off (1 s): the router moves a failed task to another
+/// tool before its retry starts, which it does within milliseconds — but on a machine
+/// loaded with tests a shorter back-off can win the race (docs/ROUTING.md "Fallback").
 const BASE: &str = r#"
 [state]
 flush_interval_ms = 20
@@ -30,9 +33,9 @@ kill_grace_ms = 300
 shutdown_grace_ms = 1000
 
 [execution.backoff]
-initial_ms = 300
+initial_ms = 1000
 factor = 1.0
-max_ms = 300
+max_ms = 1000
 "#;
 
 /// A project whose tools are `tool.sh` instances steered through `ctl/`, and the `phase`
@@ -117,6 +120,24 @@ impl Lab {
                 now.as_deref() == Some(status)
             });
         }
+    }
+
+    /// Waits until the router has taken in task `id`'s last attempt (`tool_health.json`'s
+    /// `results_through` reached its end): what it decides next knows of it.
+    fn wait_accounted(&self, id: &str) {
+        let ended = self.p.result(id).and_then(|r| {
+            let last = r["attempts"].as_array()?.last()?.clone();
+            last["finished_at"].as_str().map(str::to_string)
+        });
+        let ended = ended.unwrap_or_else(|| panic!("{id} has no ended attempt"));
+        wait_until(
+            format!("the router to take in {id}'s attempt"),
+            LIMIT,
+            || {
+                let through = self.p.json("tool_health.json")["results_through"].clone();
+                through.as_str().is_some_and(|t| ns_of(t) >= ns_of(&ended))
+            },
+        );
     }
 
     /// The decision of task `id` (waits for it).

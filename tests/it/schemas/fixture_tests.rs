@@ -73,6 +73,9 @@ fn reserialise(schema: SchemaName, value: &Value) -> Result<Value, String> {
         SchemaName::Config => Err("not a fixture schema".into()),
         SchemaName::AttemptOutcome => via::<AttemptOutcome>(value),
         SchemaName::ToolHealth => via::<ToolHealth>(value),
+        SchemaName::Plans => via::<Plans>(value),
+        SchemaName::Runs => via::<Runs>(value),
+        SchemaName::Hooks => via::<HookCursors>(value),
     }
 }
 
@@ -138,6 +141,9 @@ fn fixtures_read_through_the_store() {
             SchemaName::FixPatches => read_through_store::<FixPatches>(&path),
             SchemaName::Control => read_through_store::<Control>(&path),
             SchemaName::ToolHealth => read_through_store::<ToolHealth>(&path),
+            SchemaName::Plans => read_through_store::<Plans>(&path),
+            SchemaName::Runs => read_through_store::<Runs>(&path),
+            SchemaName::Hooks => read_through_store::<HookCursors>(&path),
             SchemaName::Event | SchemaName::Config | SchemaName::AttemptOutcome => Ok(()),
         };
         if let Err(e) = read {

@@ -45,6 +45,9 @@ fn valid_sample(schema: SchemaName) -> Value {
         SchemaName::Control => to_json(&samples::full_control()),
         SchemaName::Event => to_json(&samples::full_event()),
         SchemaName::ToolHealth => to_json(&samples::full_tool_health()),
+        SchemaName::Plans => to_json(&samples::full_plans()),
+        SchemaName::Runs => to_json(&samples::full_runs()),
+        SchemaName::Hooks => to_json(&samples::full_hook_cursors()),
         SchemaName::Config => unreachable!("the config schema is tested with the config"),
         SchemaName::AttemptOutcome => unreachable!("outcome records are tested with the runner"),
     }
@@ -392,7 +395,7 @@ fn cases() -> Vec<Case> {
             Control,
             Set("/requests/1/action", json!("pause")),
             "/requests/1/action",
-            "expected one of \"cancel\", \"retry\"; got \"pause\"",
+            "expected one of \"cancel\", \"retry\", \"rerun\"; got \"pause\"",
         ),
         case(
             Control,

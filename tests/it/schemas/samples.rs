@@ -49,7 +49,17 @@ pub fn full_task() -> TaskSpec {
         }),
         workdir: Some("services/api".into()),
         env: BTreeMap::from([("RUFF_CACHE_DIR".to_string(), ".cache/ruff".to_string())]),
+        verify: strings(&["pytest", "-q", "{files}"]),
+        verify_timeout_seconds: Some(300),
+        review: Some("claude".into()),
+        isolation: Some(Isolation::Worktree),
         metadata: metadata(),
+        plan: Some(PlanLink {
+            path: "docs/release.md".into(),
+            item: "build.3".into(),
+            line: Some(12),
+            fingerprint: format!("sha256:{}", "ab".repeat(32)),
+        }),
     }
 }
 
@@ -94,6 +104,11 @@ pub fn full_routing() -> RoutingDecisions {
             waiting: Some(Waiting {
                 reason: "no candidate may take it now (ruff: circuit open)".into(),
                 until: Some(TS.into()),
+            }),
+            gate: Some(Gate {
+                verify: strings(&["pytest", "-q", "{files}"]),
+                verify_timeout_seconds: Some(300),
+                review: Some("claude".into()),
             }),
         }],
         ..Default::default()
@@ -165,8 +180,29 @@ fn full_attempt() -> Attempt {
         log_err: "logs/lint-src/2.err".into(),
         stderr_tail: "src/app.py:1:8: F401 `os` imported but unused\n".into(),
         files_modified: strings(&["src/app.py"]),
+        log_error: Some("stdout: logs/lint-src/2.out: cannot write: No space left on device (os error 28); 512 of 4096 bytes not written".into()),
         patch_id: Some("lint-src-1-1".into()),
         executor: "build-host:4242".into(),
+        usage: Some(full_usage()),
+        worktree: Some(WorktreeRun {
+            branch: "phase/lint-src/2".into(),
+            base: "4b825dc642cb6eb9a060e54bf8d69288fbee4904".into(),
+            path: "/p/.state/worktrees/lint-src/2".into(),
+            repository: "/p".into(),
+            head: Some("5c2b0c4e0a7d3d0e6b0c8f4b3f0f6a2b1c9d8e7f".into()),
+            patch: Some("logs/lint-src/2.patch".into()),
+            merge: MergeOutcome::Conflict,
+            conflicts: strings(&["src/app.py"]),
+        }),
+    }
+}
+
+/// Tokens and cost with every field set.
+fn full_usage() -> AgentUsage {
+    AgentUsage {
+        input_tokens: Some(1200),
+        output_tokens: Some(340),
+        cost_usd: Some(0.0123),
     }
 }
 
@@ -252,6 +288,11 @@ pub fn full_analyses() -> ErrorAnalyses {
             summary: "1 lint issue the agent may fix".into(),
             analyzed_at: TS.into(),
             metadata: metadata(),
+            agent_steps: vec![AgentStep {
+                tier: "aider".into(),
+                duration_ms: 8123,
+                usage: full_usage(),
+            }],
         }],
         ..Default::default()
     })
@@ -302,6 +343,40 @@ pub fn full_patches() -> FixPatches {
             ladder_step: "mechanical_fix".into(),
             patch_ids: strings(&["lint-src-1-1"]),
             reason: "ruff --fix removed the unused import".into(),
+            decided_at: TS.into(),
+        }],
+        gates: vec![GateVerdict {
+            task_id: "lint-src".into(),
+            attempt: 2,
+            passed: false,
+            failed_step: Some(GateStep::Review),
+            reason: "review by claude rejected it (exit code 1): no test covers it".into(),
+            steps: vec![
+                GateRun {
+                    step: GateStep::Verify,
+                    tool: None,
+                    argv: strings(&["pytest", "-q", "src/app.py"]),
+                    passed: true,
+                    exit_code: Some(0),
+                    outcome: "exit code 0".into(),
+                    duration_ms: 840,
+                    log_out: "logs/lint-src/2.verify.out".into(),
+                    log_err: "logs/lint-src/2.verify.err".into(),
+                    output: "3 passed".into(),
+                },
+                GateRun {
+                    step: GateStep::Review,
+                    tool: Some("claude".into()),
+                    argv: strings(&["claude", "-p", "Review attempt 2"]),
+                    passed: false,
+                    exit_code: Some(1),
+                    outcome: "exit code 1".into(),
+                    duration_ms: 12_000,
+                    log_out: "logs/lint-src/2.review.out".into(),
+                    log_err: "logs/lint-src/2.review.err".into(),
+                    output: "no test covers it".into(),
+                },
+            ],
             decided_at: TS.into(),
         }],
         ..Default::default()
@@ -442,4 +517,53 @@ pub fn empty_documents() -> Vec<(SchemaName, Value)> {
 /// Serialises a sample (samples always serialise).
 pub fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).expect("model types serialise")
+}
+
+/// `plans.json` with every field set.
+pub fn full_plans() -> Plans {
+    stamped(Plans {
+        plans: vec![PlanRecord {
+            name: "release".into(),
+            path: "docs/release.md".into(),
+            fingerprint: format!("sha256:{}", "01".repeat(32)),
+            imported_at: "2026-01-02T03:04:05.678Z".into(),
+            closed_at: Some("2026-01-03T03:04:05.678Z".into()),
+            items: vec![PlanItemRecord {
+                item: "build.3".into(),
+                line: Some(12),
+                title: "Unit tests".into(),
+                task_id: "release.build.3".into(),
+                fingerprint: format!("sha256:{}", "ab".repeat(32)),
+                checked: true,
+            }],
+        }],
+        ..Plans::default()
+    })
+}
+
+/// `runs.json` with every field set.
+pub fn full_runs() -> Runs {
+    stamped(Runs {
+        runs: vec![RunRecord {
+            run_id: RUN_ID.into(),
+            started_at: "2026-01-02T03:04:05.678Z".into(),
+            ended_at: Some("2026-01-02T04:04:05.678Z".into()),
+            archived_at: Some("2026-01-03T04:04:05.678Z".into()),
+            archived: strings(&["lint-src", "broken.json"]),
+            pruned_at: Some("2026-02-03T04:04:05.678Z".into()),
+        }],
+        ..Runs::default()
+    })
+}
+
+/// `hooks.json` with every field set.
+pub fn full_hook_cursors() -> HookCursors {
+    stamped(HookCursors {
+        hooks: vec![HookCursor {
+            hook: "notify".into(),
+            delivered_seq: 42,
+            updated_at: "2026-01-02T03:04:05.678Z".into(),
+        }],
+        ..HookCursors::default()
+    })
 }

@@ -118,7 +118,9 @@ impl Harness {
     /// Starts one more executor on the state dir.
     pub fn start_executor(&mut self) {
         let events = EventLog::new(&self.state, &format!("test-{}", self.execs.len()));
-        let mut exec = Executor::new(self.state.clone(), self.config.clone(), events);
+        // Attempts run through `phase __runner`: this test binary is not `phase`.
+        let mut exec = Executor::new(self.state.clone(), self.config.clone(), events)
+            .with_runner_program(PathBuf::from(env!("CARGO_BIN_EXE_phase")));
         exec.start(self.waker.clone()).expect("executor starts");
         self.execs.push(exec);
     }

@@ -46,6 +46,7 @@ fn how_to_install(name: &str) -> String {
     match name {
         "ruff" => format!("pip install ruff=={}", ci_pin("RUFF_VERSION")),
         "flock" => "apt-get install util-linux".to_string(),
+        "promtool" => "apt-get install prometheus".to_string(),
         other => format!("apt-get install {other}"),
     }
 }

@@ -21,13 +21,18 @@ response, and when they run out, `then` (default: a text "Done."):
      {"text": "Done."},
      {"error": 429, "retry_after": 1, "message": "slow down"},
    ],
-   "then": {"error": 400}}                        # optional; repeated forever
+   "then": {"error": 400},                        # optional; repeated forever
+   "usage": {"input_tokens": 1200, "output_tokens": 34}}   # optional; per response (10/10)
 
 An `edit` is answered in the asking CLI's own format: aider gets SEARCH/REPLACE blocks
 (or, when its system prompt asks for whole files, the whole new file, read from `root`),
 codex an `exec_command` call running `apply_patch`, claude a `Read` call then an `Edit`
 call (two requests), gemini a `replace` call. `error` answers that HTTP status with the
-provider's error body (and `Retry-After` when given).
+provider's error body (and `Retry-After` when given). Any step may carry
+`"also_write": {"path": "/abs/file", "text": "..."}`: the server writes that file when the
+step is taken, before answering (a person editing the checkout while the agent works).
+Every response reports `usage` (the same numbers each time, in each API's own fields), so
+a test can check what the CLI says it used against the number of requests.
 
 Every request is logged to --log as one JSON object per line: seq, method, path, the
 endpoint's name, the parsed body, and what was answered. SIGTERM ends the server.
@@ -53,6 +58,9 @@ class Script:
             doc = json.load(f)
         self.root = doc.get("root") or os.getcwd()
         self.then = doc.get("then") or {"text": "Done."}
+        usage = doc.get("usage") or {}
+        self.input_tokens = int(usage.get("input_tokens", 10))
+        self.output_tokens = int(usage.get("output_tokens", 10))
         self.queue = []
         self.lock = threading.Lock()
         # Claude reads a file before it may edit it: one scripted edit is two responses.
@@ -63,6 +71,10 @@ class Script:
             if self.queue:
                 return self.queue.pop(0)
             step = self.steps.pop(0) if self.steps else self.then
+            side = step.get("also_write")
+            if side:
+                with open(side["path"], "w", encoding="utf-8") as f:
+                    f.write(side["text"])
             if endpoint == "claude" and "edit" in step:
                 self.queue.append({"claude_edit": step["edit"]})
                 return {"claude_read": step["edit"]}
@@ -151,7 +163,8 @@ def answer_aider(h, step, script, body):
     text = aider_text(step, script, body)
     model = body.get("model", "fake")
     created = int(time.time())
-    usage = {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+    usage = {"prompt_tokens": script.input_tokens, "completion_tokens": script.output_tokens,
+             "total_tokens": script.input_tokens + script.output_tokens}
     if not body.get("stream"):
         return h.send_json(200, {
             "id": "chatcmpl-fake", "object": "chat.completion", "created": created,
@@ -188,9 +201,10 @@ def answer_codex(h, step, script, body, seq):
         args = {"cmd": apply_patch_command(step["edit"]), "workdir": script.root}
         item = {"type": "function_call", "id": f"fc_{seq}", "call_id": f"call_{seq}",
                 "name": "exec_command", "arguments": json.dumps(args), "status": "completed"}
-    usage = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
-             "output_tokens": 10, "output_tokens_details": {"reasoning_tokens": 0},
-             "total_tokens": 20}
+    usage = {"input_tokens": script.input_tokens, "input_tokens_details": {"cached_tokens": 0},
+             "output_tokens": script.output_tokens,
+             "output_tokens_details": {"reasoning_tokens": 0},
+             "total_tokens": script.input_tokens + script.output_tokens}
     h.send_stream([
         sse("response.created", {"type": "response.created",
                                  "response": {"id": rid, "status": "in_progress", "output": []}}),
@@ -220,7 +234,7 @@ def answer_claude(h, step, script, body, seq):
         block = {"type": "tool_use", "id": f"toolu_{seq}", "name": name, "input": {}}
         delta = {"type": "input_json_delta", "partial_json": json.dumps(args)}
         stop = "tool_use"
-    usage = {"input_tokens": 10, "output_tokens": 10}
+    usage = {"input_tokens": script.input_tokens, "output_tokens": script.output_tokens}
     h.send_stream([
         sse("message_start", {"type": "message_start", "message": {
             "id": f"msg_{seq}", "type": "message", "role": "assistant", "model": model,
@@ -231,7 +245,7 @@ def answer_claude(h, step, script, body, seq):
         sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
         sse("message_delta", {"type": "message_delta",
                               "delta": {"stop_reason": stop, "stop_sequence": None},
-                              "usage": {"output_tokens": 10}}),
+                              "usage": {"output_tokens": script.output_tokens}}),
         sse("message_stop", {"type": "message_stop"}),
     ])
 
@@ -248,8 +262,9 @@ def answer_gemini(h, step, script, body, path):
             "new_string": e["new"], "instruction": "scripted edit"}}}
     chunk = {"candidates": [{"content": {"role": "model", "parts": [part]},
                              "finishReason": "STOP", "index": 0}],
-             "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 10,
-                               "totalTokenCount": 20}}
+             "usageMetadata": {"promptTokenCount": script.input_tokens,
+                               "candidatesTokenCount": script.output_tokens,
+                               "totalTokenCount": script.input_tokens + script.output_tokens}}
     if ":streamGenerateContent" in path:
         h.send_stream([sse(None, chunk)])
     else:

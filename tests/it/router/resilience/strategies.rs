@@ -92,6 +92,7 @@ fn metrics_prefers_the_tool_that_succeeds_and_returns_to_a_recovered_one() {
                 Some("succeeded" | "quarantined")
             )
         });
+        lab.wait_accounted(&id);
         let d = lab.decision(&id);
         let tool = d["selected_tool"].as_str().unwrap_or_default().to_string();
         let explored = d["scores"]
