@@ -164,12 +164,10 @@ pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Resul
             PhaseName::Executor => {
                 Box::new(Executor::new(state.clone(), config.clone(), events.clone()))
             }
-            PhaseName::Recovery => {
-                Box::new(
-                    Recovery::new(state.clone(), config.clone(), events.clone())
-                        .with_config_file(options.config_file.as_deref()),
-                )
-            }
+            PhaseName::Recovery => Box::new(
+                Recovery::new(state.clone(), config.clone(), events.clone())
+                    .with_config_file(options.config_file.as_deref()),
+            ),
         };
         presences.push(Presence::register(state, name.as_str())?);
         let (tx, rx) = crossbeam_channel::unbounded::<Wake>();

@@ -39,8 +39,8 @@ pub use patches::{FixPatches, Patch, PatchSource, RetryRecommendation};
 pub use plans::{PlanItemRecord, PlanLink, PlanRecord, Plans};
 pub use results::{Attempt, ExecutionResults, Status, TaskResult};
 pub use routing::{
-    CandidateScore, Fallback, RoutingDecision, RoutingDecisions, RoutingStrategy,
-    SkippedCandidate, Waiting,
+    CandidateScore, Fallback, RoutingDecision, RoutingDecisions, RoutingStrategy, SkippedCandidate,
+    Waiting,
 };
 pub use runs::{RunRecord, Runs};
 pub use task::{BackoffSpec, ENV_VALUE_REDACTED, TaskSpec};

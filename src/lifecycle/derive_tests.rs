@@ -148,7 +148,8 @@ fn a_verifying_task_waits_on_recovery_then_on_the_executor() {
         (TaskState::Verifying, None, waiting)
     );
     assert!(TaskState::Verifying.has_ended() && !TaskState::Verifying.is_success());
-    let failed = json!([{"task_id": "x", "attempt": 1, "passed": false, "reason": "verify exit code 1"}]);
+    let failed =
+        json!([{"task_id": "x", "attempt": 1, "passed": false, "reason": "verify exit code 1"}]);
     assert_eq!(
         shown(failed, ALL),
         (

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{GateVerdict, LadderStep};
 use super::common::{compact_vec, default_schema_version, is_false, state_doc};
+use super::{GateVerdict, LadderStep};
 use crate::schema::SchemaName;
 
 /// Fixes recovery made or people wrote, and per failed attempt whether to retry.

@@ -166,7 +166,10 @@ pub fn conflict_keeps_the_branch(cli: Cli) {
     assert!(!worktree(&p).exists(), "the worktree itself is removed");
     let report_md = p.read(".state/escalations/implement.md");
     assert!(report_md.contains("phase/implement/1"), "{report_md}");
-    assert!(report_md.contains("**Agents:** 1 agent step, "), "{report_md}");
+    assert!(
+        report_md.contains("**Agents:** 1 agent step, "),
+        "{report_md}"
+    );
     assert_only_model_requests(cli, &server);
     report(cli, "isolated, conflict keeps the branch", &sandbox);
 }

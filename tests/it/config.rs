@@ -125,7 +125,7 @@ fn unknown_key_is_named_by_its_dotted_path() {
             "[[routing.rules]]\nkind = \"lint\"\ncandidates = [\"shell\"]\nstrateg = \"fixed\"\n"
         ),
         "config/coordinator.toml: routing.rules[0].strateg: unknown key (expected one of: \
-         kind, candidates, strategy)"
+         kind, candidates, strategy, verify, verify_timeout_seconds, review)"
     );
     assert_eq!(
         error_of("[recovery.detectors.\"my.lint\"]\ncommand = [\"x\"]\nparsr = \"generic\"\n"),

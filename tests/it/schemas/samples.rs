@@ -351,32 +351,19 @@ pub fn full_patches() -> FixPatches {
             passed: false,
             failed_step: Some(GateStep::Review),
             reason: "review by claude rejected it (exit code 1): no test covers it".into(),
-            steps: vec![
-                GateRun {
-                    step: GateStep::Verify,
-                    tool: None,
-                    argv: strings(&["pytest", "-q", "src/app.py"]),
-                    passed: true,
-                    exit_code: Some(0),
-                    outcome: "exit code 0".into(),
-                    duration_ms: 840,
-                    log_out: "logs/lint-src/2.verify.out".into(),
-                    log_err: "logs/lint-src/2.verify.err".into(),
-                    output: "3 passed".into(),
-                },
-                GateRun {
-                    step: GateStep::Review,
-                    tool: Some("claude".into()),
-                    argv: strings(&["claude", "-p", "Review attempt 2"]),
-                    passed: false,
-                    exit_code: Some(1),
-                    outcome: "exit code 1".into(),
-                    duration_ms: 12_000,
-                    log_out: "logs/lint-src/2.review.out".into(),
-                    log_err: "logs/lint-src/2.review.err".into(),
-                    output: "no test covers it".into(),
-                },
-            ],
+            // A review-only gate: every field of a step is set.
+            steps: vec![GateRun {
+                step: GateStep::Review,
+                tool: Some("claude".into()),
+                argv: strings(&["claude", "-p", "Review attempt 2"]),
+                passed: false,
+                exit_code: Some(1),
+                outcome: "exit code 1".into(),
+                duration_ms: 12_000,
+                log_out: "logs/lint-src/2.review.out".into(),
+                log_err: "logs/lint-src/2.review.err".into(),
+                output: "no test covers it".into(),
+            }],
             decided_at: TS.into(),
         }],
         ..Default::default()
@@ -493,7 +480,9 @@ pub fn full_tool_health() -> ToolHealth {
 /// Tool health with one tool holding nothing but defaults.
 pub fn minimal_tool_health() -> ToolHealth {
     stamped(ToolHealth {
-        tools: [("shell".to_string(), ToolState::default())].into_iter().collect(),
+        tools: [("shell".to_string(), ToolState::default())]
+            .into_iter()
+            .collect(),
         ..Default::default()
     })
 }
