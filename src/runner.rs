@@ -21,7 +21,7 @@ mod timers;
 
 use std::os::unix::net::UnixStream;
 
-pub use client::{RunnerClient, RunnerEvent};
+pub use client::{EventKind, RunnerClient, RunnerEvent};
 pub use protocol::{AttemptFinished, EngineMessage, Refusal, RunRequest, RunnerMessage};
 
 use crate::store::StateDir;

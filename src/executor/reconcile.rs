@@ -139,6 +139,8 @@ impl Executor {
             self.schedule.next_timer(),
             self.supervisor.next_sweep(),
             self.supervisor.runner_retry_at(),
+            self.supervisor
+                .started_check_at(self.book.cadence.interval(), now),
             self.schedule.recheck_unknown_at(),
             self.inputs.next_check(),
             self.needs_plan.then_some(now),

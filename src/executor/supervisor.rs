@@ -58,6 +58,8 @@ pub(super) struct RunningTask {
     pub(super) launch: Option<Launch>,
     /// How to find what it changed, and what was there before it started.
     pub(super) changes: Option<(Probe, Snapshot)>,
+    /// When the runner was asked to run it.
+    pub(super) launched_at: Instant,
 }
 
 impl RunningTask {
@@ -72,6 +74,7 @@ impl RunningTask {
             require_changes: false,
             launch: None,
             changes: None,
+            launched_at: Instant::now(),
         }
     }
 }
@@ -93,6 +96,8 @@ pub(super) struct Supervisor {
     floors: HashMap<String, u32>,
     /// Workdir → git work tree root (or none), for `files_modified`.
     git_roots: HashMap<PathBuf, Option<PathBuf>>,
+    /// Task → the runner's refusals in a row for a passing error (a full disk).
+    unfenced: HashMap<String, u32>,
 }
 
 impl Supervisor {
@@ -105,6 +110,7 @@ impl Supervisor {
             foreign: ForeignWatch::default(),
             floors: HashMap::new(),
             git_roots: HashMap::new(),
+            unfenced: HashMap::new(),
         }
     }
 
@@ -240,6 +246,21 @@ impl Supervisor {
         command::prepare(site, decision, attempt, &mut self.git_roots)
     }
 
+    /// How long to wait before trying `id` again after another refusal for a passing
+    /// error: `poll`, doubling with each refusal in a row, at most 10 s.
+    pub(super) fn unfenced_delay(&mut self, id: &str, poll: Duration) -> Duration {
+        let n = self.unfenced.entry(id.to_string()).or_default();
+        *n = n.saturating_add(1);
+        (poll * 2u32.saturating_pow((*n - 1).min(16))).min(Duration::from_secs(10))
+    }
+
+    /// `id` started: its refusals in a row are over.
+    pub(super) fn started_fine(&mut self, id: &str) {
+        if !self.unfenced.is_empty() {
+            self.unfenced.remove(id);
+        }
+    }
+
     /// The lowest attempt `id` may start as.
     pub(super) fn floor(&self, id: &str) -> u32 {
         self.floors.get(id).copied().unwrap_or(0)
@@ -254,6 +275,22 @@ impl Supervisor {
     /// A claim on `id` (see [`Claims::take`]).
     pub(super) fn take_claim(&mut self, state: &StateDir, id: &str) -> Result<Option<Claim>> {
         self.claims.take(state, id)
+    }
+
+    /// When to look for `started` reports, which do not wake the phase: every `interval`
+    /// after the `run` of an attempt not recorded as started yet.
+    pub(super) fn started_check_at(&self, interval: Duration, now: Instant) -> Option<Instant> {
+        let interval = interval.max(Duration::from_millis(1));
+        self.running
+            .values()
+            .filter(|t| t.launch.is_some())
+            .map(|t| {
+                let periods = now.saturating_duration_since(t.launched_at).as_nanos()
+                    / interval.as_nanos()
+                    + 1;
+                t.launched_at + interval * u32::try_from(periods).unwrap_or(u32::MAX)
+            })
+            .min()
     }
 
     /// When the next look at foreign attempts is due, if any are watched.

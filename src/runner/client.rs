@@ -33,6 +33,34 @@ pub enum RunnerEvent {
     Gone,
 }
 
+/// What kind of event arrived, for the callback of [`RunnerClient::spawn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// [`RunnerMessage::Ready`].
+    Ready,
+    /// [`RunnerMessage::Started`].
+    Started,
+    /// [`RunnerMessage::Fenced`].
+    Fenced,
+    /// [`RunnerMessage::Finished`].
+    Finished,
+    /// [`RunnerEvent::Gone`].
+    Gone,
+}
+
+impl RunnerEvent {
+    /// Its kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            RunnerEvent::Message(RunnerMessage::Ready { .. }) => EventKind::Ready,
+            RunnerEvent::Message(RunnerMessage::Started { .. }) => EventKind::Started,
+            RunnerEvent::Message(RunnerMessage::Fenced { .. }) => EventKind::Fenced,
+            RunnerEvent::Message(RunnerMessage::Finished(_)) => EventKind::Finished,
+            RunnerEvent::Gone => EventKind::Gone,
+        }
+    }
+}
+
 /// A running attempt runner and the pipes to it.
 #[derive(Debug)]
 pub struct RunnerClient {
@@ -46,12 +74,13 @@ pub struct RunnerClient {
 impl RunnerClient {
     /// Starts `program __runner --state-dir DIR` (`program` is normally
     /// `std::env::current_exe()`), waits for its `ready`, and returns the client.
-    /// `notify` is called after each event is queued (e.g. to wake the executor's loop).
+    /// `notify` is called with each event's kind after it is queued (e.g. to wake the
+    /// executor's loop for the events it must act on at once).
     pub fn spawn(
         program: &Path,
         state: &StateDir,
         runner_id: Option<&str>,
-        notify: impl Fn() + Send + 'static,
+        notify: impl Fn(EventKind) + Send + 'static,
     ) -> Result<RunnerClient> {
         let fail = |action, e| Error::io(program, action, e);
         let mut cmd = Command::new(program);
@@ -181,7 +210,7 @@ impl RunnerClient {
 }
 
 /// The reader thread: one message per line until end of file, then `Gone`.
-fn read_messages(stdout: ChildStdout, tx: &Sender<RunnerEvent>, notify: &dyn Fn()) {
+fn read_messages(stdout: ChildStdout, tx: &Sender<RunnerEvent>, notify: &dyn Fn(EventKind)) {
     let mut lines = BufReader::with_capacity(64 * 1024, stdout);
     let mut line = String::new();
     loop {
@@ -192,14 +221,16 @@ fn read_messages(stdout: ChildStdout, tx: &Sender<RunnerEvent>, notify: &dyn Fn(
         }
         match serde_json::from_str::<RunnerMessage>(&line) {
             Ok(message) => {
-                if tx.send(RunnerEvent::Message(message)).is_err() {
+                let event = RunnerEvent::Message(message);
+                let kind = event.kind();
+                if tx.send(event).is_err() {
                     return;
                 }
-                notify();
+                notify(kind);
             }
             Err(e) => tracing::warn!("ignoring a message from the attempt runner: {e}: {line}"),
         }
     }
     let _ = tx.send(RunnerEvent::Gone);
-    notify();
+    notify(EventKind::Gone);
 }

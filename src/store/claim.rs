@@ -19,6 +19,11 @@ impl Claim {
         Ok(guard.map(|g| Claim { _guard: g }))
     }
 
+    /// The claim file, open to read and write.
+    pub(super) fn file(&self) -> &std::fs::File {
+        self._guard.file()
+    }
+
     /// Whether some live process holds the claim on `task_id`.
     ///
     /// Within one process a second open file description is used, so a claim held by this

@@ -99,11 +99,12 @@ impl Fence {
 /// the fence. Dropping it releases the claim.
 #[derive(Debug)]
 pub struct FencedClaim {
-    // Second descriptor on the claim file: the lock stays with `Claim`'s own.
-    file: File,
+    // The fence is read and written through the claim's own descriptor: an attempt the
+    // runner holds until its ack costs one descriptor, and every spawn copies (and closes
+    // at exec) the runner's descriptors.
+    claim: Claim,
     path: PathBuf,
     task_id: String,
-    _claim: Claim,
 }
 
 impl FencedClaim {
@@ -119,26 +120,23 @@ impl FencedClaim {
         let Some(claim) = Claim::try_acquire(state, task_id)? else {
             return Ok(None);
         };
-        let path = state.claim_path(task_id);
-        let file = super::open_below(&path, 2, super::Access::Lock)?;
         Ok(Some(FencedClaim {
-            file,
-            path,
+            claim,
+            path: state.claim_path(task_id),
             task_id: task_id.to_string(),
-            _claim: claim,
         }))
     }
 
     /// The fence in the claim file; `Ok(None)` if none was ever written. A fence that does
     /// not parse is an error naming the file: nobody can tell which attempt it stood for.
     pub fn fence(&self) -> Result<Option<Fence>> {
-        read_fence(&self.file, &self.path, &self.task_id)
+        read_fence(self.claim.file(), &self.path, &self.task_id)
     }
 
     /// Writes `fence` over the previous one, in one `pwrite`.
     pub fn set_fence(&self, fence: &Fence) -> Result<()> {
         let bytes = fence.encode(&self.path)?;
-        match self.file.write_at(&bytes, 0) {
+        match self.claim.file().write_at(&bytes, 0) {
             Ok(n) if n == bytes.len() => Ok(()),
             Ok(n) => Err(Error::invalid(
                 &self.path,

@@ -52,6 +52,12 @@ impl LockGuard {
         }
     }
 
+    /// The open lock file (read and write): a claim's fence is read and written through
+    /// the very descriptor that holds the lock, so a held claim costs one descriptor.
+    pub(super) fn file(&self) -> &File {
+        &self._file
+    }
+
     /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path

@@ -50,7 +50,7 @@ impl Bench {
     /// Starts a runner on this state directory.
     pub fn runner(&mut self) -> RunnerClient {
         let phase = Path::new(env!("CARGO_BIN_EXE_phase"));
-        let client = RunnerClient::spawn(phase, &self.state, None, || {}).expect("runner");
+        let client = RunnerClient::spawn(phase, &self.state, None, |_| {}).expect("runner");
         self.strays.push(client.pid());
         client
     }

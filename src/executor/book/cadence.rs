@@ -73,6 +73,11 @@ impl WriteCadence {
         self.last_write = Some(Instant::now());
     }
 
+    /// The coalescing interval (`state.flush_interval_ms`).
+    pub(in crate::executor) fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// How long the last write took.
     pub(in crate::executor) fn last_duration(&self) -> Duration {
         self.last_duration

@@ -10,6 +10,7 @@ use crate::executor::supervisor::{Done, RunningTask};
 use crate::executor::{Executor, PHASE};
 use crate::model::EventType;
 use crate::runner::{AttemptFinished, Refusal, RunnerEvent, RunnerMessage};
+use crate::store::Fence;
 
 impl Executor {
     /// Takes every report the runner sent.
@@ -44,6 +45,7 @@ impl Executor {
             && task.attempt == attempt
             && let Some(launch) = task.launch.take()
         {
+            self.supervisor.started_fine(id);
             self.book.start_attempt(id, launch.record, launch.metadata);
             self.site.events.emit(
                 EventType::TaskStarted,
@@ -107,19 +109,32 @@ impl Executor {
             // its outcome record, or as interrupted) before the next starts.
             Refusal::Started => self.supervisor.foreign.watch(id, now),
             Refusal::ShuttingDown => {}
-            Refusal::Error => self.record_unfenced(id, task, message),
+            Refusal::Error => self.on_unfenced(id, task, &message),
         }
     }
 
-    /// The claim or its fence could not be used: the attempt is recorded as one that
-    /// could not start, naming the file.
-    fn record_unfenced(&mut self, id: &str, mut task: RunningTask, message: String) {
-        tracing::warn!(phase = PHASE, task = %id, "{message}");
-        if let Some(launch) = task.launch.take() {
-            self.book.start_attempt(id, launch.record, launch.metadata);
+    /// The claim or its fence could not be used. A claim file that is broken (a fence
+    /// that does not parse, a planted link) stays broken: the attempt is recorded as one
+    /// that could not start, naming the file. Anything else (a full disk, no descriptors
+    /// left) passes: the task is tried again later, waiting longer each time.
+    fn on_unfenced(&mut self, id: &str, mut task: RunningTask, message: &str) {
+        match Fence::read(&self.site.state, id) {
+            Err(e) if e.is_content_error() => {
+                tracing::warn!(phase = PHASE, task = %id, "{e}");
+                if let Some(launch) = task.launch.take() {
+                    self.book.start_attempt(id, launch.record, launch.metadata);
+                }
+                self.finish(Done::not_started(id, format!("cannot start: {e}")), task);
+            }
+            _ => {
+                let poll = Duration::from_millis(self.site.config.state.poll_interval_ms);
+                let delay = self.supervisor.unfenced_delay(id, poll);
+                tracing::warn!(phase = PHASE, task = %id, "cannot start it now ({message}); trying again in {delay:?}");
+                if let Some(t) = self.schedule.graph().find(id) {
+                    self.schedule.at(Instant::now() + delay, t);
+                }
+            }
         }
-        let reason = format!("cannot start: {message}");
-        self.finish(Done::not_started(id, reason), task);
     }
 
     /// The runner died: its attempts are looked at as foreign ones (their outcome

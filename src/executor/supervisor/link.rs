@@ -1,14 +1,14 @@
 //! The executor's attempt runner (`phase __runner`, docs/ATTEMPTS.md): started with the
 //! phase, started again if it dies, told to shut down with the phase — and, if the phase
 //! is dropped without a shutdown (a test, a panic), told to end every attempt, which it
-//! then records itself. Its reports wake the phase.
+//! then records itself. Its reports wake the phase (all but `started`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::Result;
 use crate::phase::{Wake, Waker};
-use crate::runner::{EngineMessage, RunnerClient, RunnerEvent};
+use crate::runner::{EngineMessage, EventKind, RunnerClient, RunnerEvent};
 use crate::store::StateDir;
 
 /// After a runner could not be started, the next try waits this long.
@@ -67,8 +67,13 @@ impl RunnerLink {
             &self.program,
             &self.state,
             Some(&self.runner_id),
-            move || {
-                let _ = waker.send(Wake::Worker);
+            // `started` waits for the next pass: the executor looks for it at the latest a
+            // flush interval after the `run` (`Supervisor::started_check_at`), and a pass
+            // for it alone would be a second pass per trivial task.
+            move |kind| {
+                if kind != EventKind::Started {
+                    let _ = waker.send(Wake::Worker);
+                }
             },
         )
     }

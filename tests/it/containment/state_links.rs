@@ -5,8 +5,7 @@ use std::os::unix::fs::symlink;
 
 use serde_json::json;
 
-use super::{RUN_LIMIT, Running, Sentinel, project, run_once};
-use crate::support::wait_until;
+use super::{Sentinel, project, run_once};
 
 #[test]
 fn a_planted_log_link_is_refused_by_name_and_its_target_is_untouched() {
@@ -47,16 +46,32 @@ fn a_planted_claim_link_is_refused_by_name_and_its_target_is_untouched() {
     )
     .expect("link");
     p.drop_task("grab", json!({"kind": "shell", "command": ["true"]}));
-    // The executor keeps refusing the claim (and so never runs the task): watch a run
-    // until it says so, then stop it.
-    let run = Running::start(&p, &["run"], "claim");
-    wait_until("the claim link is refused by name", RUN_LIMIT, || {
-        p.stderr_of("claim")
-            .contains("claims/grab.lock: is a symbolic link")
-    });
-    drop(run);
+    // A planted claim link stays planted: the attempt cannot start, is recorded as such
+    // naming the file, and `--once` returns instead of trying forever.
+    let (_code, err) = run_once(&p);
     sentinel.assert_untouched();
-    assert_eq!(p.status_of("grab"), None, "the task never ran");
+    assert!(
+        err.contains("claims/grab.lock: is a symbolic link"),
+        "the refusal names the claim: {err}"
+    );
+    let result = p.result("grab").expect("a result for grab");
+    // Failed, and quarantined once recovery sees it cannot fix it.
+    assert!(
+        result["status"] == "failed" || result["status"] == "quarantined",
+        "{result:#}"
+    );
+    let reason = result["attempts"][0]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("cannot start") && reason.contains("claims/grab.lock"),
+        "the attempt says why it never ran: {result:#}"
+    );
+    assert!(
+        std::fs::symlink_metadata(p.state().join("claims/grab.lock"))
+            .expect("still there")
+            .file_type()
+            .is_symlink(),
+        "the link is left for a person to look at"
+    );
 }
 
 #[test]
