@@ -16,7 +16,7 @@ pub struct Args {
 }
 
 /// Archives the run; prints what moved where.
-pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     if !ctx.state.root().is_dir() {
         return Err(Failure::usage(Error::invalid(
             ctx.state.root(),

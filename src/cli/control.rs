@@ -38,7 +38,7 @@ pub struct RetryArgs {
 }
 
 /// Records one request per id; prints `<action> requested: <id>`.
-pub fn run(action: RequestAction, args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(action: RequestAction, args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let known = known_tasks(ctx)?;
     check_known(&args.ids, &known, ctx)?;
     request(action, &args.ids, ctx, out)
@@ -47,7 +47,7 @@ pub fn run(action: RequestAction, args: &Args, ctx: &Context, out: &mut Out<'_>)
 /// `phase retry`: refuses (exit 1) a retry that would leave a task `dep_failed`, naming
 /// the dependencies to retry first; otherwise records the retries (with `--with-deps`,
 /// of the dependencies too).
-pub fn retry(args: &RetryArgs, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn retry(args: &RetryArgs, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let known = known_tasks(ctx)?;
     check_known(&args.ids, &known, ctx)?;
     let facts = crate::status::read_facts(&ctx.state)?;

@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 /// Runs the editor until the edit is valid (or the person gives up), then commits it.
-pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let name = std::path::Path::new(&args.file)
         .file_name()
         .and_then(|n| n.to_str())

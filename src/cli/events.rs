@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 /// Prints the log (filtered), then with `--follow` waits for more until interrupted.
-pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let path = ctx.state.file(EVENTS_FILE);
     let mut offset = 0u64;
     loop {

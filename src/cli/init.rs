@@ -10,7 +10,7 @@ use crate::config::presets::{Agent, init_block, readiness_warnings};
 use crate::store::{create_atomic, write_atomic};
 
 /// The shipped `config/coordinator.toml`, every key shown and documented.
-pub const STARTER_CONFIG: &str = include_str!("../../config/coordinator.toml");
+pub(super) const STARTER_CONFIG: &str = include_str!("../../config/coordinator.toml");
 
 /// Arguments of `phase init`.
 #[derive(Debug, clap::Args)]
@@ -22,7 +22,7 @@ pub struct Args {
 }
 
 /// Creates what is missing and says, line by line, what it created and what was there.
-pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let created = ctx.state.ensure_layout()?;
     if created.is_empty() {
         out.line(format!(

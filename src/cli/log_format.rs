@@ -10,7 +10,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// `error: <message> <fields>` — one line per event, no timestamp (events.jsonl has them).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CliFormat;
+pub(super) struct CliFormat;
 
 impl<S, N> FormatEvent<S, N> for CliFormat
 where

@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 /// Prints the log file's content.
-pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     if !is_valid_task_id(&args.id) {
         return Err(Failure::from(Error::Usage(format!(
             "{:?} is not a task id",

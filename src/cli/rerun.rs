@@ -24,7 +24,7 @@ pub struct Args {
 }
 
 /// Records one `rerun` request per task; prints `rerun requested: <id>`.
-pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let facts = read_facts(&ctx.state)?;
     let snapshot = lifecycle::derive(&facts, LivePhases::detect(&ctx.state)?);
     let views: HashMap<&str, &TaskView> =

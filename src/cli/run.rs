@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 /// Runs the coordinator; with `--once` prints a one-line summary of the end state.
-pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let phases = args
         .phases
         .iter()

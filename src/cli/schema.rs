@@ -12,7 +12,7 @@ pub struct Args {
 }
 
 /// Lists the schema names, one a line, or prints one schema.
-pub fn run(args: &Args, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, out: &mut Out<'_>) -> Outcome {
     let Some(name) = &args.name else {
         for schema in SchemaName::ALL {
             out.line(schema.name())?;

@@ -17,7 +17,7 @@ pub struct Args {
 }
 
 /// Prints the table (or JSON) and the counts. Exit 1 if a state file is invalid.
-pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let live = LivePhases::detect(&ctx.state)?;
     let snap = snapshot(&ctx.state, live)?;
     // What the AI coding agents' steps took and cost, summed (src/agent/cost.rs).

@@ -32,7 +32,7 @@ enum Plan {
 }
 
 /// Validates every input, then publishes them.
-pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let state = &ctx.state;
     if !state.root().is_dir() {
         return Err(Failure::usage(Error::invalid(

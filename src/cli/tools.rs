@@ -39,7 +39,7 @@ pub enum Action {
 }
 
 /// Shows the tools, or resets one.
-pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let config = ctx.config().map_err(Failure::usage)?;
     match &args.action {
         Some(Action::Reset { name }) => reset(name, &config, ctx, out),

@@ -61,7 +61,7 @@ impl Tally {
 }
 
 /// Checks the given paths, or everything.
-pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let mut tally = Tally::default();
     if args.paths.is_empty() {
         check_everything(ctx, &mut tally)?;

@@ -32,7 +32,7 @@ const POLL: Duration = Duration::from_millis(100);
 const NOTE_AFTER: Duration = Duration::from_secs(2);
 
 /// Polls the derived states until every waited-for task has ended.
-pub fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let started = Instant::now();
     let deadline = args
         .timeout

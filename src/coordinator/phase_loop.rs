@@ -16,7 +16,7 @@ use crate::{Error, Result};
 
 /// What a phase thread tells the coordinator.
 #[derive(Debug)]
-pub enum Report {
+pub(super) enum Report {
     /// A reconcile pass ended.
     Reconciled {
         /// The phase.
@@ -47,11 +47,11 @@ pub enum Report {
 /// pass. The end-to-end tests use it to prove that a panicking phase ends `phase run` with
 /// an `error:` line and exit code 1 rather than a hang. Nothing else reads the variable,
 /// and its name says what it is for, so it is not set by accident.
-pub const TEST_PANIC_VAR: &str = "PHASE_TEST_PANIC";
+pub(super) const TEST_PANIC_VAR: &str = "PHASE_TEST_PANIC";
 
 /// The loop's timings, from `[state]` and `[execution]`.
 #[derive(Debug, Clone, Copy)]
-pub struct LoopTiming {
+pub(super) struct LoopTiming {
     debounce: Duration,
     poll_interval: Duration,
     shutdown_grace: Duration,
@@ -59,7 +59,7 @@ pub struct LoopTiming {
 
 impl LoopTiming {
     /// Reads the timings from the configuration.
-    pub fn from_config(config: &Config) -> LoopTiming {
+    pub(super) fn from_config(config: &Config) -> LoopTiming {
         LoopTiming {
             debounce: Duration::from_millis(config.state.debounce_ms),
             poll_interval: Duration::from_millis(config.state.poll_interval_ms.max(10)),
@@ -69,7 +69,7 @@ impl LoopTiming {
 }
 
 /// Starts the phase's thread.
-pub fn spawn(
+pub(super) fn spawn(
     phase: Box<dyn Phase>,
     wakes: Receiver<Wake>,
     waker: Sender<Wake>,

@@ -7,7 +7,7 @@ use signal_hook::iterator::Signals;
 use crate::{Error, Result};
 
 /// A channel that receives `()` for each SIGINT or SIGTERM.
-pub fn listen() -> Result<Receiver<()>> {
+pub(super) fn listen() -> Result<Receiver<()>> {
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| Error::os("install the SIGINT and SIGTERM handlers", e))?;
     let (tx, rx) = crossbeam_channel::bounded(4);

@@ -45,7 +45,7 @@ impl Pending {
     }
 
     /// Whether `other` is the same event (see [`identity`](Self::identity)).
-    pub fn same_as(&self, other: &Pending) -> bool {
+    pub(super) fn same_as(&self, other: &Pending) -> bool {
         self.kind == other.kind
             && self.phase == other.phase
             && self.task_id == other.task_id
@@ -75,7 +75,7 @@ pub(super) struct Buffer {
 impl Buffer {
     /// Adds an event, unless it repeats one that waits since a failed append, or the
     /// bound is reached (then it is counted as lost).
-    pub fn push(&mut self, event: Pending) {
+    pub(super) fn push(&mut self, event: Pending) {
         if !self.waiting.is_empty() && self.waiting.contains(&event.identity()) {
             return;
         }
@@ -100,13 +100,13 @@ impl Buffer {
     }
 
     /// How many events wait.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.events.len()
     }
 
     /// Takes everything to write, in order, with an EVENTS_LOST report at the end when
     /// events were lost.
-    pub fn take(&mut self, now: &str) -> Vec<Pending> {
+    pub(super) fn take(&mut self, now: &str) -> Vec<Pending> {
         let mut batch = std::mem::take(&mut self.events);
         let lost = std::mem::take(&mut self.lost);
         if lost.count > 0 {
@@ -129,14 +129,14 @@ impl Buffer {
     }
 
     /// Puts back a batch whose append failed, before anything emitted since.
-    pub fn put_back(&mut self, mut batch: Vec<Pending>) {
+    pub(super) fn put_back(&mut self, mut batch: Vec<Pending>) {
         self.waiting.extend(batch.iter().map(Pending::identity));
         batch.append(&mut self.events);
         self.events = batch;
     }
 
     /// An append worked: nothing waits from a failed one any more.
-    pub fn written(&mut self) {
+    pub(super) fn written(&mut self) {
         self.waiting.clear();
     }
 }

@@ -30,13 +30,13 @@ pub struct Annotation {
 }
 
 /// The keys an annotation may use, for error messages.
-pub const KEYS: &str =
+pub(super) const KEYS: &str =
     "id, kind, tool, files, command, after, parallel, timeout, priority, workdir";
 
 /// Splits `text` into the item's title and its annotation (`{…}` closing the text); a
 /// text that does not end in a balanced `{…}` has none. An annotation that does not
 /// parse is an error, in words.
-pub fn split(text: &str) -> Result<(String, Annotation), String> {
+pub(super) fn split(text: &str) -> Result<(String, Annotation), String> {
     let trimmed = text.trim_end();
     let Some(open) = trailing_braces(trimmed) else {
         return Ok((text.trim().to_string(), Annotation::default()));

@@ -60,7 +60,7 @@ pub fn sha256(bytes: &[u8]) -> String {
 
 /// The drafts of plan `name`'s items; a reference in `after:` that names no item of the
 /// plan and is no valid task id is an error naming the line.
-pub fn drafts(name: &str, items: Vec<PlanItem>) -> Result<Vec<Draft>, String> {
+pub(super) fn drafts(name: &str, items: Vec<PlanItem>) -> Result<Vec<Draft>, String> {
     let mut drafts: Vec<Draft> = items.into_iter().map(|i| draft(name, i)).collect();
     let by_key: HashMap<String, usize> = drafts
         .iter()

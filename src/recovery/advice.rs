@@ -3,7 +3,7 @@
 use crate::model::{Classification, ErrorAnalysis, FailureKind};
 
 /// What a person should do about a task quarantined by `verdict`.
-pub fn next_steps(verdict: &ErrorAnalysis) -> Vec<&'static str> {
+pub(super) fn next_steps(verdict: &ErrorAnalysis) -> Vec<&'static str> {
     match (verdict.classification, &verdict.error_type) {
         (Classification::NeedsHuman, FailureKind::SpawnError) => vec![
             "Install the missing tool or fix the tool's `command` in config/coordinator.toml.",

@@ -28,7 +28,7 @@ const INTERRUPTED: &str = "interrupted";
 
 /// A failed attempt to recover.
 #[derive(Debug, Clone)]
-pub struct AttemptJob {
+pub(super) struct AttemptJob {
     /// The task spec (from its routing decision).
     pub task: TaskSpec,
     /// The tool that ran it.
@@ -41,7 +41,7 @@ pub struct AttemptJob {
 
 impl AttemptJob {
     /// The failed attempt's number.
-    pub fn attempt(&self) -> u32 {
+    pub(super) fn attempt(&self) -> u32 {
         self.result.attempt
     }
 }
@@ -51,7 +51,7 @@ impl AttemptJob {
 /// The job works from the result as planned: analysing an attempt the task has since
 /// moved past is harmless, and re-reading a big results file for every job is not. A fix
 /// step and quarantine check the file again first.
-pub fn recover(
+pub(super) fn recover(
     shared: &Engine,
     results: &mut WatchedDoc<ExecutionResults>,
     job: &AttemptJob,

@@ -10,7 +10,7 @@ use crate::model::{Action, Attempt, Classification, FailureKind, LadderStep, Sta
 
 /// `recovery.*_patterns` and exit codes, compiled once.
 #[derive(Debug, Default)]
-pub struct Patterns {
+pub(super) struct Patterns {
     transient: Vec<Regex>,
     needs_human: Vec<Regex>,
     non_retryable_exit_codes: Vec<i32>,
@@ -19,7 +19,7 @@ pub struct Patterns {
 impl Patterns {
     /// Compiles the configured patterns; one that does not compile (the config checks
     /// refuse those) is logged and left out.
-    pub fn new(config: &RecoveryConfig) -> Patterns {
+    pub(super) fn new(config: &RecoveryConfig) -> Patterns {
         let compile = |key: &str, list: &[String]| {
             list.iter()
                 .filter_map(|p| match Regex::new(p) {
@@ -41,7 +41,7 @@ impl Patterns {
 
 /// Everything the diagnosis depends on.
 #[derive(Debug)]
-pub struct Facts<'a> {
+pub(super) struct Facts<'a> {
     /// The failed attempt.
     pub attempt: &'a Attempt,
     /// Its output: reason, stderr tail, stdout tail.
@@ -62,7 +62,7 @@ pub struct Facts<'a> {
 
 /// What BASELINE concluded about a failed attempt, as recorded in its analysis.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnosis {
+pub(super) struct Diagnosis {
     /// What went wrong.
     pub error_type: FailureKind,
     /// Its class.
@@ -82,7 +82,7 @@ pub struct Diagnosis {
 /// `needs_human_patterns` → quarantine at once); the retry budget; `transient_patterns`;
 /// then the next rung (mechanical fix when something fixable was found); when the ladder
 /// is exhausted, retry as is (`retry_unfixable`) or quarantine.
-pub fn classify(f: &Facts<'_>, patterns: &Patterns) -> Diagnosis {
+pub(super) fn classify(f: &Facts<'_>, patterns: &Patterns) -> Diagnosis {
     let reason = f.attempt.reason.as_deref().unwrap_or_default();
     let ended = if f.attempt.status == Status::TimedOut {
         Some((FailureKind::Timeout, "the attempt timed out".to_string()))

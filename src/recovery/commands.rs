@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 
 /// How to reach this engine's files from a shell.
 #[derive(Debug, Clone, Default)]
-pub struct Commands {
+pub(super) struct Commands {
     state_dir: PathBuf,
     config: Option<PathBuf>,
 }
 
 impl Commands {
     /// Commands for the state directory `state_dir` and, when known, the config file.
-    pub fn new(state_dir: &Path, config: Option<&Path>) -> Commands {
+    pub(super) fn new(state_dir: &Path, config: Option<&Path>) -> Commands {
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         Commands {
             state_dir: absolute(state_dir),
@@ -22,7 +22,7 @@ impl Commands {
 
     /// `phase ARGS --state-dir DIR [--config FILE]` (the options are global, so they may
     /// follow the verb and its arguments).
-    pub fn phase(&self, args: &[&str]) -> String {
+    pub(super) fn phase(&self, args: &[&str]) -> String {
         let mut words: Vec<String> = vec!["phase".to_string()];
         words.extend(args.iter().map(|a| quote(a)));
         words.push("--state-dir".to_string());
@@ -35,13 +35,13 @@ impl Commands {
     }
 
     /// `phase retry ID …`.
-    pub fn retry(&self, task: &str) -> String {
+    pub(super) fn retry(&self, task: &str) -> String {
         self.phase(&["retry", task])
     }
 
     /// The commands a person (or an agent) uses to look into a failed attempt and rerun
     /// the task, each with a few words on what it does.
-    pub fn for_task(&self, task: &str, attempt: u32) -> Vec<(&'static str, String)> {
+    pub(super) fn for_task(&self, task: &str, attempt: u32) -> Vec<(&'static str, String)> {
         let n = attempt.to_string();
         vec![
             (

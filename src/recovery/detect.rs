@@ -24,7 +24,7 @@ const MAX_ISSUES: usize = 200;
 
 /// One configured detector with its parser ready.
 #[derive(Debug)]
-pub struct Detector {
+pub(super) struct Detector {
     /// Its name (the key under `[recovery.detectors]`).
     pub name: String,
     /// Its configuration.
@@ -42,7 +42,7 @@ enum Parser {
 
 /// What one run of a detector found.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DetectorRun {
+pub(super) struct DetectorRun {
     /// The detector's name.
     pub name: String,
     /// Its issues (empty when clean).
@@ -56,13 +56,13 @@ pub struct DetectorRun {
 /// The files whose issues count for a task: its own `files`, what its attempt changed,
 /// and the files its output names.
 #[derive(Debug, Clone, Default)]
-pub struct Focus {
+pub(super) struct Focus {
     area: Area,
 }
 
 impl Focus {
     /// The task's files plus `touched` (relative to the workdir).
-    pub fn new<'a>(ws: &Workspace, touched: impl IntoIterator<Item = &'a str>) -> Focus {
+    pub(super) fn new<'a>(ws: &Workspace, touched: impl IntoIterator<Item = &'a str>) -> Focus {
         let mut area = Area::of_files(&ws.workdir, &ws.task.files);
         let touched: Vec<&str> = touched.into_iter().collect();
         area.extend(Area::of_files(&ws.workdir, &touched));
@@ -80,7 +80,7 @@ impl Focus {
 
 /// What the detectors that apply to a task found, and which of them did not run.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Scan {
+pub(super) struct Scan {
     /// One per detector that ran, in name order.
     pub runs: Vec<DetectorRun>,
     /// The detectors that apply to its kind but had nothing of the task's to look at.
@@ -89,13 +89,13 @@ pub struct Scan {
 
 /// Every configured detector, in name order.
 #[derive(Debug, Default)]
-pub struct Detectors {
+pub(super) struct Detectors {
     list: Vec<Detector>,
 }
 
 impl Detectors {
     /// Compiles the detectors' parsers.
-    pub fn new(config: &Config) -> Detectors {
+    pub(super) fn new(config: &Config) -> Detectors {
         let list = config
             .recovery
             .detectors
@@ -110,20 +110,20 @@ impl Detectors {
     }
 
     /// The detectors that apply to tasks of `kind`.
-    pub fn for_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Detector> + 'a {
+    pub(super) fn for_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Detector> + 'a {
         self.list
             .iter()
             .filter(move |d| d.config.kinds.is_empty() || d.config.kinds.iter().any(|k| k == kind))
     }
 
     /// A detector by name.
-    pub fn get(&self, name: &str) -> Option<&Detector> {
+    pub(super) fn get(&self, name: &str) -> Option<&Detector> {
         self.list.iter().find(|d| d.name == name)
     }
 }
 
 /// Whether an argv template hands the task's files over (`{files}` stands alone).
-pub fn uses_files(argv: &[String]) -> bool {
+pub(super) fn uses_files(argv: &[String]) -> bool {
     argv.iter().any(|a| a == "{files}")
 }
 
@@ -146,7 +146,7 @@ fn parser_for(name: &str, dc: &DetectorConfig) -> Parser {
 
 impl Detector {
     /// What it looks at: as configured, else `files` when its command uses `{files}`.
-    pub fn scope(&self) -> DetectorScope {
+    pub(super) fn scope(&self) -> DetectorScope {
         self.config
             .scope
             .unwrap_or(if uses_files(&self.config.command) {
@@ -165,7 +165,7 @@ impl Detector {
     /// Runs the detector in the workspace and parses what it printed; issues outside
     /// `focus` are dropped. Only shutdown is an error; a detector that cannot run is a run
     /// that is not clean.
-    pub fn run(
+    pub(super) fn run(
         &self,
         runner: &Runner,
         ws: &Workspace,
@@ -265,7 +265,7 @@ impl Detector {
 }
 
 /// Runs every detector that applies to the workspace's task, counting issues in `focus`.
-pub fn run_all(
+pub(super) fn run_all(
     detectors: &Detectors,
     runner: &Runner,
     ws: &Workspace,

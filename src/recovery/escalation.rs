@@ -19,7 +19,7 @@ const STDOUT_TAIL_BYTES: u64 = 2048;
 
 /// Everything the report is made of.
 #[derive(Debug)]
-pub struct Report<'a> {
+pub(super) struct Report<'a> {
     /// The task and its workdir.
     pub ws: &'a Workspace,
     /// The state directory (the attempts' logs are relative to it).
@@ -42,7 +42,7 @@ pub struct Report<'a> {
 
 impl Report<'_> {
     /// The task's changes made out of scope, as `file` (`patch id`, attempt N).
-    pub fn out_of_scope(&self) -> Vec<String> {
+    pub(super) fn out_of_scope(&self) -> Vec<String> {
         self.patches
             .patches
             .iter()
@@ -53,12 +53,12 @@ impl Report<'_> {
 }
 
 /// `escalations/<id>.md`.
-pub fn path(state: &StateDir, task_id: &str) -> PathBuf {
+pub(super) fn path(state: &StateDir, task_id: &str) -> PathBuf {
     state.escalations().join(format!("{task_id}.md"))
 }
 
 /// Writes the report atomically; returns its path.
-pub fn write(state: &StateDir, report: &Report<'_>) -> Result<PathBuf> {
+pub(super) fn write(state: &StateDir, report: &Report<'_>) -> Result<PathBuf> {
     let dir = state.escalations();
     // Made (or opened) without following a planted link (issue 8).
     crate::store::dir_below(&dir, 1, true)?;
@@ -68,7 +68,7 @@ pub fn write(state: &StateDir, report: &Report<'_>) -> Result<PathBuf> {
 }
 
 /// The name a value has in the files (`agent_fixable`, `mechanical_fix`).
-pub fn wire_name<T: serde::Serialize>(value: &T) -> String {
+pub(super) fn wire_name<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),
@@ -76,7 +76,7 @@ pub fn wire_name<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// `file:line:col [rule] message (detector)`.
-pub fn describe_issue(i: &Issue) -> String {
+pub(super) fn describe_issue(i: &Issue) -> String {
     let mut at = i.file.clone().unwrap_or_default();
     for n in [i.line, i.column].into_iter().flatten() {
         let _ = write!(at, ":{n}");
@@ -96,7 +96,7 @@ pub fn describe_issue(i: &Issue) -> String {
 }
 
 /// The report's Markdown.
-pub fn render(r: &Report<'_>) -> String {
+pub(super) fn render(r: &Report<'_>) -> String {
     let task = &r.ws.task;
     let id = task.id();
     let mut s = String::new();

@@ -15,7 +15,7 @@ use super::PHASE;
 /// What recovery owns, shared by the phase thread and its worker under one mutex (so a
 /// broken file is reported once, whichever of them sees it first).
 #[derive(Debug)]
-pub struct RecoveryFiles {
+pub(super) struct RecoveryFiles {
     /// `error_analysis.json`.
     pub analyses: WatchedDoc<ErrorAnalyses>,
     /// `fix_patches.json`.
@@ -24,7 +24,7 @@ pub struct RecoveryFiles {
 
 impl RecoveryFiles {
     /// Handles on both files.
-    pub fn new(state: &StateDir) -> RecoveryFiles {
+    pub(super) fn new(state: &StateDir) -> RecoveryFiles {
         RecoveryFiles {
             analyses: WatchedDoc::new(state, PHASE),
             patches: WatchedDoc::new(state, PHASE),
@@ -33,7 +33,7 @@ impl RecoveryFiles {
 
     /// Polls both for the phase thread: which may be acted on (analyses, patches); sets
     /// `changed` when either has something new to plan from.
-    pub fn poll(&mut self, events: &EventLog, changed: &mut bool) -> (bool, bool) {
+    pub(super) fn poll(&mut self, events: &EventLog, changed: &mut bool) -> (bool, bool) {
         let analyses = assess(&self.analyses.poll(events), changed);
         let patches = assess(&self.patches.poll(events), changed);
         (analyses, patches)
@@ -41,14 +41,14 @@ impl RecoveryFiles {
 
     /// Polls both for the worker, which must not act on outdated content: an error while
     /// either is invalid (the first error wins).
-    pub fn refresh(&mut self, events: &EventLog) -> Result<()> {
+    pub(super) fn refresh(&mut self, events: &EventLog) -> Result<()> {
         let a = self.analyses.current(events).map(drop);
         let p = self.patches.current(events).map(drop);
         a.and(p)
     }
 
     /// When the earliest pending content check is due, if one is.
-    pub fn confirm_at(&self) -> Option<Instant> {
+    pub(super) fn confirm_at(&self) -> Option<Instant> {
         [self.analyses.confirm_at(), self.patches.confirm_at()]
             .into_iter()
             .flatten()
@@ -88,7 +88,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// An input file, re-read at a bounded cost.
 #[derive(Debug)]
-pub struct Paced<T: StateDoc> {
+pub(super) struct Paced<T: StateDoc> {
     file: WatchedFile<T>,
     /// The last valid content, as `prune` left it.
     doc: T,
@@ -101,7 +101,7 @@ pub struct Paced<T: StateDoc> {
 
 impl<T: StateDoc> Paced<T> {
     /// A handle on `T::FILE` in `state`.
-    pub fn new(state: &StateDir) -> Self {
+    pub(super) fn new(state: &StateDir) -> Self {
         Paced {
             file: WatchedFile::new(state, PHASE),
             doc: T::default(),
@@ -113,7 +113,7 @@ impl<T: StateDoc> Paced<T> {
     }
 
     /// Like [`new`](Self::new), keeping of each new version only what `prune` leaves.
-    pub fn pruned(state: &StateDir, prune: fn(&mut T)) -> Self {
+    pub(super) fn pruned(state: &StateDir, prune: fn(&mut T)) -> Self {
         Paced {
             prune,
             ..Paced::new(state)
@@ -121,13 +121,13 @@ impl<T: StateDoc> Paced<T> {
     }
 
     /// The last valid content.
-    pub fn doc(&self) -> &T {
+    pub(super) fn doc(&self) -> &T {
         &self.doc
     }
 
     /// Polls the file unless the last read was too recent: then `Err(when)` says when it
     /// may be read again. `Ok(true)`: something new to plan from.
-    pub fn refresh(
+    pub(super) fn refresh(
         &mut self,
         now: Instant,
         events: &EventLog,
@@ -151,7 +151,7 @@ impl<T: StateDoc> Paced<T> {
     }
 
     /// Drops the content to save memory; the next [`refresh`](Self::refresh) reads again.
-    pub fn unload(&mut self) {
+    pub(super) fn unload(&mut self) {
         self.doc = T::default();
         self.version += 1;
         self.file.forget();
@@ -159,24 +159,24 @@ impl<T: StateDoc> Paced<T> {
     }
 
     /// Changes with every new content.
-    pub fn version(&self) -> u64 {
+    pub(super) fn version(&self) -> u64 {
         self.version
     }
 
     /// Whether the last read was valid.
-    pub fn is_valid(&self) -> bool {
+    pub(super) fn is_valid(&self) -> bool {
         self.valid
     }
 
     /// When the pending content check is due, if one is.
-    pub fn confirm_at(&self) -> Option<Instant> {
+    pub(super) fn confirm_at(&self) -> Option<Instant> {
         self.file.confirm_at()
     }
 }
 
 /// What recovery reads from the other phases (phase thread only).
 #[derive(Debug)]
-pub struct Inputs {
+pub(super) struct Inputs {
     /// `routing_decisions.json`: the task specs.
     pub decisions: Paced<RoutingDecisions>,
     /// `execution_results.json`: the attempts.
@@ -185,7 +185,7 @@ pub struct Inputs {
 
 impl Inputs {
     /// Handles on both files.
-    pub fn new(state: &StateDir) -> Inputs {
+    pub(super) fn new(state: &StateDir) -> Inputs {
         Inputs {
             decisions: Paced::new(state),
             // Recovery acts on failures, and on successes after a `phase retry` (a
@@ -200,7 +200,7 @@ impl Inputs {
     }
 
     /// When the earliest pending content check is due, if one is.
-    pub fn confirm_at(&self) -> Option<Instant> {
+    pub(super) fn confirm_at(&self) -> Option<Instant> {
         [self.decisions.confirm_at(), self.results.confirm_at()]
             .into_iter()
             .flatten()

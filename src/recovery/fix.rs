@@ -21,7 +21,7 @@ use crate::model::{Attempt, ErrorAnalysis, LadderStep};
 
 /// One file a step changed.
 #[derive(Debug, Clone)]
-pub struct Change {
+pub(super) struct Change {
     /// The fixer (detector name or agent tier) that changed it.
     pub fixer: String,
     /// The file and its diff.
@@ -32,7 +32,7 @@ pub struct Change {
 
 /// What a fix step did.
 #[derive(Debug, Default)]
-pub struct StepOutcome {
+pub(super) struct StepOutcome {
     /// Every changed file, in scope or not.
     pub changes: Vec<Change>,
     /// One line per fixer run: how it ended.
@@ -48,19 +48,19 @@ impl StepOutcome {
     /// (`task_files`; for a task that names none, anything in scope). An agent's exit code
     /// proves nothing (AI coding CLIs exit 0 having done nothing, see
     /// ../shared/AGENT-CLIS.md), so an agent that changed nothing climbs on like any step.
-    pub fn worth_a_retry(&self, task_files: Option<&Area>) -> bool {
+    pub(super) fn worth_a_retry(&self, task_files: Option<&Area>) -> bool {
         self.changes
             .iter()
             .any(|c| !c.out_of_scope && task_files.is_none_or(|a| a.contains(&c.change.path)))
     }
 
     /// The changes made outside the step's scope.
-    pub fn out_of_scope(&self) -> impl Iterator<Item = &Change> {
+    pub(super) fn out_of_scope(&self) -> impl Iterator<Item = &Change> {
         self.changes.iter().filter(|c| c.out_of_scope)
     }
 
     /// How many distinct files the step changed.
-    pub fn files_touched(&self) -> usize {
+    pub(super) fn files_touched(&self) -> usize {
         let mut paths: Vec<&Path> = self
             .changes
             .iter()
@@ -73,13 +73,13 @@ impl StepOutcome {
 }
 
 /// The task's own files as an area, when it names some.
-pub fn task_files(ws: &Workspace) -> Option<Area> {
+pub(super) fn task_files(ws: &Workspace) -> Option<Area> {
     (!ws.task.files.is_empty()).then(|| Area::of_files(&ws.workdir, &ws.task.files))
 }
 
 /// What a step may change: for `mechanical_fix` the files each fixer is given, for an
 /// agent tier its workdir.
-pub fn step_scope(
+pub(super) fn step_scope(
     shared: &Engine,
     ws: &Workspace,
     analysis: &ErrorAnalysis,
@@ -99,7 +99,7 @@ pub fn step_scope(
 }
 
 /// Runs `step` (`mechanical_fix` or an agent tier) for the workspace's task.
-pub fn run_step(
+pub(super) fn run_step(
     shared: &Engine,
     ws: &Workspace,
     analysis: &ErrorAnalysis,
@@ -168,7 +168,11 @@ pub fn run_step(
 
 /// The files whose issues count for the task: its own, what its attempt changed, and
 /// those its analysis names.
-pub fn focus_of(ws: &Workspace, analysis: &ErrorAnalysis, attempt: Option<&Attempt>) -> Focus {
+pub(super) fn focus_of(
+    ws: &Workspace,
+    analysis: &ErrorAnalysis,
+    attempt: Option<&Attempt>,
+) -> Focus {
     let touched = attempt
         .into_iter()
         .flat_map(|a| a.files_modified.iter().map(String::as_str))

@@ -17,7 +17,7 @@ use crate::template;
 
 /// One fixer or agent run.
 #[derive(Debug)]
-pub struct Fixer<'a> {
+pub(super) struct Fixer<'a> {
     /// Its name (detector or agent tier).
     pub name: &'a str,
     /// Its argv template.
@@ -36,7 +36,7 @@ pub struct Fixer<'a> {
 
 impl Fixer<'_> {
     /// Runs it and records every change it made, in scope or not.
-    pub fn run(
+    pub(super) fn run(
         &self,
         shared: &Engine,
         ws: &Workspace,

@@ -11,7 +11,7 @@
 //! process runner (stopped at shutdown), and because a failed gate is its work next.
 
 mod changes;
-pub mod failure;
+pub(super) mod failure;
 mod review;
 mod step;
 
@@ -33,7 +33,7 @@ use step::StepRun;
 
 /// An attempt that exited 0 and waits for its gate.
 #[derive(Debug, Clone)]
-pub struct GateJob {
+pub(super) struct GateJob {
     /// The task spec (from its routing decision), its id filled in.
     pub task: TaskSpec,
     /// The gate, from the decision (`None`: a person removed it; the gate passes).
@@ -44,20 +44,24 @@ pub struct GateJob {
 
 impl GateJob {
     /// The attempt judged.
-    pub fn attempt(&self) -> u32 {
+    pub(super) fn attempt(&self) -> u32 {
         self.result.attempt
     }
 }
 
 /// The verdict of `(task, attempt)`, if recovery wrote one.
-pub fn verdict_for<'a>(doc: &'a FixPatches, task: &str, attempt: u32) -> Option<&'a GateVerdict> {
+pub(super) fn verdict_for<'a>(
+    doc: &'a FixPatches,
+    task: &str,
+    attempt: u32,
+) -> Option<&'a GateVerdict> {
     doc.gates
         .iter()
         .find(|g| g.task_id == task && g.attempt == attempt)
 }
 
 /// Planning: a job per `verifying` result with no verdict yet.
-pub fn jobs(
+pub(super) fn jobs(
     inputs: &Inputs,
     files: &RecoveryFiles,
     decisions: &HashMap<&str, &RoutingDecision>,
@@ -90,7 +94,7 @@ pub fn jobs(
 
 /// Runs the gate of the job's attempt (once: a verdict already written ends it) and
 /// records the verdict.
-pub fn run(shared: &Engine, job: &GateJob) -> Result<(), Abort> {
+pub(super) fn run(shared: &Engine, job: &GateJob) -> Result<(), Abort> {
     let ws = Workspace::new(&shared.state, &job.task, job.attempt());
     {
         let mut files = shared.files();

@@ -26,13 +26,13 @@ const FIX_LOCK: &str = "recovery-fixes";
 
 /// The held fix lock.
 #[derive(Debug)]
-pub struct FixLock {
+pub(super) struct FixLock {
     _guard: LockGuard,
 }
 
 impl FixLock {
     /// Takes the lock, or `Abort::Busy` when another recovery process holds it.
-    pub fn take(state: &StateDir) -> Result<FixLock, Abort> {
+    pub(super) fn take(state: &StateDir) -> Result<FixLock, Abort> {
         match LockGuard::try_acquire(&state.lock_path(FIX_LOCK))? {
             Some(guard) => Ok(FixLock { _guard: guard }),
             None => Err(Abort::Busy(
@@ -45,7 +45,7 @@ impl FixLock {
 /// The other tasks, as a step sees them: their areas (from the routing decisions) and
 /// their attempts (the worker's view of the results, re-read when asked).
 #[derive(Debug)]
-pub struct Neighbours<'a> {
+pub(super) struct Neighbours<'a> {
     /// Areas and dependencies of every routed task.
     pub index: &'a TaskIndex,
     /// The executor's results.
@@ -54,7 +54,7 @@ pub struct Neighbours<'a> {
 
 /// When a step started, and which other tasks were running then.
 #[derive(Debug, Clone)]
-pub struct Window {
+pub(super) struct Window {
     since: String,
     running: HashSet<String>,
 }
@@ -68,7 +68,7 @@ impl Neighbours<'_> {
     /// Whether a fix step of `me` over `scope` must wait, and why. A task's wait is
     /// counted from the first time it was told to; past `recovery.fix_timeout_seconds`
     /// the step goes ahead with a note (`Ok(Some)`), before that it waits (`Abort::Busy`).
-    pub fn wait_for_others(
+    pub(super) fn wait_for_others(
         &mut self,
         shared: &Engine,
         me: (&str, u32),
@@ -134,7 +134,7 @@ impl Neighbours<'_> {
     }
 
     /// Opens a step's window.
-    pub fn window(&mut self, me: &str) -> Result<Window, Abort> {
+    pub(super) fn window(&mut self, me: &str) -> Result<Window, Abort> {
         let since = now_rfc3339();
         let running = self
             .fresh()?
@@ -148,7 +148,7 @@ impl Neighbours<'_> {
 
     /// The areas of other tasks whose attempts ran during `window`: running at its start
     /// or now, or started or finished since it opened.
-    pub fn ran_meanwhile(
+    pub(super) fn ran_meanwhile(
         &mut self,
         window: &Window,
         me: &str,

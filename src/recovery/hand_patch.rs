@@ -16,7 +16,7 @@ use crate::model::{EventType, FixPatches, Patch, TaskSpec};
 
 /// A person's patch to apply.
 #[derive(Debug, Clone)]
-pub struct HandPatchJob {
+pub(super) struct HandPatchJob {
     /// The patch as planned (its id, file and diff are checked again before writing back).
     pub patch: Patch,
     /// The task it names, when known.
@@ -24,12 +24,12 @@ pub struct HandPatchJob {
 }
 
 /// Whether a patch is waiting to be applied.
-pub fn is_pending(p: &Patch) -> bool {
+pub(super) fn is_pending(p: &Patch) -> bool {
     !p.applied && p.error.is_none() && !p.rejected
 }
 
 /// Applies and validates the patch, then records the outcome in its entry.
-pub fn apply(shared: &Engine, job: &HandPatchJob) -> Result<(), Abort> {
+pub(super) fn apply(shared: &Engine, job: &HandPatchJob) -> Result<(), Abort> {
     let patch = &job.patch;
     {
         let mut files = shared.files();

@@ -18,13 +18,13 @@ struct Footprint {
 
 /// Every routed task's area and dependencies, by id.
 #[derive(Debug, Default)]
-pub struct TaskIndex {
+pub(super) struct TaskIndex {
     tasks: HashMap<String, Footprint>,
 }
 
 impl TaskIndex {
     /// The index of `decisions`, with workdirs relative to `root` (the project root).
-    pub fn new(decisions: &RoutingDecisions, root: &Path) -> TaskIndex {
+    pub(super) fn new(decisions: &RoutingDecisions, root: &Path) -> TaskIndex {
         let tasks = decisions
             .decisions
             .iter()
@@ -40,13 +40,13 @@ impl TaskIndex {
     }
 
     /// What `task`'s attempts may change (its files, or its whole workdir).
-    pub fn area(&self, task: &str) -> Option<&Area> {
+    pub(super) fn area(&self, task: &str) -> Option<&Area> {
         self.tasks.get(task).map(|f| &f.area)
     }
 
     /// Every task that depends on `task`, directly or not, sorted: they cannot run while
     /// it is quarantined.
-    pub fn dependents(&self, task: &str) -> Vec<String> {
+    pub(super) fn dependents(&self, task: &str) -> Vec<String> {
         // Built per call: only a quarantine asks, and a long chain must stay linear.
         let mut users: HashMap<&str, Vec<&str>> = HashMap::new();
         for (id, f) in &self.tasks {
@@ -68,7 +68,7 @@ impl TaskIndex {
 }
 
 /// The task's workdir: the project root joined with its `workdir`.
-pub fn workdir_of(root: &Path, task: &TaskSpec) -> PathBuf {
+pub(super) fn workdir_of(root: &Path, task: &TaskSpec) -> PathBuf {
     match task.workdir.as_deref() {
         Some(dir) if !dir.is_empty() => root.join(dir),
         _ => root.to_path_buf(),

@@ -7,7 +7,7 @@ use crate::model::{ErrorAnalysis, LadderStep};
 /// `from_attempt..before_attempt`; `None` when none did (the task is at BASELINE).
 /// Steps that are not rungs (`retry`, `quarantine`, a tier no longer configured) do not
 /// count. Attempts before `from_attempt` were before a `phase retry` and do not count.
-pub fn position(
+pub(super) fn position(
     ladder: &[LadderStep],
     analyses: &[ErrorAnalysis],
     task_id: &str,
@@ -23,7 +23,7 @@ pub fn position(
 
 /// The first rung after `after`. `mechanical_fix` is only a candidate when something
 /// fixable was found; otherwise it is passed over.
-pub fn next_rung(
+pub(super) fn next_rung(
     ladder: &[LadderStep],
     after: Option<usize>,
     fixable: bool,

@@ -15,7 +15,7 @@ const MAX_OUTPUT_ISSUES: usize = 20;
 
 /// The attempt's output, for pattern matching and issue extraction.
 #[derive(Debug, Clone, Default)]
-pub struct AttemptOutput {
+pub(super) struct AttemptOutput {
     /// The reason, then the stderr tail, then the stdout tail.
     pub text: String,
     reason: String,
@@ -23,7 +23,7 @@ pub struct AttemptOutput {
 }
 
 /// Reads what the attempt said.
-pub fn attempt_output(state: &StateDir, attempt: &Attempt) -> AttemptOutput {
+pub(super) fn attempt_output(state: &StateDir, attempt: &Attempt) -> AttemptOutput {
     let log = |rel: &str| {
         (!rel.is_empty())
             .then(|| log_path(state, rel).and_then(|p| tail(&p)))
@@ -43,7 +43,7 @@ pub fn attempt_output(state: &StateDir, attempt: &Attempt) -> AttemptOutput {
 impl AttemptOutput {
     /// Issues from the attempt itself (detector `attempt`): its reason, and the
     /// `file:line: message` lines of its output.
-    pub fn issues(&self, workdir: &Path) -> Vec<Issue> {
+    pub(super) fn issues(&self, workdir: &Path) -> Vec<Issue> {
         let mut issues = Vec::new();
         if !self.reason.is_empty() {
             issues.push(Issue {
@@ -86,7 +86,7 @@ fn log_path(state: &StateDir, rel: &str) -> Option<std::path::PathBuf> {
 
 /// The end of a log (`rel` to the state directory), at most `max` bytes from a line
 /// start, trimmed; `None` when it is missing or says nothing. For reports and prompts.
-pub fn shown_tail(state: &StateDir, rel: &str, max: u64) -> Option<String> {
+pub(super) fn shown_tail(state: &StateDir, rel: &str, max: u64) -> Option<String> {
     if rel.is_empty() {
         return None;
     }

@@ -15,7 +15,7 @@ use crate::model::Issue;
 pub const DEFAULT_PATTERN: &str = r"^(?P<file>[^:\s][^:]*):(?P<line>\d+)(?::(?P<col>\d+))?:\s*(?:(?P<rule>[A-Z]+[0-9]+)\b:?\s*)?(?P<message>.+)$";
 
 /// [`DEFAULT_PATTERN`], compiled once.
-pub fn default_pattern() -> &'static Regex {
+pub(super) fn default_pattern() -> &'static Regex {
     static RE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(DEFAULT_PATTERN).expect("the default pattern compiles"));
     &RE
@@ -24,7 +24,7 @@ pub fn default_pattern() -> &'static Regex {
 /// Every line of `output` the pattern matches becomes an issue. Groups are optional
 /// except that an empty `message` falls back to the whole line. `fixable` is the same
 /// for every issue: whether the detector has a fixer.
-pub fn parse_generic(
+pub(super) fn parse_generic(
     detector: &str,
     pattern: &Regex,
     output: &str,
@@ -56,7 +56,11 @@ pub fn parse_generic(
 /// ruff's JSON: an array of `{code, message, filename, location: {row, column}, fix}`.
 /// An issue is fixable when `fix` is an object whose `applicability` is `safe` (or
 /// absent): that is what `ruff check --fix` applies without `--unsafe-fixes`.
-pub fn parse_ruff_json(detector: &str, stdout: &str, workdir: &Path) -> Result<Vec<Issue>, String> {
+pub(super) fn parse_ruff_json(
+    detector: &str,
+    stdout: &str,
+    workdir: &Path,
+) -> Result<Vec<Issue>, String> {
     let text = stdout.trim();
     if text.is_empty() {
         return Ok(Vec::new());

@@ -17,7 +17,7 @@ use crate::store::StateDir;
 
 /// Which files read valid this pass.
 #[derive(Debug, Clone, Copy)]
-pub struct Valid {
+pub(super) struct Valid {
     /// `routing_decisions.json`.
     pub decisions: bool,
     /// `execution_results.json`.
@@ -30,7 +30,7 @@ pub struct Valid {
 
 /// What planning already warned about or finished with, so it does it once.
 #[derive(Debug, Default)]
-pub struct Notes {
+pub(super) struct Notes {
     unknown_tasks: HashSet<(String, u32)>,
     /// Succeeded `(task, attempt)`s whose report is marked resolved (or that have none).
     pub resolved: HashSet<(String, u32)>,
@@ -38,7 +38,7 @@ pub struct Notes {
 
 /// What planning reads besides the files.
 #[derive(Debug)]
-pub struct Context<'a> {
+pub(super) struct Context<'a> {
     /// Where the escalation reports are.
     pub state: &'a StateDir,
     /// The tasks' areas and dependencies, as of the decisions read.
@@ -48,7 +48,7 @@ pub struct Context<'a> {
 /// The work to do: reports of quarantined tasks that succeeded since, people's patches,
 /// then failed attempts without a verdict (no analysis yet, or an analysis whose step has
 /// not finished).
-pub fn jobs(
+pub(super) fn jobs(
     inputs: &Inputs,
     files: &RecoveryFiles,
     valid: &Valid,

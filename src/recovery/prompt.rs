@@ -18,7 +18,7 @@ const STDOUT_TAIL_BYTES: u64 = 2048;
 
 /// What the prompt says besides the task and its analysis.
 #[derive(Debug)]
-pub struct Context<'a> {
+pub(super) struct Context<'a> {
     /// The failed attempt.
     pub attempt: Option<&'a Attempt>,
     /// Tasks that wait on this one, directly or not.
@@ -30,14 +30,14 @@ pub struct Context<'a> {
 }
 
 /// `logs/<id>/<attempt>.<tier>.prompt.md`.
-pub fn path(state: &StateDir, task_id: &str, attempt: u32, tier: &str) -> PathBuf {
+pub(super) fn path(state: &StateDir, task_id: &str, attempt: u32, tier: &str) -> PathBuf {
     state
         .task_logs(task_id)
         .join(format!("{attempt}.{tier}.prompt.md"))
 }
 
 /// The one-line request given as `{description}`.
-pub fn request(ws: &Workspace, analysis: &ErrorAnalysis, prompt_file: &Path) -> String {
+pub(super) fn request(ws: &Workspace, analysis: &ErrorAnalysis, prompt_file: &Path) -> String {
     let what = if ws.task.description.is_empty() {
         String::new()
     } else {
@@ -53,7 +53,7 @@ pub fn request(ws: &Workspace, analysis: &ErrorAnalysis, prompt_file: &Path) -> 
 }
 
 /// Writes the prompt file; returns its absolute path and its text.
-pub fn write(
+pub(super) fn write(
     state: &StateDir,
     ws: &Workspace,
     analysis: &ErrorAnalysis,
@@ -78,7 +78,7 @@ pub fn write(
 
 /// The prompt's text; `stdout` is the end of the attempt's stdout, when it said anything;
 /// `gate` the output of its failed acceptance gate, when it failed there.
-pub fn render(
+pub(super) fn render(
     ws: &Workspace,
     analysis: &ErrorAnalysis,
     context: &Context<'_>,

@@ -11,7 +11,7 @@ use crate::model::{Attempt, ErrorAnalysis, EventType, LadderStep, TaskResult};
 use crate::store::Unreported;
 
 /// Quarantines the attempt, unless the task has moved on since it was planned.
-pub fn quarantine(
+pub(super) fn quarantine(
     shared: &Engine,
     ws: &Workspace,
     tool: &str,
@@ -96,7 +96,7 @@ pub fn quarantine(
 
 /// The latest attempt's record; made up from the result's own fields when the executor
 /// recorded no history.
-pub fn latest_attempt(result: &TaskResult) -> Attempt {
+pub(super) fn latest_attempt(result: &TaskResult) -> Attempt {
     match result.latest() {
         Some(a) if a.attempt == result.attempt => a.clone(),
         _ => Attempt {

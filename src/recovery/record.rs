@@ -14,7 +14,7 @@ use crate::model::{
 };
 
 /// The analysis of `(task, attempt)`.
-pub fn analysis_for<'a>(
+pub(super) fn analysis_for<'a>(
     doc: &'a ErrorAnalyses,
     task: &str,
     attempt: u32,
@@ -25,7 +25,7 @@ pub fn analysis_for<'a>(
 }
 
 /// The `retries[]` entry of `(task, attempt)`.
-pub fn retry_for<'a>(
+pub(super) fn retry_for<'a>(
     doc: &'a FixPatches,
     task: &str,
     attempt: u32,
@@ -36,7 +36,7 @@ pub fn retry_for<'a>(
 }
 
 /// Replaces the analysis of the same `(task, attempt)`, or appends it.
-pub fn upsert_analysis(doc: &mut ErrorAnalyses, analysis: ErrorAnalysis) {
+pub(super) fn upsert_analysis(doc: &mut ErrorAnalyses, analysis: ErrorAnalysis) {
     match doc
         .analyses
         .iter_mut()
@@ -70,7 +70,7 @@ fn upsert_patch(doc: &mut FixPatches, patch: Patch) {
 }
 
 /// Writes the attempt's `retries[]` entry (events first, so the log stays causal).
-pub fn verdict(
+pub(super) fn verdict(
     shared: &Engine,
     ws: &Workspace,
     retry: bool,
@@ -100,7 +100,11 @@ pub fn verdict(
 /// Records every change of a step as a patch — one per changed file, `applied: true`,
 /// `out_of_scope` where it is — before anything is decided on them, so that a crash
 /// cannot lose one; returns their ids, in order.
-pub fn patches(shared: &Engine, ws: &Workspace, outcome: &StepOutcome) -> Result<Vec<String>> {
+pub(super) fn patches(
+    shared: &Engine,
+    ws: &Workspace,
+    outcome: &StepOutcome,
+) -> Result<Vec<String>> {
     if outcome.changes.is_empty() {
         return Ok(Vec::new());
     }
@@ -147,7 +151,12 @@ pub fn patches(shared: &Engine, ws: &Workspace, outcome: &StepOutcome) -> Result
 /// The engine's patches for `(task, attempt)` made by one of `fixers`: what a step that
 /// ran before a crash recorded, so that resuming it decides on them instead of running
 /// it again (it would find nothing left to change).
-pub fn recorded(doc: &FixPatches, task: &str, attempt: u32, fixers: &[String]) -> Vec<Patch> {
+pub(super) fn recorded(
+    doc: &FixPatches,
+    task: &str,
+    attempt: u32,
+    fixers: &[String],
+) -> Vec<Patch> {
     doc.patches
         .iter()
         .filter(|p| p.task_id == task && p.attempt == attempt)
@@ -158,7 +167,7 @@ pub fn recorded(doc: &FixPatches, task: &str, attempt: u32, fixers: &[String]) -
 
 /// Records a fix step worth a retry: FIX_APPLIED, and a `retries[]` entry recommending a
 /// retry after the step's patches.
-pub fn fix(
+pub(super) fn fix(
     shared: &Engine,
     ws: &Workspace,
     step: &LadderStep,

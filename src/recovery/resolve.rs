@@ -12,7 +12,7 @@ const RESOLVED: &str = "> **Resolved:**";
 
 /// A report to mark: its task succeeded at `attempt`.
 #[derive(Debug, Clone)]
-pub struct ResolveJob {
+pub(super) struct ResolveJob {
     /// The task.
     pub task_id: String,
     /// The attempt that succeeded.
@@ -22,7 +22,7 @@ pub struct ResolveJob {
 }
 
 /// Marks the task's report resolved, if it has one not marked yet.
-pub fn resolve(shared: &Engine, job: &ResolveJob) -> std::result::Result<(), Abort> {
+pub(super) fn resolve(shared: &Engine, job: &ResolveJob) -> std::result::Result<(), Abort> {
     let path = escalation::path(&shared.state, &job.task_id);
     if mark_resolved(&path, job.attempt, &job.finished_at)? {
         tracing::info!(task = %job.task_id, attempt = job.attempt, "escalation report marked resolved");
@@ -33,7 +33,7 @@ pub fn resolve(shared: &Engine, job: &ResolveJob) -> std::result::Result<(), Abo
 /// Marks the report at `path` resolved: its task succeeded at `attempt`, at `at`. The
 /// report is kept as it was, under a note saying so; `false` when it was already marked
 /// (or is missing).
-pub fn mark_resolved(path: &Path, attempt: u32, at: &str) -> Result<bool> {
+pub(super) fn mark_resolved(path: &Path, attempt: u32, at: &str) -> Result<bool> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),

@@ -10,7 +10,7 @@ use crate::process::{self, Finished, Spec};
 
 /// Why a process did not produce a [`Finished`].
 #[derive(Debug)]
-pub enum RunError {
+pub(super) enum RunError {
     /// Shutdown aborted the work: it is abandoned and resumed by the next start.
     Stopped,
     /// The program could not be started (missing, not executable, bad cwd).
@@ -19,7 +19,7 @@ pub enum RunError {
 
 /// The process runner shared by the phase and its worker.
 #[derive(Debug, Default)]
-pub struct Runner {
+pub(super) struct Runner {
     aborted: AtomicBool,
     /// Process group of the process in flight.
     current: Mutex<Option<i32>>,
@@ -27,7 +27,7 @@ pub struct Runner {
 
 impl Runner {
     /// Runs `spec` to completion (or its timeout).
-    pub fn run(&self, spec: &Spec) -> Result<Finished, RunError> {
+    pub(super) fn run(&self, spec: &Spec) -> Result<Finished, RunError> {
         if self.is_aborted() {
             return Err(RunError::Stopped);
         }
@@ -47,7 +47,7 @@ impl Runner {
 
     /// Kills the process group in flight (SIGKILL: its grace is over) and refuses to start
     /// another.
-    pub fn abort(&self) {
+    pub(super) fn abort(&self) {
         self.aborted.store(true, Ordering::SeqCst);
         if let Some(pgid) = *self.lock_current() {
             process::kill_group(pgid, Signal::KILL);
@@ -55,7 +55,7 @@ impl Runner {
     }
 
     /// Whether [`abort`](Self::abort) was called.
-    pub fn is_aborted(&self) -> bool {
+    pub(super) fn is_aborted(&self) -> bool {
         self.aborted.load(Ordering::SeqCst)
     }
 
@@ -66,11 +66,11 @@ impl Runner {
 
 /// Shutdown aborted the work in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stopped;
+pub(super) struct Stopped;
 
 /// Why a job ended without finishing.
 #[derive(Debug)]
-pub enum Abort {
+pub(super) enum Abort {
     /// Shutdown: the work is resumed by the next start (the files say where it stood).
     Stopped,
     /// A state file could not be read or written; the job is tried again later.

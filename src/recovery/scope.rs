@@ -9,13 +9,13 @@ use super::snapshot;
 
 /// A set of files and directory trees, as absolute paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Area {
+pub(super) struct Area {
     roots: Vec<PathBuf>,
 }
 
 impl Area {
     /// The files (or directories) `files`, relative to `workdir`.
-    pub fn of_files<S: AsRef<str>>(workdir: &Path, files: &[S]) -> Area {
+    pub(super) fn of_files<S: AsRef<str>>(workdir: &Path, files: &[S]) -> Area {
         Area {
             roots: files
                 .iter()
@@ -25,7 +25,7 @@ impl Area {
     }
 
     /// A whole directory tree.
-    pub fn tree(dir: &Path) -> Area {
+    pub(super) fn tree(dir: &Path) -> Area {
         Area {
             roots: vec![normalize(dir)],
         }
@@ -33,7 +33,7 @@ impl Area {
 
     /// What a task's attempt may change: its `files`, or its whole workdir when it names
     /// none.
-    pub fn of_task(workdir: &Path, files: &[String]) -> Area {
+    pub(super) fn of_task(workdir: &Path, files: &[String]) -> Area {
         if files.is_empty() {
             Area::tree(workdir)
         } else {
@@ -42,18 +42,18 @@ impl Area {
     }
 
     /// Adds `other`'s paths.
-    pub fn extend(&mut self, other: Area) {
+    pub(super) fn extend(&mut self, other: Area) {
         self.roots.extend(other.roots);
     }
 
     /// Whether `path` (absolute) is one of its files or under one of its directories.
-    pub fn contains(&self, path: &Path) -> bool {
+    pub(super) fn contains(&self, path: &Path) -> bool {
         let path = normalize(path);
         self.roots.iter().any(|r| path.starts_with(r))
     }
 
     /// Whether the two share a file: one's path is (under) one of the other's.
-    pub fn overlaps(&self, other: &Area) -> bool {
+    pub(super) fn overlaps(&self, other: &Area) -> bool {
         self.roots.iter().any(|a| {
             other
                 .roots
@@ -65,7 +65,7 @@ impl Area {
 
 /// `path` with `.` and `..` resolved lexically (symlinks are not followed); `..` at the
 /// root stays at the root.
-pub fn normalize(path: &Path) -> PathBuf {
+pub(super) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for part in path.components() {
         match part {
@@ -81,7 +81,7 @@ pub fn normalize(path: &Path) -> PathBuf {
 
 /// `path` (absolute) relative to `dir` (absolute), with `..` when it is not under it:
 /// how a patch names a file relative to the task's workdir.
-pub fn relative_to(path: &Path, dir: &Path) -> String {
+pub(super) fn relative_to(path: &Path, dir: &Path) -> String {
     let (path, dir) = (normalize(path), normalize(dir));
     let mut base = dir.as_path();
     let mut ups = 0;
@@ -107,7 +107,7 @@ pub fn relative_to(path: &Path, dir: &Path) -> String {
 /// The task's `files` with each directory replaced by the files under it (relative to
 /// `workdir`, with the snapshot's skip and size rules); other entries, missing files
 /// included, are kept as given. In order, without duplicates.
-pub fn expand_files(workdir: &Path, files: &[String], skip: &Path) -> Vec<String> {
+pub(super) fn expand_files(workdir: &Path, files: &[String], skip: &Path) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for entry in files {
         let path = workdir.join(entry);

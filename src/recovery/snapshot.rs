@@ -21,7 +21,7 @@ const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// At most this much text is kept per snapshot; later files are compared by size and time.
 const MAX_CONTENT_BYTES: u64 = 64 * 1024 * 1024;
 /// At most this many files are seen per snapshot.
-pub const MAX_WALK: usize = 20_000;
+pub(super) const MAX_WALK: usize = 20_000;
 /// At most this many files are listed when a directory in `files` is expanded.
 const MAX_LISTED: usize = 2000;
 /// Directories never walked.
@@ -44,7 +44,7 @@ const SKIP_DIRS: [&str; 14] = [
 
 /// The files under a base directory, by absolute path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
+pub(super) struct Snapshot {
     files: BTreeMap<PathBuf, Seen>,
 }
 
@@ -103,7 +103,7 @@ impl Seen {
 
 /// One changed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileChange {
+pub(super) struct FileChange {
     /// Its absolute path.
     pub path: PathBuf,
     /// Relative to the task's workdir (`../` when outside it).
@@ -116,7 +116,7 @@ pub struct FileChange {
 impl Snapshot {
     /// Every file under `base` (skipping `skip`, the state directory), plus `extra`
     /// (absolute paths outside the walk's rules, such as a task's named files).
-    pub fn take(base: &Path, extra: &[PathBuf], skip: &Path) -> Snapshot {
+    pub(super) fn take(base: &Path, extra: &[PathBuf], skip: &Path) -> Snapshot {
         let mut budget = MAX_CONTENT_BYTES;
         let mut files = BTreeMap::new();
         let base = normalize(&std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf()));
@@ -138,7 +138,7 @@ impl Snapshot {
 
     /// What changed from `self` to `after`, file by file in path order, named relative to
     /// `workdir`.
-    pub fn changes(&self, after: &Snapshot, workdir: &Path) -> Vec<FileChange> {
+    pub(super) fn changes(&self, after: &Snapshot, workdir: &Path) -> Vec<FileChange> {
         let mut paths: Vec<&PathBuf> = self.files.keys().chain(after.files.keys()).collect();
         paths.sort();
         paths.dedup();
@@ -178,7 +178,7 @@ fn text_of(seen: Option<&Seen>) -> Option<&str> {
 
 /// A unified diff of `file` from `old` to `new`, three lines of context, in the form
 /// `diffy` (and `patch -p1`, `git apply`) read back.
-pub fn unified_diff(file: &str, old: &str, new: &str) -> String {
+pub(super) fn unified_diff(file: &str, old: &str, new: &str) -> String {
     TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
@@ -189,7 +189,7 @@ pub fn unified_diff(file: &str, old: &str, new: &str) -> String {
 
 /// The regular files under `dir` (at most 1 MiB each, at most [`MAX_LISTED`]), relative
 /// to it, sorted: how a directory in a task's `files` is expanded.
-pub fn list_files(dir: &Path, skip: &Path) -> Vec<String> {
+pub(super) fn list_files(dir: &Path, skip: &Path) -> Vec<String> {
     walk(dir, skip, MAX_LISTED * 4)
         .into_iter()
         .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() <= MAX_FILE_BYTES))

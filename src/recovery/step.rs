@@ -18,7 +18,7 @@ use crate::model::{
 
 /// What the attempt's recovery does after a rung.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(super) enum Next {
     /// A verdict was written: the job is done.
     Done,
     /// The analysis moved (climbed, or escalated to quarantine): act on its new step.
@@ -27,7 +27,7 @@ pub enum Next {
 
 /// Whether the task's failures so far leave room for another attempt.
 #[derive(Debug, Clone, Copy)]
-pub struct Budget {
+pub(super) struct Budget {
     /// Failed attempts that count, this one included.
     pub failures: u32,
     /// `Config::failure_budget` for the task.
@@ -36,7 +36,7 @@ pub struct Budget {
 
 /// Runs `step` for the attempt — or, when a run before a crash recorded its patches,
 /// decides on those — then writes the verdict or moves the analysis.
-pub fn rung(
+pub(super) fn rung(
     shared: &Engine,
     ws: &Workspace,
     analysis: &mut ErrorAnalysis,

@@ -14,7 +14,7 @@ use crate::model::{Action, Classification, ErrorAnalysis, EventType, FailureKind
 
 /// What happens to an attempt whose step `step` changed nothing, when its API turned it
 /// away; `None` when it did not (the step climbs on as usual).
-pub fn judge(
+pub(super) fn judge(
     shared: &Engine,
     ws: &Workspace,
     analysis: &mut ErrorAnalysis,

@@ -26,7 +26,7 @@ use crate::store::{Claim, WatchedDoc};
 
 /// A unit of recovery work.
 #[derive(Debug, Clone)]
-pub enum Job {
+pub(super) enum Job {
     /// A failed attempt to analyse (or whose ladder step to resume).
     Attempt(AttemptJob),
     /// A person's patch to apply.
@@ -39,7 +39,7 @@ pub enum Job {
 
 /// Identifies a job, so the phase queues it once.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum JobKey {
+pub(super) enum JobKey {
     /// `(task, attempt)`.
     Attempt(String, u32),
     /// A patch id.
@@ -52,7 +52,7 @@ pub enum JobKey {
 
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobEnd {
+pub(super) enum JobEnd {
     /// It did its work (or found it done).
     Done,
     /// A state file could not be read or written: tried again after a growing pause.
@@ -63,7 +63,7 @@ pub enum JobEnd {
 
 impl Job {
     /// Its key.
-    pub fn key(&self) -> JobKey {
+    pub(super) fn key(&self) -> JobKey {
         match self {
             Job::Attempt(j) => JobKey::Attempt(j.task.id().to_string(), j.attempt()),
             Job::HandPatch(j) => JobKey::Patch(j.patch.patch_id.clone()),
@@ -73,7 +73,7 @@ impl Job {
     }
 
     /// The task it works on.
-    pub fn task_id(&self) -> &str {
+    pub(super) fn task_id(&self) -> &str {
         match self {
             Job::Attempt(j) => j.task.id(),
             Job::HandPatch(j) => &j.patch.task_id,
@@ -85,7 +85,7 @@ impl Job {
 
 /// The phase's handle on its worker thread.
 #[derive(Debug)]
-pub struct Worker {
+pub(super) struct Worker {
     shared: Arc<Engine>,
     jobs: Option<Sender<Job>>,
     done: Receiver<(JobKey, JobEnd)>,
@@ -94,7 +94,7 @@ pub struct Worker {
 
 impl Worker {
     /// Starts the thread.
-    pub fn start(shared: Arc<Engine>, waker: Option<Waker>) -> std::io::Result<Worker> {
+    pub(super) fn start(shared: Arc<Engine>, waker: Option<Waker>) -> std::io::Result<Worker> {
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let for_thread = Arc::clone(&shared);
@@ -110,18 +110,18 @@ impl Worker {
     }
 
     /// Queues a job; `false` if the worker is gone.
-    pub fn submit(&self, job: Job) -> bool {
+    pub(super) fn submit(&self, job: Job) -> bool {
         self.jobs.as_ref().is_some_and(|tx| tx.send(job).is_ok())
     }
 
     /// Jobs finished since the last call, each with how it ended.
-    pub fn finished(&self) -> Vec<(JobKey, JobEnd)> {
+    pub(super) fn finished(&self) -> Vec<(JobKey, JobEnd)> {
         self.done.try_iter().collect()
     }
 
     /// Stops taking jobs; lets the one in flight finish within `grace`, then kills its
     /// process and abandons it (the files say where it stood; the next start resumes it).
-    pub fn stop(&mut self, grace: Duration) {
+    pub(super) fn stop(&mut self, grace: Duration) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.jobs = None;
         let Some(thread) = self.thread.take() else {

@@ -8,7 +8,7 @@ use crate::template::Vars;
 
 /// A task's working directory as recovery sees it.
 #[derive(Debug, Clone)]
-pub struct Workspace {
+pub(super) struct Workspace {
     /// The accepted task spec (from its routing decision).
     pub task: TaskSpec,
     /// The failed attempt being worked on.
@@ -22,7 +22,7 @@ pub struct Workspace {
 
 impl Workspace {
     /// The workspace of `task` inside the project of `state`.
-    pub fn new(state: &StateDir, task: &TaskSpec, attempt: u32) -> Workspace {
+    pub(super) fn new(state: &StateDir, task: &TaskSpec, attempt: u32) -> Workspace {
         let root = state.project_root();
         let workdir = match task.workdir.as_deref() {
             Some(dir) if !dir.is_empty() => root.join(dir),
@@ -38,12 +38,16 @@ impl Workspace {
     }
 
     /// The task's id.
-    pub fn task_id(&self) -> &str {
+    pub(super) fn task_id(&self) -> &str {
         self.task.id()
     }
 
     /// Template values: the task's own, with `description` and `prompt_file` as given.
-    pub fn vars<'a>(&'a self, description: &'a str, prompt_file: Option<&'a str>) -> Vars<'a> {
+    pub(super) fn vars<'a>(
+        &'a self,
+        description: &'a str,
+        prompt_file: Option<&'a str>,
+    ) -> Vars<'a> {
         Vars {
             command: &self.task.command,
             description,
@@ -60,7 +64,7 @@ impl Workspace {
     /// `None` if it would escape (absolute, `..` past the workdir, a link leading out of
     /// the workdir or the project, or a workdir that itself leads out) — said in the
     /// engine's log with the reason.
-    pub fn inside(&self, file: &str) -> Option<PathBuf> {
+    pub(super) fn inside(&self, file: &str) -> Option<PathBuf> {
         self.lexically_inside(file)?;
         let resolved = ProjectRoot::of(&self.state).and_then(|root| {
             let workdir = self.task.workdir.as_deref().unwrap_or("");

@@ -37,7 +37,7 @@ pub(crate) struct Records {
 
 impl Records {
     /// Reads the files.
-    pub fn read(state: &StateDir) -> Result<Records> {
+    pub(crate) fn read(state: &StateDir) -> Result<Records> {
         let results: ResultsView = read_view(&state.file(ExecutionResults::FILE))?;
         Ok(Records {
             results: results

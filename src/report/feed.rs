@@ -15,7 +15,7 @@ use crate::{Error, Result};
 
 /// One event as read from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoggedEvent {
+pub(super) struct LoggedEvent {
     /// Its `seq`.
     pub seq: u64,
     /// Its `type` (`TASK_QUARANTINED`).
@@ -45,7 +45,7 @@ struct Head {
 
 /// A reader of the log that remembers where it stopped.
 #[derive(Debug)]
-pub struct Feed {
+pub(super) struct Feed {
     path: PathBuf,
     offset: u64,
     /// (device, inode) of the file read so far.
@@ -56,7 +56,7 @@ pub struct Feed {
 
 impl Feed {
     /// A reader at the start of `state`'s log.
-    pub fn new(state: &StateDir) -> Feed {
+    pub(super) fn new(state: &StateDir) -> Feed {
         Feed {
             path: state.file(EVENTS_FILE),
             offset: 0,
@@ -66,14 +66,14 @@ impl Feed {
     }
 
     /// The highest `seq` read so far.
-    pub fn last_seq(&self) -> u64 {
+    pub(super) fn last_seq(&self) -> u64 {
         self.last_seq
     }
 
     /// The complete lines appended since the last call (all of them the first time, in
     /// pieces of [`CHUNK`] bytes: call again until it returns none). Lines that are not
     /// events are skipped: `phase validate` reports them.
-    pub fn read_new(&mut self) -> Result<Vec<LoggedEvent>> {
+    pub(super) fn read_new(&mut self) -> Result<Vec<LoggedEvent>> {
         let mut file = match open_below(&self.path, 1, Access::Read) {
             Ok(f) => f,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {

@@ -22,7 +22,7 @@ const KILL_GRACE: Duration = Duration::from_secs(1);
 const STDERR_TAIL: usize = 512;
 
 /// Runs `hook` on `event`; `Err` says how it failed, in words.
-pub fn run(
+pub(super) fn run(
     hook: &HookConfig,
     event: &LoggedEvent,
     project_root: &Path,

@@ -13,7 +13,7 @@ pub struct StateDir {
 }
 
 /// Sub-directories created by `phase init`.
-pub const SUBDIRS: [&str; 7] = [
+pub(super) const SUBDIRS: [&str; 7] = [
     "inbox",
     "tasks",
     "rejected",

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use crate::sandbox::Sandbox;
+pub(crate) use crate::sandbox::Sandbox;
 
 /// The CLIs under test, by preset name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cli {
+pub(crate) enum Cli {
     Aider,
     Codex,
     Claude,
@@ -20,7 +20,7 @@ pub enum Cli {
 
 impl Cli {
     /// The preset's name, also the program's and the tool's name in the scenarios.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Cli::Aider => "aider",
             Cli::Codex => "codex",
@@ -30,7 +30,7 @@ impl Cli {
     }
 
     /// The model to ask for: aider reaches an OpenAI-compatible server as `openai/…`.
-    pub fn model(self) -> &'static str {
+    pub(crate) fn model(self) -> &'static str {
         match self {
             Cli::Aider => "openai/fake-model",
             Cli::Codex => "fake-model",
@@ -40,7 +40,7 @@ impl Cli {
     }
 
     /// The base URL of the fake server as this CLI wants it.
-    pub fn base_url(self, port: u16) -> String {
+    pub(crate) fn base_url(self, port: u16) -> String {
         match self {
             Cli::Aider | Cli::Codex => format!("http://127.0.0.1:{port}/v1"),
             Cli::Claude | Cli::Gemini => format!("http://127.0.0.1:{port}"),
@@ -48,13 +48,13 @@ impl Cli {
     }
 
     /// The server log's name for this CLI's endpoint.
-    pub fn endpoint(self) -> &'static str {
+    pub(crate) fn endpoint(self) -> &'static str {
         self.name()
     }
 
     /// Where the CLI is, or `None` when the test should not run: outside CI it says why;
     /// under `CI=true` a missing CLI fails the test with how to install it.
-    pub fn require(self) -> Option<PathBuf> {
+    pub(crate) fn require(self) -> Option<PathBuf> {
         if let Some(found) = find_on_path(self.name()) {
             return Some(found);
         }
@@ -83,12 +83,12 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
 }
 
 /// What the fake server answers: JSON as `tests/tools/agents/fake_model.py` reads it.
-pub fn script(root: &Path, steps: Value, then: Value) -> Value {
+pub(crate) fn script(root: &Path, steps: Value, then: Value) -> Value {
     serde_json::json!({ "root": root, "steps": steps, "then": then })
 }
 
 /// A running `fake_model.py`, killed (SIGTERM) when dropped.
-pub struct FakeServer {
+pub(crate) struct FakeServer {
     child: Child,
     /// Its port on 127.0.0.1.
     pub port: u16,
@@ -97,7 +97,7 @@ pub struct FakeServer {
 
 impl FakeServer {
     /// Starts a server answering `script`; files go to `dir/<name>.*`.
-    pub fn start(sandbox: &Sandbox, dir: &Path, name: &str, script: &Value) -> FakeServer {
+    pub(crate) fn start(sandbox: &Sandbox, dir: &Path, name: &str, script: &Value) -> FakeServer {
         let script_path = dir.join(format!("{name}.script.json"));
         let log = dir.join(format!("{name}.requests.jsonl"));
         let port_file = dir.join(format!("{name}.port"));
@@ -139,7 +139,7 @@ impl FakeServer {
     }
 
     /// Every request logged so far, in order.
-    pub fn requests(&self) -> Vec<Value> {
+    pub(crate) fn requests(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -148,7 +148,7 @@ impl FakeServer {
     }
 
     /// The bodies of the requests to `endpoint`, as JSON text.
-    pub fn bodies(&self, endpoint: &str) -> Vec<String> {
+    pub(crate) fn bodies(&self, endpoint: &str) -> Vec<String> {
         self.requests()
             .iter()
             .filter(|r| r["endpoint"] == endpoint)
@@ -173,22 +173,22 @@ fn terminate(pid: u32) -> std::io::Result<ExitStatus> {
 }
 
 /// A project directory with a state directory, a config and the CLIs' PATH.
-pub struct Project {
+pub(crate) struct Project {
     pub dir: tempfile::TempDir,
 }
 
 /// `phase` as built by cargo for this test run.
-pub fn phase_bin() -> &'static str {
+pub(crate) fn phase_bin() -> &'static str {
     env!("CARGO_BIN_EXE_phase")
 }
 
 /// The environment `phase` (and so every CLI) runs with: PATH and the fake key only, so
 /// no real key, base URL or config of the person running the tests leaks in.
-pub const FAKE_KEY_ENV: &str = "PHASE_AGENTS_TEST_KEY";
+pub(crate) const FAKE_KEY_ENV: &str = "PHASE_AGENTS_TEST_KEY";
 
 impl Project {
     /// An empty project with `phase init` done and `config` as its configuration.
-    pub fn new(config: &str) -> Project {
+    pub(crate) fn new(config: &str) -> Project {
         let dir = tempfile::Builder::new()
             .prefix("phase-agents-")
             .tempdir()
@@ -200,15 +200,15 @@ impl Project {
         p
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn write(&self, rel: &str, text: &str) {
+    pub(crate) fn write(&self, rel: &str, text: &str) {
         std::fs::write(self.path().join(rel), text).expect("write project file");
     }
 
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path().join(rel)).unwrap_or_default()
     }
 
@@ -228,12 +228,12 @@ impl Project {
     }
 
     /// Runs a quick `phase` verb outside the namespace and returns its output.
-    pub fn phase_output(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn phase_output(&self, args: &[&str]) -> std::process::Output {
         self.phase_cmd(None, args).output().expect("run phase")
     }
 
     /// Submits a task (JSON) and returns its id.
-    pub fn submit(&self, task: &Value) -> String {
+    pub(crate) fn submit(&self, task: &Value) -> String {
         let file = self.path().join("task.json");
         std::fs::write(&file, task.to_string()).expect("write task");
         let out = self.phase_output(&["submit", "task.json"]);
@@ -243,7 +243,7 @@ impl Project {
     }
 
     /// `phase run --once` inside the sandbox, killed and failed after `limit`.
-    pub fn run_once(&self, sandbox: &Sandbox, limit: Duration) -> ExitStatus {
+    pub(crate) fn run_once(&self, sandbox: &Sandbox, limit: Duration) -> ExitStatus {
         let stderr = std::fs::File::create(self.path().join("phase.stderr")).expect("stderr file");
         let mut child = self
             .phase_cmd(Some(sandbox), &["run", "--once"])
@@ -269,13 +269,13 @@ impl Project {
     }
 
     /// A state file, parsed.
-    pub fn state(&self, name: &str) -> Value {
+    pub(crate) fn state(&self, name: &str) -> Value {
         let text = self.read(&format!(".state/{name}"));
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
     /// The events of `kind`, in order.
-    pub fn events(&self, kind: &str) -> Vec<Value> {
+    pub(crate) fn events(&self, kind: &str) -> Vec<Value> {
         self.read(".state/events.jsonl")
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -284,7 +284,7 @@ impl Project {
     }
 
     /// `phase status --json`'s entry for `id`.
-    pub fn status(&self, id: &str) -> Value {
+    pub(crate) fn status(&self, id: &str) -> Value {
         let out = self.phase_output(&["status", "--json"]);
         let doc: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
         doc["tasks"]
@@ -294,7 +294,7 @@ impl Project {
     }
 
     /// Everything `phase` and its tools left for a person to read when a scenario fails.
-    pub fn explain(&self) -> String {
+    pub(crate) fn explain(&self) -> String {
         let mut s = String::new();
         for name in [
             "phase.stderr",

@@ -74,7 +74,7 @@ fn attempt_record(p: &Project) -> Value {
 
 /// The agent edits `calc.py` in its worktree; the change is merged into the checkout as
 /// an uncommitted change, the patch recorded, the worktree and the branch removed.
-pub fn merged_back(cli: Cli) {
+pub(crate) fn merged_back(cli: Cli) {
     if cli.require().is_none() {
         return;
     }
@@ -121,7 +121,7 @@ pub fn merged_back(cli: Cli) {
 
 /// While the agent works, a person changes the same line in the checkout: nothing is
 /// merged, the task needs a person (at once, with a retry left), the branch is kept.
-pub fn conflict_keeps_the_branch(cli: Cli) {
+pub(crate) fn conflict_keeps_the_branch(cli: Cli) {
     if cli.require().is_none() {
         return;
     }

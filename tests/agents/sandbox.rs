@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 /// of a scenario (fake servers, `phase`, the CLIs it starts) runs in it, so no request can
 /// leave 127.0.0.1. Without `unshare`/`nsenter` rights the processes run outside, pointed
 /// only at the fake server (the scenario says so on stderr).
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     holder: Option<Child>,
     /// `nsenter` arguments before the program.
     enter: Vec<String>,
@@ -15,7 +15,7 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// Makes the namespace, or notes why there is none.
-    pub fn new() -> Sandbox {
+    pub(crate) fn new() -> Sandbox {
         // As root a network namespace alone; otherwise with a user namespace (-r).
         for (unshare, enter_user) in [(&["-n"][..], false), (&["-r", "-n"][..], true)] {
             let spawned = Command::new("unshare")
@@ -74,12 +74,12 @@ impl Sandbox {
     }
 
     /// Whether processes run in the loopback-only namespace.
-    pub fn isolated(&self) -> bool {
+    pub(crate) fn isolated(&self) -> bool {
         self.holder.is_some()
     }
 
     /// A command for `program` that runs inside the namespace (when there is one).
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    pub(crate) fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         match self.enter.split_first() {
             Some((nsenter, args)) => {
                 let mut c = Command::new(nsenter);

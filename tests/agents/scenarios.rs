@@ -130,7 +130,7 @@ pub(crate) fn analysis(p: &Project, task: &str, attempt: u64) -> Value {
 
 /// The CLI as a ladder tier fixes a failing task: the diff is recorded under the tier's
 /// name, the retry succeeds, and the prompt carried the task and the last error.
-pub fn ladder_tier(cli: Cli) {
+pub(crate) fn ladder_tier(cli: Cli) {
     if cli.require().is_none() {
         return;
     }
@@ -187,7 +187,7 @@ pub fn ladder_tier(cli: Cli) {
 }
 
 /// The CLI as a routed tool does a `code` task from its description and files.
-pub fn routed_task(cli: Cli) {
+pub(crate) fn routed_task(cli: Cli) {
     if cli.require().is_none() {
         return;
     }
@@ -242,7 +242,7 @@ pub fn routed_task(cli: Cli) {
 
 /// HTTP 400 from the model makes the tier fail, and a tier whose model only talks (the
 /// CLI exits 0, nothing changed) does not count either: both climb to the next rung.
-pub fn climbs(cli: Cli) {
+pub(crate) fn climbs(cli: Cli) {
     if cli.require().is_none() {
         return;
     }
@@ -310,7 +310,7 @@ pub fn climbs(cli: Cli) {
 }
 
 /// HTTP 429 on every request: the attempt is classified transient.
-pub fn rate_limited(cli: Cli) {
+pub(crate) fn rate_limited(cli: Cli) {
     if cli.require().is_none() {
         return;
     }
@@ -324,7 +324,7 @@ pub fn rate_limited(cli: Cli) {
 }
 
 /// HTTP 401 on every request: the attempt needs a person, quarantined at once.
-pub fn unauthorized(cli: Cli) {
+pub(crate) fn unauthorized(cli: Cli) {
     if cli.require().is_none() {
         return;
     }

@@ -13,7 +13,7 @@ use crate::usage::with_usage;
 
 /// Two 429s, then the edit: whether the CLI retries once itself or not, its tier is
 /// turned away at least once.
-pub fn rate_limited_tier_runs_again(cli: Cli) {
+pub(crate) fn rate_limited_tier_runs_again(cli: Cli) {
     if cli.require().is_none() {
         return;
     }

@@ -20,7 +20,7 @@ use rustix::process::{Pid, Signal};
 const STEP: Duration = Duration::from_secs(20);
 
 /// A project with a state directory, and the processes to kill if a test fails midway.
-pub struct Bench {
+pub(crate) struct Bench {
     _tmp: Option<tempfile::TempDir>,
     pub root: PathBuf,
     pub state: StateDir,
@@ -30,7 +30,7 @@ pub struct Bench {
 
 impl Bench {
     /// A fresh project in a temp directory.
-    pub fn new() -> Bench {
+    pub(crate) fn new() -> Bench {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut bench = Bench::at(tmp.path());
         bench._tmp = Some(tmp);
@@ -38,7 +38,7 @@ impl Bench {
     }
 
     /// The project at `root` (a child process's view of its parent's bench).
-    pub fn at(root: &Path) -> Bench {
+    pub(crate) fn at(root: &Path) -> Bench {
         Bench {
             _tmp: None,
             root: root.to_path_buf(),
@@ -48,7 +48,7 @@ impl Bench {
     }
 
     /// Starts a runner on this state directory.
-    pub fn runner(&mut self) -> RunnerClient {
+    pub(crate) fn runner(&mut self) -> RunnerClient {
         let phase = Path::new(env!("CARGO_BIN_EXE_phase"));
         let client = RunnerClient::spawn(phase, &self.state, None, |_| {}).expect("runner");
         self.strays.push(client.pid());
@@ -56,12 +56,12 @@ impl Bench {
     }
 
     /// Kills `pid`'s process group when the test ends, whatever happens.
-    pub fn reap_group_later(&mut self, pid: u32) {
+    pub(crate) fn reap_group_later(&mut self, pid: u32) {
         self.strays.push(pid);
     }
 
     /// `sh -c script` as attempt `attempt` of `task`, in the project root.
-    pub fn request(&self, task: &str, attempt: u32, script: &str) -> RunRequest {
+    pub(crate) fn request(&self, task: &str, attempt: u32, script: &str) -> RunRequest {
         let logs = self.state.task_logs(task);
         RunRequest {
             task: task.into(),
@@ -78,17 +78,17 @@ impl Bench {
     }
 
     /// Whether some process holds `task`'s claim.
-    pub fn held(&self, task: &str) -> bool {
+    pub(crate) fn held(&self, task: &str) -> bool {
         Claim::is_held(&self.state, task).expect("look at the claim")
     }
 
     /// The outcome record of `task`'s `attempt`, if written.
-    pub fn outcome(&self, task: &str, attempt: u32) -> Option<AttemptOutcome> {
+    pub(crate) fn outcome(&self, task: &str, attempt: u32) -> Option<AttemptOutcome> {
         read_outcome(&self.state, task, attempt).expect("read the outcome record")
     }
 
     /// A path in the project.
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
 }
@@ -105,13 +105,13 @@ impl Drop for Bench {
 }
 
 /// A script that waits for the file `name` in its workdir, then prints `done`.
-pub fn gated(name: &str) -> String {
+pub(crate) fn gated(name: &str) -> String {
     format!("echo ready; while [ ! -e {name} ]; do sleep 0.01; done; echo done")
 }
 
 /// The runner's next message; fails after [`STEP`] or if the runner is gone.
 #[track_caller]
-pub fn next(client: &RunnerClient, what: &str) -> RunnerMessage {
+pub(crate) fn next(client: &RunnerClient, what: &str) -> RunnerMessage {
     match client.events().recv_timeout(STEP) {
         Ok(RunnerEvent::Message(m)) => m,
         Ok(RunnerEvent::Gone) => panic!("the runner is gone; expected {what}"),
@@ -121,13 +121,13 @@ pub fn next(client: &RunnerClient, what: &str) -> RunnerMessage {
 
 /// Sends a message.
 #[track_caller]
-pub fn send(client: &mut RunnerClient, message: EngineMessage) {
+pub(crate) fn send(client: &mut RunnerClient, message: EngineMessage) {
     client.send(&message).expect("send to the runner");
 }
 
 /// Runs `req` and expects it to start; returns the command's pid.
 #[track_caller]
-pub fn start(client: &mut RunnerClient, req: &RunRequest) -> u32 {
+pub(crate) fn start(client: &mut RunnerClient, req: &RunRequest) -> u32 {
     send(client, EngineMessage::Run(req.clone()));
     match next(client, "started") {
         RunnerMessage::Started {
@@ -145,7 +145,7 @@ pub fn start(client: &mut RunnerClient, req: &RunRequest) -> u32 {
 
 /// Expects the next message to be `task`'s `attempt` finishing.
 #[track_caller]
-pub fn finished(client: &RunnerClient, task: &str, attempt: u32) -> AttemptFinished {
+pub(crate) fn finished(client: &RunnerClient, task: &str, attempt: u32) -> AttemptFinished {
     match next(client, "finished") {
         RunnerMessage::Finished(f) if f.task == task && f.attempt == attempt => f,
         other => panic!("expected {task}/{attempt} finished, got {other:?}"),
@@ -154,13 +154,13 @@ pub fn finished(client: &RunnerClient, task: &str, attempt: u32) -> AttemptFinis
 
 /// Sends `ack` for `task`'s `attempt`.
 #[track_caller]
-pub fn ack(client: &mut RunnerClient, task: &str, attempt: u32) {
+pub(crate) fn ack(client: &mut RunnerClient, task: &str, attempt: u32) {
     let (task, attempt) = (task.to_string(), attempt);
     send(client, EngineMessage::Ack { task, attempt });
 }
 
 /// Whether `pid` has exited (gone, or a zombie nobody reaped yet).
-pub fn exited(pid: u32) -> bool {
+pub(crate) fn exited(pid: u32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let state = stat
         .rsplit(')')
@@ -170,7 +170,7 @@ pub fn exited(pid: u32) -> bool {
 }
 
 /// Whether any process of group `pgid` is still running (zombies do not count).
-pub fn group_alive(pgid: u32) -> bool {
+pub(crate) fn group_alive(pgid: u32) -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;
     };

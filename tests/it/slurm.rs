@@ -20,14 +20,14 @@ use crate::support::wait::Deadline;
 
 /// How long one job may take from submission to its report (the node runs 2 at a time,
 /// and other tests share it).
-pub const JOB_LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const JOB_LIMIT: Duration = Duration::from_secs(60);
 /// Between two passes: about what an executor would do.
 const PASS: Duration = Duration::from_millis(100);
 
 /// Whether the local Slurm takes jobs. Missing: under CI=true the test fails saying how
 /// to start it; elsewhere it is skipped with the reason on stderr.
 #[track_caller]
-pub fn require_slurm() -> bool {
+pub(crate) fn require_slurm() -> bool {
     let state = Command::new("sinfo").args(["-h", "-o", "%T"]).output();
     let up = state.as_ref().is_ok_and(|o| {
         let text = String::from_utf8_lossy(&o.stdout);
@@ -51,7 +51,7 @@ static CLUSTER: RwLock<()> = RwLock::new(());
 
 /// The cluster, shared with other tests; `None` (skip) when Slurm is not running.
 #[track_caller]
-pub fn shared_cluster() -> Option<RwLockReadGuard<'static, ()>> {
+pub(crate) fn shared_cluster() -> Option<RwLockReadGuard<'static, ()>> {
     // Locked first: while another test restarts the controller, Slurm looks down.
     let guard = CLUSTER.read().unwrap_or_else(|e| e.into_inner());
     require_slurm().then_some(guard)
@@ -59,13 +59,13 @@ pub fn shared_cluster() -> Option<RwLockReadGuard<'static, ()>> {
 
 /// The cluster, alone; `None` (skip) when Slurm is not running.
 #[track_caller]
-pub fn whole_cluster() -> Option<RwLockWriteGuard<'static, ()>> {
+pub(crate) fn whole_cluster() -> Option<RwLockWriteGuard<'static, ()>> {
     let guard = CLUSTER.write().unwrap_or_else(|e| e.into_inner());
     require_slurm().then_some(guard)
 }
 
 /// A project (state directory and workdir) in a temp directory; cancels its jobs on drop.
-pub struct Bench {
+pub(crate) struct Bench {
     _tmp: Option<tempfile::TempDir>,
     pub root: PathBuf,
     pub state: StateDir,
@@ -74,7 +74,7 @@ pub struct Bench {
 impl Bench {
     /// A fresh project in a temp directory: Slurm's node must see it, and here the node
     /// is this machine (on a real cluster it would be a shared file system).
-    pub fn new() -> Bench {
+    pub(crate) fn new() -> Bench {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut bench = Bench::at(tmp.path());
         bench._tmp = Some(tmp);
@@ -82,7 +82,7 @@ impl Bench {
     }
 
     /// The project at `root` (a child process's view of its parent's bench).
-    pub fn at(root: &Path) -> Bench {
+    pub(crate) fn at(root: &Path) -> Bench {
         let state = StateDir::new(root.join(".state"));
         state.ensure_layout().expect("state layout");
         std::fs::create_dir_all(root.join("work")).expect("workdir");
@@ -94,12 +94,12 @@ impl Bench {
     }
 
     /// A backend on this project, whose jobs run the `phase` under test.
-    pub fn backend(&self) -> SlurmBackend {
+    pub(crate) fn backend(&self) -> SlurmBackend {
         SlurmBackend::new(&self.state, Path::new(env!("CARGO_BIN_EXE_phase"))).expect("backend")
     }
 
     /// Attempt `attempt` of `task` running `sh -c script` in the workdir.
-    pub fn request(&self, task: &str, attempt: u32, script: &str) -> RunRequest {
+    pub(crate) fn request(&self, task: &str, attempt: u32, script: &str) -> RunRequest {
         let logs = self.state.root().join("logs").join(task);
         RunRequest {
             task: task.into(),
@@ -116,18 +116,18 @@ impl Bench {
     }
 
     /// A file of the project.
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
 
     /// A file's text ("" if missing).
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).unwrap_or_default()
     }
 
     /// The Slurm job ids named after `task`'s `attempt` here: how many times it was
     /// submitted, as the cluster saw it.
-    pub fn jobs_named(&self, task: &str, attempt: u32) -> Vec<String> {
+    pub(crate) fn jobs_named(&self, task: &str, attempt: u32) -> Vec<String> {
         let name = phase_coordinator::slurm::script::job_name(
             &std::path::absolute(self.state.root()).expect("absolute"),
             task,
@@ -143,7 +143,7 @@ impl Bench {
     }
 
     /// The recorded job id of an attempt (before it is acked).
-    pub fn recorded_id(&self, task: &str, attempt: u32) -> Option<String> {
+    pub(crate) fn recorded_id(&self, task: &str, attempt: u32) -> Option<String> {
         read_cluster_job(&self.state, task, attempt)
             .expect("record")?
             .job_id
@@ -168,7 +168,7 @@ impl Drop for Bench {
 
 /// Drives `backend` pass by pass until every one of `keys` has finished; returns all the
 /// events, in order. Fails after `limit` naming what is missing.
-pub fn run_until_finished(
+pub(crate) fn run_until_finished(
     backend: &mut SlurmBackend,
     keys: &[(&str, u32)],
     limit: Duration,
@@ -191,7 +191,7 @@ pub fn run_until_finished(
 }
 
 /// The report of `task`'s `attempt` among `events`.
-pub fn finished_in<'a>(
+pub(crate) fn finished_in<'a>(
     events: &'a [SlurmEvent],
     task: &str,
     attempt: u32,
@@ -205,14 +205,18 @@ pub fn finished_in<'a>(
 }
 
 /// Whether `events` report `task`'s `attempt` started.
-pub fn started_in(events: &[SlurmEvent], task: &str, attempt: u32) -> bool {
+pub(crate) fn started_in(events: &[SlurmEvent], task: &str, attempt: u32) -> bool {
     events.iter().any(|e| {
         matches!(e, SlurmEvent::Started { task: t, attempt: a, .. } if t == task && *a == attempt)
     })
 }
 
 /// Polls until `task`'s `attempt` has started; returns the events seen.
-pub fn run_until_started(backend: &mut SlurmBackend, task: &str, attempt: u32) -> Vec<SlurmEvent> {
+pub(crate) fn run_until_started(
+    backend: &mut SlurmBackend,
+    task: &str,
+    attempt: u32,
+) -> Vec<SlurmEvent> {
     let deadline = Deadline::new(format!("{task} attempt {attempt} to start"), JOB_LIMIT);
     let mut events = Vec::new();
     loop {
@@ -228,7 +232,7 @@ pub fn run_until_started(backend: &mut SlurmBackend, task: &str, attempt: u32) -
 }
 
 /// Options for a job that stays pending for an hour (until cancelled).
-pub fn held_options() -> SlurmOptions {
+pub(crate) fn held_options() -> SlurmOptions {
     SlurmOptions {
         extra_args: vec!["--begin=now+3600".into()],
         ..SlurmOptions::default()

@@ -3,15 +3,15 @@
 //! through the store ([`store`]), external tools ([`tool`], [`require_tool`]), and the
 //! in-process harness of each phase ([`executor`], [`recovery`], [`router`]).
 
-pub mod executor;
-pub mod procs;
-pub mod project;
-pub mod recovery;
-pub mod router;
-pub mod store;
-pub mod tools;
-pub mod wait;
+pub(crate) mod executor;
+pub(crate) mod procs;
+pub(crate) mod project;
+pub(crate) mod recovery;
+pub(crate) mod router;
+pub(crate) mod store;
+pub(crate) mod tools;
+pub(crate) mod wait;
 
-pub use project::Project;
-pub use tools::{require_tool, tool};
-pub use wait::wait_until;
+pub(crate) use project::Project;
+pub(crate) use tools::{require_tool, tool};
+pub(crate) use wait::wait_until;

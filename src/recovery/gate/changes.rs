@@ -20,7 +20,7 @@ const MAX_FILE_BYTES: u64 = 256 * 1024;
 
 /// The changes of `files` (relative to `cwd`) as Markdown: a sentence on what the diff
 /// is against, then one fenced diff.
-pub fn render(cwd: &Path, files: &[String]) -> String {
+pub(super) fn render(cwd: &Path, files: &[String]) -> String {
     if files.is_empty() {
         return "The attempt changed no file (as far as the executor could see: it looks \
                 at the task's `files`, or at `git status` in a git work tree)."

@@ -17,7 +17,7 @@ use crate::store::StateDir;
 const SHOWN_BYTES: u64 = 4096;
 
 /// The step a failed attempt's reason says its gate failed at, if it did.
-pub fn failed_step(attempt: &Attempt) -> Option<GateStep> {
+pub(crate) fn failed_step(attempt: &Attempt) -> Option<GateStep> {
     let reason = attempt.reason.as_deref()?;
     [GateStep::Verify, GateStep::Review]
         .into_iter()
@@ -25,7 +25,7 @@ pub fn failed_step(attempt: &Attempt) -> Option<GateStep> {
 }
 
 /// The failed gate verdict on `attempt`, if its gate failed.
-pub fn verdict(patches: &FixPatches, task: &str, attempt: &Attempt) -> Option<GateVerdict> {
+pub(crate) fn verdict(patches: &FixPatches, task: &str, attempt: &Attempt) -> Option<GateVerdict> {
     failed_step(attempt)?;
     super::verdict_for(patches, task, attempt.attempt)
         .filter(|v| !v.passed)
@@ -34,7 +34,7 @@ pub fn verdict(patches: &FixPatches, task: &str, attempt: &Attempt) -> Option<Ga
 
 /// The attempt as the analysis reads it: its reason, with the failed step's logs in place
 /// of the task's own (`attempt_output` reads those).
-pub fn as_attempt(attempt: &Attempt, verdict: &GateVerdict) -> Attempt {
+pub(crate) fn as_attempt(attempt: &Attempt, verdict: &GateVerdict) -> Attempt {
     let mut seen = attempt.clone();
     if let Some(step) = verdict.steps.iter().find(|s| !s.passed) {
         seen.log_out = step.log_out.clone();
@@ -47,7 +47,7 @@ pub fn as_attempt(attempt: &Attempt, verdict: &GateVerdict) -> Attempt {
 
 /// Gives the diagnosis the gate's own `error_type`. A gate step that could not start
 /// (a missing program or tool, bad config) is for a person, as for any attempt.
-pub fn retype(diagnosis: &mut Diagnosis, verdict: &GateVerdict) {
+pub(crate) fn retype(diagnosis: &mut Diagnosis, verdict: &GateVerdict) {
     let Some(step) = verdict.failed_step else {
         return;
     };
@@ -80,7 +80,7 @@ pub fn retype(diagnosis: &mut Diagnosis, verdict: &GateVerdict) {
 
 /// For prompts and reports: the output of the gate step `attempt` failed at, from its
 /// logs (`logs/<id>/<n>.<step>.{out,err}`), in Markdown; `None` if its gate did not fail.
-pub fn section(state: &StateDir, task: &str, attempt: &Attempt) -> Option<String> {
+pub(crate) fn section(state: &StateDir, task: &str, attempt: &Attempt) -> Option<String> {
     let step = failed_step(attempt)?;
     let name = step.as_str();
     let n = attempt.attempt;

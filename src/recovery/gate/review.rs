@@ -15,7 +15,11 @@ use crate::recovery::runner::Abort;
 
 /// Runs the review by `tool` of the attempt; `verify` is how the verify step went, if
 /// there was one.
-pub fn run(cx: &StepRun<'_>, tool: &str, verify: Option<&GateRun>) -> Result<GateRun, Abort> {
+pub(super) fn run(
+    cx: &StepRun<'_>,
+    tool: &str,
+    verify: Option<&GateRun>,
+) -> Result<GateRun, Abort> {
     let shared = cx.shared;
     let failed = |why: String| GateRun {
         step: GateStep::Review,

@@ -19,7 +19,7 @@ const TAIL_BYTES: usize = 2048;
 
 /// What every step of one gate shares: the engine, the task, the attempt, and where and
 /// with what environment the steps run (or why they cannot).
-pub struct StepRun<'a> {
+pub(super) struct StepRun<'a> {
     pub(super) shared: &'a Engine,
     pub(super) ws: &'a Workspace,
     pub(super) result: &'a TaskResult,
@@ -44,7 +44,11 @@ pub(super) struct Command<'a> {
 
 impl<'a> StepRun<'a> {
     /// The steps' shared setup for the job's attempt.
-    pub fn new(shared: &'a Engine, ws: &'a Workspace, result: &'a TaskResult) -> StepRun<'a> {
+    pub(super) fn new(
+        shared: &'a Engine,
+        ws: &'a Workspace,
+        result: &'a TaskResult,
+    ) -> StepRun<'a> {
         let cwd = match crate::store::contain_task_paths(&shared.state, &ws.task) {
             Ok(Some(dir)) => Ok(dir),
             Ok(None) => Ok(shared.state.project_root()),
@@ -68,7 +72,7 @@ impl<'a> StepRun<'a> {
 
     /// The task's `verify` argv, with its own timeout (default
     /// `recovery.fix_timeout_seconds`).
-    pub fn verify(&self, gate: &Gate) -> Result<GateRun, Abort> {
+    pub(super) fn verify(&self, gate: &Gate) -> Result<GateRun, Abort> {
         let seconds = gate
             .verify_timeout_seconds
             .unwrap_or(self.shared.config.recovery.fix_timeout_seconds);

@@ -36,7 +36,7 @@ fn case(name: String, puts: Vec<Put>, steps: Vec<Step>) -> Case {
 }
 
 /// Every table row.
-pub fn all() -> Vec<Case> {
+pub(super) fn all() -> Vec<Case> {
     let mut cases = Vec::new();
     for TaskRow(what, body, message) in task_rows() {
         let put = || vec![Put::File("in/t.json".into(), body.clone())];

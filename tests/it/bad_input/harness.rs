@@ -15,21 +15,22 @@ use crate::support::Project;
 use crate::support::wait::Deadline;
 
 /// How long one step may run before it counts as a hang.
-pub const STEP_LIMIT: Duration = Duration::from_secs(20);
+pub(super) const STEP_LIMIT: Duration = Duration::from_secs(20);
 
 /// The config every case starts from: quick timers, so a `--once` run that has to wait for
 /// a timer pass (or for phases to stay idle while a file is broken) ends quickly.
-pub const BASE_CONFIG: &str = "[routing]\nsettle_ms = 20\n\n[state]\npoll_interval_ms = 100\n";
+pub(super) const BASE_CONFIG: &str =
+    "[routing]\nsettle_ms = 20\n\n[state]\npoll_interval_ms = 100\n";
 
 /// A [`Step::code`] that accepts any exit code (the step must still end, without a panic).
-pub const ANY_CODE: i32 = i32::MIN;
+pub(super) const ANY_CODE: i32 = i32::MIN;
 
 /// Text that must never appear on stderr: a panic, or the hint that comes with one.
 const PANIC_TEXT: [&str; 2] = ["panicked", "RUST_BACKTRACE"];
 
 /// Something put into the project before the steps run (paths relative to its root).
 #[derive(Debug, Clone)]
-pub enum Put {
+pub(super) enum Put {
     /// A file with these bytes (directories made as needed).
     File(String, Vec<u8>),
     /// A file in a directory under a name given as raw bytes (not UTF-8, or very long).
@@ -44,7 +45,7 @@ pub enum Put {
 
 /// One run of `phase` and what it must do.
 #[derive(Debug, Clone)]
-pub struct Step {
+pub(super) struct Step {
     /// The arguments after `phase` (raw: a file name need not be UTF-8).
     pub args: Vec<OsString>,
     /// The exit code ([`ANY_CODE`]: any).
@@ -57,7 +58,7 @@ pub struct Step {
 
 /// A case: a name, what to put where, and the steps.
 #[derive(Debug, Clone)]
-pub struct Case {
+pub(super) struct Case {
     /// What the case is about.
     pub name: String,
     /// Files to create first.
@@ -70,7 +71,7 @@ pub struct Case {
 
 impl Case {
     /// Runs the case in a fresh project; `Err` says what went wrong, with the output.
-    pub fn run(&self) -> Result<Duration, String> {
+    pub(super) fn run(&self) -> Result<Duration, String> {
         let started = Instant::now();
         let project = Project::with_config(BASE_CONFIG);
         if let Some(config) = &self.config {

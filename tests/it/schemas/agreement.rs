@@ -37,7 +37,11 @@ fn mutations() -> Vec<Value> {
 /// Walks `full` (a serialised, fully populated sample of `T`) against `schema`.
 /// `schema_only_required` lists pointers to properties the schema requires though serde
 /// has a default for them (e.g. `/decisions/0/task/id`).
-pub fn check<T: DeserializeOwned>(schema: SchemaName, full: &Value, schema_only_required: &[&str]) {
+pub(super) fn check<T: DeserializeOwned>(
+    schema: SchemaName,
+    full: &Value,
+    schema_only_required: &[&str],
+) {
     assert!(
         schema.validate(full).is_ok(),
         "{}: the full sample is invalid: {:?}",

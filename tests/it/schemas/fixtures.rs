@@ -12,7 +12,7 @@ use phase_coordinator::schema::SchemaName;
 use serde_json::Value;
 
 /// One document read from a fixture file.
-pub struct Document {
+pub(super) struct Document {
     /// `path` or `path:line`, for messages.
     pub label: String,
     /// The schema it must follow.
@@ -22,12 +22,12 @@ pub struct Document {
 }
 
 /// The fixtures directory.
-pub fn dir() -> PathBuf {
+pub(super) fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 /// The schema a fixture file follows, or why it has none.
-pub fn schema_for(path: &Path) -> Result<SchemaName, String> {
+pub(super) fn schema_for(path: &Path) -> Result<SchemaName, String> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -58,7 +58,7 @@ pub fn schema_for(path: &Path) -> Result<SchemaName, String> {
 }
 
 /// Every `.json`/`.jsonl` fixture file, sorted.
-pub fn files() -> Vec<PathBuf> {
+pub(super) fn files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir())
         .into_iter()
         .map(|e| e.expect("fixtures directory is readable"))
@@ -77,7 +77,7 @@ pub fn files() -> Vec<PathBuf> {
 
 /// Every document in every fixture file; panics naming the file if one has no schema or
 /// is not JSON.
-pub fn documents() -> Vec<Document> {
+pub(super) fn documents() -> Vec<Document> {
     let mut out = Vec::new();
     for path in files() {
         let schema = schema_for(&path).unwrap_or_else(|e| panic!("{e}"));

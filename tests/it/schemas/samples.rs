@@ -9,9 +9,9 @@ use phase_coordinator::schema::SchemaName;
 use serde_json::{Value, json};
 
 /// The run id every sample document is stamped with.
-pub const RUN_ID: &str = "0198c0de-0000-7000-8000-000000000001";
+pub(super) const RUN_ID: &str = "0198c0de-0000-7000-8000-000000000001";
 /// A timestamp in the files' format.
-pub const TS: &str = "2026-01-02T03:04:05.678Z";
+pub(super) const TS: &str = "2026-01-02T03:04:05.678Z";
 
 fn metadata() -> Metadata {
     let mut m = Metadata::new();
@@ -30,7 +30,7 @@ fn stamped<T: StateDoc>(mut doc: T) -> T {
 }
 
 /// A task spec with every field set.
-pub fn full_task() -> TaskSpec {
+pub(super) fn full_task() -> TaskSpec {
     TaskSpec {
         id: Some("lint-src".into()),
         kind: "lint".into(),
@@ -64,7 +64,7 @@ pub fn full_task() -> TaskSpec {
 }
 
 /// A task spec with only `kind`.
-pub fn minimal_task() -> TaskSpec {
+pub(super) fn minimal_task() -> TaskSpec {
     TaskSpec {
         kind: "shell".into(),
         ..TaskSpec::default()
@@ -72,7 +72,7 @@ pub fn minimal_task() -> TaskSpec {
 }
 
 /// Routing decisions with every field set.
-pub fn full_routing() -> RoutingDecisions {
+pub(super) fn full_routing() -> RoutingDecisions {
     stamped(RoutingDecisions {
         decisions: vec![RoutingDecision {
             task_id: "lint-src".into(),
@@ -116,7 +116,7 @@ pub fn full_routing() -> RoutingDecisions {
 }
 
 /// Routing decisions with one decision holding only what is required.
-pub fn minimal_routing() -> RoutingDecisions {
+pub(super) fn minimal_routing() -> RoutingDecisions {
     stamped(RoutingDecisions {
         decisions: vec![RoutingDecision {
             task_id: "t1".into(),
@@ -134,7 +134,7 @@ pub fn minimal_routing() -> RoutingDecisions {
 }
 
 /// Adapter assignments with every field set.
-pub fn full_assignments() -> AdapterAssignments {
+pub(super) fn full_assignments() -> AdapterAssignments {
     let adapter = AdapterAssignment {
         tool_id: "shell".into(),
         command: strings(&["{command}"]),
@@ -152,7 +152,7 @@ pub fn full_assignments() -> AdapterAssignments {
 }
 
 /// Adapter assignments with one adapter holding only what is required.
-pub fn minimal_assignments() -> AdapterAssignments {
+pub(super) fn minimal_assignments() -> AdapterAssignments {
     let adapter = AdapterAssignment {
         tool_id: "echo".into(),
         command: strings(&["echo", "{command}"]),
@@ -207,7 +207,7 @@ fn full_usage() -> AgentUsage {
 }
 
 /// Execution results with every field set.
-pub fn full_results() -> ExecutionResults {
+pub(super) fn full_results() -> ExecutionResults {
     stamped(ExecutionResults {
         results: vec![TaskResult {
             task_id: "lint-src".into(),
@@ -233,7 +233,7 @@ pub fn full_results() -> ExecutionResults {
 
 /// Execution results: a task that never ran, and a running attempt with only what is
 /// required. `exit_code` and `output_patch_id` serialise as `null`.
-pub fn minimal_results() -> ExecutionResults {
+pub(super) fn minimal_results() -> ExecutionResults {
     stamped(ExecutionResults {
         results: vec![
             TaskResult {
@@ -261,7 +261,7 @@ pub fn minimal_results() -> ExecutionResults {
 }
 
 /// Error analyses with every field set.
-pub fn full_analyses() -> ErrorAnalyses {
+pub(super) fn full_analyses() -> ErrorAnalyses {
     stamped(ErrorAnalyses {
         analyses: vec![ErrorAnalysis {
             task_id: "lint-src".into(),
@@ -299,7 +299,7 @@ pub fn full_analyses() -> ErrorAnalyses {
 }
 
 /// Error analyses with one analysis holding only what is required (`fix_agent: null`).
-pub fn minimal_analyses() -> ErrorAnalyses {
+pub(super) fn minimal_analyses() -> ErrorAnalyses {
     stamped(ErrorAnalyses {
         analyses: vec![ErrorAnalysis {
             task_id: "build".into(),
@@ -319,7 +319,7 @@ pub fn minimal_analyses() -> ErrorAnalyses {
 }
 
 /// Fix patches with every field set.
-pub fn full_patches() -> FixPatches {
+pub(super) fn full_patches() -> FixPatches {
     stamped(FixPatches {
         patches: vec![Patch {
             patch_id: "hand-fix-1".into(),
@@ -371,7 +371,7 @@ pub fn full_patches() -> FixPatches {
 }
 
 /// Fix patches with one patch and one retry entry holding only what is required.
-pub fn minimal_patches() -> FixPatches {
+pub(super) fn minimal_patches() -> FixPatches {
     stamped(FixPatches {
         patches: vec![Patch {
             patch_id: "p1".into(),
@@ -391,7 +391,7 @@ pub fn minimal_patches() -> FixPatches {
 }
 
 /// Control requests, one of each action (a request has no optional fields).
-pub fn full_control() -> Control {
+pub(super) fn full_control() -> Control {
     let request = |id: &str, action, task: &str| Request {
         request_id: id.into(),
         action,
@@ -416,7 +416,7 @@ pub fn full_control() -> Control {
 }
 
 /// An event with every field set.
-pub fn full_event() -> Event {
+pub(super) fn full_event() -> Event {
     Event {
         ts: TS.into(),
         seq: 12,
@@ -430,7 +430,7 @@ pub fn full_event() -> Event {
 }
 
 /// An event with only what is required (`data` serialises as `null`).
-pub fn minimal_event() -> Event {
+pub(super) fn minimal_event() -> Event {
     Event {
         ts: TS.into(),
         seq: 1,
@@ -444,7 +444,7 @@ pub fn minimal_event() -> Event {
 }
 
 /// Tool health with every field set.
-pub fn full_tool_health() -> ToolHealth {
+pub(super) fn full_tool_health() -> ToolHealth {
     let state = ToolState {
         circuit: Circuit::HalfOpen,
         consecutive_failures: 3,
@@ -478,7 +478,7 @@ pub fn full_tool_health() -> ToolHealth {
 }
 
 /// Tool health with one tool holding nothing but defaults.
-pub fn minimal_tool_health() -> ToolHealth {
+pub(super) fn minimal_tool_health() -> ToolHealth {
     stamped(ToolHealth {
         tools: [("shell".to_string(), ToolState::default())]
             .into_iter()
@@ -488,7 +488,7 @@ pub fn minimal_tool_health() -> ToolHealth {
 }
 
 /// Empty documents, as a fresh state directory holds after the first write.
-pub fn empty_documents() -> Vec<(SchemaName, Value)> {
+pub(super) fn empty_documents() -> Vec<(SchemaName, Value)> {
     fn doc<T: StateDoc>() -> (SchemaName, Value) {
         (T::SCHEMA, to_json(&stamped(T::default())))
     }
@@ -504,12 +504,12 @@ pub fn empty_documents() -> Vec<(SchemaName, Value)> {
 }
 
 /// Serialises a sample (samples always serialise).
-pub fn to_json<T: serde::Serialize>(value: &T) -> Value {
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).expect("model types serialise")
 }
 
 /// `plans.json` with every field set.
-pub fn full_plans() -> Plans {
+pub(super) fn full_plans() -> Plans {
     stamped(Plans {
         plans: vec![PlanRecord {
             name: "release".into(),
@@ -531,7 +531,7 @@ pub fn full_plans() -> Plans {
 }
 
 /// `runs.json` with every field set.
-pub fn full_runs() -> Runs {
+pub(super) fn full_runs() -> Runs {
     stamped(Runs {
         runs: vec![RunRecord {
             run_id: RUN_ID.into(),
@@ -546,7 +546,7 @@ pub fn full_runs() -> Runs {
 }
 
 /// `hooks.json` with every field set.
-pub fn full_hook_cursors() -> HookCursors {
+pub(super) fn full_hook_cursors() -> HookCursors {
     stamped(HookCursors {
         hooks: vec![HookCursor {
             hook: "notify".into(),

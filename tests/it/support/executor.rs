@@ -23,7 +23,7 @@ use super::store;
 use super::wait::{Deadline, wait_until};
 
 /// A configuration for fast tests: short intervals, a few ms of back-off.
-pub fn fast_config(max_parallel: u32) -> Config {
+pub(crate) fn fast_config(max_parallel: u32) -> Config {
     let mut c = Config::default();
     c.execution.max_parallel = Some(max_parallel);
     c.execution.kill_grace_ms = 200;
@@ -37,7 +37,12 @@ pub fn fast_config(max_parallel: u32) -> Config {
 }
 
 /// Adds a tool whose command is `command`.
-pub fn add_tool(config: &mut Config, name: &str, command: &[&str], max_parallel: Option<u32>) {
+pub(crate) fn add_tool(
+    config: &mut Config,
+    name: &str,
+    command: &[&str],
+    max_parallel: Option<u32>,
+) {
     config.tools.insert(
         name.to_string(),
         ToolConfig {
@@ -49,7 +54,7 @@ pub fn add_tool(config: &mut Config, name: &str, command: &[&str], max_parallel:
 }
 
 /// A decision for task `id` running `command` with the default `shell` tool.
-pub fn task(id: &str, command: &[&str]) -> RoutingDecision {
+pub(crate) fn task(id: &str, command: &[&str]) -> RoutingDecision {
     RoutingDecision {
         task_id: id.to_string(),
         task_kind: "shell".to_string(),
@@ -66,19 +71,19 @@ pub fn task(id: &str, command: &[&str]) -> RoutingDecision {
 }
 
 /// `task` with dependencies.
-pub fn with_deps(mut d: RoutingDecision, deps: &[&str]) -> RoutingDecision {
+pub(crate) fn with_deps(mut d: RoutingDecision, deps: &[&str]) -> RoutingDecision {
     d.task.depends_on = deps.iter().map(|s| s.to_string()).collect();
     d
 }
 
 /// `task` routed to `tool`.
-pub fn with_tool(mut d: RoutingDecision, tool: &str) -> RoutingDecision {
+pub(crate) fn with_tool(mut d: RoutingDecision, tool: &str) -> RoutingDecision {
     d.selected_tool = tool.to_string();
     d
 }
 
 /// A project with a state dir and any number of executors on it.
-pub struct Harness {
+pub(crate) struct Harness {
     /// The project root (owned: removed on drop).
     pub dir: tempfile::TempDir,
     /// The state directory.
@@ -94,7 +99,7 @@ pub struct Harness {
 
 impl Harness {
     /// A project; no executor yet.
-    pub fn new(config: Config) -> Harness {
+    pub(crate) fn new(config: Config) -> Harness {
         let (dir, state) = store::temp_state();
         let (waker, wakes) = crossbeam_channel::unbounded();
         Harness {
@@ -109,14 +114,14 @@ impl Harness {
     }
 
     /// A project with one started executor.
-    pub fn started(config: Config) -> Harness {
+    pub(crate) fn started(config: Config) -> Harness {
         let mut h = Harness::new(config);
         h.start_executor();
         h
     }
 
     /// Starts one more executor on the state dir.
-    pub fn start_executor(&mut self) {
+    pub(crate) fn start_executor(&mut self) {
         let events = EventLog::new(&self.state, &format!("test-{}", self.execs.len()));
         // Attempts run through `phase __runner`: this test binary is not `phase`.
         let mut exec = Executor::new(self.state.clone(), self.config.clone(), events)
@@ -126,17 +131,17 @@ impl Harness {
     }
 
     /// The project root (task workdirs are relative to it).
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
     /// A path in the project root.
-    pub fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.root().join(name).display().to_string()
     }
 
     /// Replaces `routing_decisions.json` with `decisions` (submission order as given).
-    pub fn decide(&mut self, mut decisions: Vec<RoutingDecision>) {
+    pub(crate) fn decide(&mut self, mut decisions: Vec<RoutingDecision>) {
         for d in &mut decisions {
             self.seq += 1;
             if d.submission_seq == 0 {
@@ -159,22 +164,22 @@ impl Harness {
     }
 
     /// The decisions as the file has them now.
-    pub fn decisions(&self) -> Vec<RoutingDecision> {
+    pub(crate) fn decisions(&self) -> Vec<RoutingDecision> {
         self.read::<RoutingDecisions>().decisions
     }
 
     /// Writes `doc` as a cooperating tool would: under the lock, atomically.
-    pub fn commit<T: StateDoc>(&self, doc: T) {
+    pub(crate) fn commit<T: StateDoc>(&self, doc: T) {
         store::replace(&self.state, doc);
     }
 
     /// Reads a state file (it must be valid).
-    pub fn read<T: StateDoc>(&self) -> T {
+    pub(crate) fn read<T: StateDoc>(&self) -> T {
         store::read(&self.state)
     }
 
     /// Recovery's verdict on (task, attempt).
-    pub fn verdict(&self, task: &str, attempt: u32, retry: bool) {
+    pub(crate) fn verdict(&self, task: &str, attempt: u32, retry: bool) {
         let mut doc = self.read::<FixPatches>();
         doc.retries.push(RetryRecommendation {
             task_id: task.to_string(),
@@ -189,7 +194,7 @@ impl Harness {
     }
 
     /// A `phase cancel` / `phase retry` request; returns its id.
-    pub fn request(&self, action: RequestAction, task: &str) -> String {
+    pub(crate) fn request(&self, action: RequestAction, task: &str) -> String {
         let mut doc = self.read::<Control>();
         let id = format!("req-{}-{}", doc.requests.len() + 1, task);
         doc.requests.push(Request {
@@ -203,18 +208,18 @@ impl Harness {
     }
 
     /// The result entry of `task` as the file has it now.
-    pub fn result(&self, task: &str) -> Option<TaskResult> {
+    pub(crate) fn result(&self, task: &str) -> Option<TaskResult> {
         let doc = store::try_read::<ExecutionResults>(&self.state)?;
         doc.results.into_iter().find(|r| r.task_id == task)
     }
 
     /// Every event in the log.
-    pub fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         store::events(self.state.root())
     }
 
     /// Events of type `kind` (for `task`, when given).
-    pub fn events_of(&self, kind: &str, task: Option<&str>) -> Vec<Value> {
+    pub(crate) fn events_of(&self, kind: &str, task: Option<&str>) -> Vec<Value> {
         self.events()
             .into_iter()
             .filter(|e| e["type"] == kind)
@@ -224,7 +229,7 @@ impl Harness {
 
     /// One reconcile pass of every executor: whether all are idle, and the earliest
     /// wake-up any asked for.
-    pub fn step(&mut self) -> (bool, Option<Instant>) {
+    pub(crate) fn step(&mut self) -> (bool, Option<Instant>) {
         let mut idle = true;
         let mut next: Option<Instant> = None;
         for exec in &mut self.execs {
@@ -240,13 +245,18 @@ impl Harness {
     /// Reconciles until `done` holds, waiting on wake-ups (a worker, a timer) in between
     /// and looking at the files at least every [`POLL`](super::wait::POLL). Fails naming
     /// `what` after `limit`.
-    pub fn until(&mut self, limit: Duration, what: &str, mut done: impl FnMut(&Harness) -> bool) {
+    pub(crate) fn until(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        mut done: impl FnMut(&Harness) -> bool,
+    ) {
         self.reconcile_until(Deadline::new(what, limit), |h, _| done(h));
     }
 
     /// Reconciles until every executor is idle (nothing running, nothing runnable,
     /// nothing to write).
-    pub fn settle(&mut self, limit: Duration) {
+    pub(crate) fn settle(&mut self, limit: Duration) {
         self.reconcile_until(
             Deadline::new("the executors to be idle", limit),
             |_, idle| idle,
@@ -274,14 +284,14 @@ impl Harness {
     }
 
     /// Reconciles until a fake tool has written a pid to `path`; returns it.
-    pub fn wait_pid(&mut self, path: &str) -> i32 {
+    pub(crate) fn wait_pid(&mut self, path: &str) -> i32 {
         let file = PathBuf::from(path);
         self.until(Duration::from_secs(10), "a pid file", |_| file.exists());
         read_pid(&file, Duration::from_secs(5))
     }
 
     /// Shuts every executor down.
-    pub fn shutdown(&mut self, grace: Duration) {
+    pub(crate) fn shutdown(&mut self, grace: Duration) {
         for exec in &mut self.execs {
             exec.shutdown(grace).expect("shutdown");
         }
@@ -289,7 +299,7 @@ impl Harness {
 }
 
 /// `start`/`end` stamps written by `stamp.sh`, by task id: (start ns, end ns), in order.
-pub fn stamps(path: &str) -> HashMap<String, Vec<(u128, Option<u128>)>> {
+pub(crate) fn stamps(path: &str) -> HashMap<String, Vec<(u128, Option<u128>)>> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut by_task: HashMap<String, Vec<(u128, Option<u128>)>> = HashMap::new();
     for line in text.lines() {
@@ -316,7 +326,9 @@ pub fn stamps(path: &str) -> HashMap<String, Vec<(u128, Option<u128>)>> {
 }
 
 /// The largest number of runs in progress at once.
-pub fn max_concurrency<'a>(runs: impl IntoIterator<Item = &'a (u128, Option<u128>)>) -> usize {
+pub(crate) fn max_concurrency<'a>(
+    runs: impl IntoIterator<Item = &'a (u128, Option<u128>)>,
+) -> usize {
     let mut edges: Vec<(u128, i32)> = Vec::new();
     for (start, end) in runs {
         edges.push((*start, 1));

@@ -32,33 +32,33 @@ macro_rules! test_path {
 }
 
 /// A module path minus the crate name: the name libtest gives the test.
-pub fn test_name(path: &'static str) -> &'static str {
+pub(crate) fn test_name(path: &'static str) -> &'static str {
     path.split_once("::").map_or(path, |(_, rest)| rest)
 }
 
 /// The role this process was started for; `None` in the parent test run.
-pub fn role() -> Option<String> {
+pub(crate) fn role() -> Option<String> {
     std::env::var(ROLE_VAR).ok()
 }
 
 /// Whether this process is a child started for `name`.
-pub fn is_role(name: &str) -> bool {
+pub(crate) fn is_role(name: &str) -> bool {
     role().as_deref() == Some(name)
 }
 
 /// A variable the parent passed to this child; panics (failing the child) if missing.
-pub fn child_env(name: &str) -> String {
+pub(crate) fn child_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("child started without {name}"))
 }
 
 /// The working directory the parent passed in [`DIR_VAR`].
-pub fn child_dir() -> PathBuf {
+pub(crate) fn child_dir() -> PathBuf {
     PathBuf::from(child_env(DIR_VAR))
 }
 
 /// A child process running one role. Killed and reaped on drop, so a failing test leaves
 /// no stray processes.
-pub struct Worker {
+pub(crate) struct Worker {
     child: Option<Child>,
     role: String,
     log: PathBuf,
@@ -69,7 +69,12 @@ impl Worker {
     /// Starts `role` by running the test `test_name` (see [`test_path!`](crate::test_path))
     /// of this binary, with `dir` in [`DIR_VAR`] plus `envs`. Its stdout and stderr go to
     /// `dir/worker-logs/<role>-<pid>.log`.
-    pub fn spawn(test_name: &str, role: &str, dir: &Path, envs: &[(&str, String)]) -> Worker {
+    pub(crate) fn spawn(
+        test_name: &str,
+        role: &str,
+        dir: &Path,
+        envs: &[(&str, String)],
+    ) -> Worker {
         // Not `current_exe()`: a rebuild while the tests run replaces the file, and the
         // kernel's link to the running binary still works where its old path does not.
         let exe = "/proc/self/exe";
@@ -104,17 +109,17 @@ impl Worker {
     }
 
     /// The child's process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.pid
     }
 
     /// Everything the child printed so far.
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no log: {e})"))
     }
 
     /// Whether the child has exited (it is reaped if so).
-    pub fn has_exited(&mut self) -> bool {
+    pub(crate) fn has_exited(&mut self) -> bool {
         match self.child.as_mut() {
             Some(c) => c.try_wait().expect("try_wait").is_some(),
             None => true,
@@ -123,7 +128,7 @@ impl Worker {
 
     /// Waits until the child has created `marker` (its "I hold it / I started" signal);
     /// fails with the child's output after 20 s.
-    pub fn wait_for_marker(&self, marker: &Path, what: &str) {
+    pub(crate) fn wait_for_marker(&self, marker: &Path, what: &str) {
         let deadline = Deadline::new(
             format!("{what} (worker {})", self.pid),
             Duration::from_secs(20),
@@ -135,7 +140,7 @@ impl Worker {
 
     /// Sends SIGKILL and reaps the child: once this returns, the kernel has closed its
     /// files and dropped its locks.
-    pub fn kill9(&mut self) -> ExitStatus {
+    pub(crate) fn kill9(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("worker already finished");
         // Fails only if it already exited; wait() reaps it either way.
         let _ = child.kill();
@@ -144,7 +149,7 @@ impl Worker {
 
     /// Waits (polling, up to `limit`) for the child to exit and asserts it succeeded,
     /// printing its output otherwise.
-    pub fn wait_success(mut self, limit: Duration) {
+    pub(crate) fn wait_success(mut self, limit: Duration) {
         let mut child = self.child.take().expect("worker already finished");
         let deadline = Deadline::new(
             format!("worker {} (pid {}) to exit", self.role, self.pid),
@@ -175,7 +180,7 @@ impl Drop for Worker {
 }
 
 /// Runs `cmd` to completion with no stdin, capturing stdout and stderr, with a deadline.
-pub fn output_within(cmd: &mut Command, limit: Duration, what: &str) -> Output {
+pub(crate) fn output_within(cmd: &mut Command, limit: Duration, what: &str) -> Output {
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -188,7 +193,7 @@ pub fn output_within(cmd: &mut Command, limit: Duration, what: &str) -> Output {
 /// Waits for a child with a deadline, killing it (and failing) when it overruns. Its
 /// piped stdout and stderr are read meanwhile, so a chatty child cannot block on a full
 /// pipe.
-pub fn wait_output(mut child: Child, limit: Duration, what: &str) -> Output {
+pub(crate) fn wait_output(mut child: Child, limit: Duration, what: &str) -> Output {
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
     let deadline = Deadline::new(format!("{what} to finish"), limit);
@@ -225,19 +230,19 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
 
 /// In a child: waits for `path` to exist (the parent's go/stop signal), up to `limit`,
 /// then panics so an orphaned child cannot linger.
-pub fn wait_for_file(path: &Path, limit: Duration) {
+pub(crate) fn wait_for_file(path: &Path, limit: Duration) {
     wait_until(format!("{} to appear", path.display()), limit, || {
         path.exists()
     });
 }
 
 /// Creates an empty marker file (a signal between processes; not a state file).
-pub fn touch(path: &Path) {
+pub(crate) fn touch(path: &Path) {
     File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
 }
 
 /// A pid no live process has: a child that has exited and been reaped.
-pub fn dead_pid() -> u32 {
+pub(crate) fn dead_pid() -> u32 {
     let mut child = Command::new("true")
         .stdin(Stdio::null())
         .spawn()
@@ -248,7 +253,7 @@ pub fn dead_pid() -> u32 {
 }
 
 /// Whether a process with this pid exists and is not a zombie nobody has reaped yet.
-pub fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat
             .rsplit(')')
@@ -259,11 +264,11 @@ pub fn alive(pid: i32) -> bool {
 }
 
 /// Small deterministic generator (xorshift64*), seeded so a failure can be replayed.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
     /// Seeded from `PHASE_TEST_SEED` if set, else from the clock; prints the seed.
-    pub fn from_env_or_clock() -> Rng {
+    pub(crate) fn from_env_or_clock() -> Rng {
         let seed = std::env::var("PHASE_TEST_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -278,7 +283,7 @@ impl Rng {
     }
 
     /// The next value in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;

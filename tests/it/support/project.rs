@@ -15,13 +15,13 @@ const PHASE_LIMIT: Duration = Duration::from_secs(60);
 
 /// A project directory; `phase` runs with it as the working directory, so the default
 /// `.state/` and `config/coordinator.toml` are inside it.
-pub struct Project {
+pub(crate) struct Project {
     dir: tempfile::TempDir,
 }
 
 /// What one run of `phase` did.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     /// The exit code.
     pub code: i32,
     /// Standard output.
@@ -33,7 +33,7 @@ pub struct Run {
 impl Run {
     /// Asserts the whole result at once, so a failure shows all three.
     #[track_caller]
-    pub fn expect(&self, code: i32, stdout: &str, stderr: &str) {
+    pub(crate) fn expect(&self, code: i32, stdout: &str, stderr: &str) {
         assert_eq!(
             (self.code, self.stdout.as_str(), self.stderr.as_str()),
             (code, stdout, stderr),
@@ -44,14 +44,14 @@ impl Run {
 
 impl Project {
     /// An empty project (no state directory, no config).
-    pub fn empty() -> Project {
+    pub(crate) fn empty() -> Project {
         Project {
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
 
     /// A project after a bare `phase init` (the starter config).
-    pub fn initialised() -> Project {
+    pub(crate) fn initialised() -> Project {
         let p = Project::empty();
         let run = p.phase(&["init"]);
         assert_eq!(run.code, 0, "phase init: {run:?}");
@@ -59,7 +59,7 @@ impl Project {
     }
 
     /// A project with `config` (TOML text) and an initialised state dir.
-    pub fn with_config(config: &str) -> Project {
+    pub(crate) fn with_config(config: &str) -> Project {
         let p = Project::empty();
         p.set_config(config);
         let out = p.cmd().arg("init").output().expect("phase init");
@@ -68,27 +68,27 @@ impl Project {
     }
 
     /// Writes (or replaces) `config/coordinator.toml`.
-    pub fn set_config(&self, text: &str) {
+    pub(crate) fn set_config(&self, text: &str) {
         self.write("config/coordinator.toml", text);
     }
 
     /// The project root.
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
     /// A path in the project.
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.root().join(rel)
     }
 
     /// The state directory.
-    pub fn state(&self) -> PathBuf {
+    pub(crate) fn state(&self) -> PathBuf {
         self.path(".state")
     }
 
     /// Writes a file (creating directories), returns its path.
-    pub fn write(&self, rel: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn write(&self, rel: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path(rel);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).expect("mkdir");
@@ -98,12 +98,12 @@ impl Project {
     }
 
     /// A project file's text.
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).expect("read")
     }
 
     /// Every entry of a directory, hidden ones included, sorted.
-    pub fn entries(&self, rel: &str) -> Vec<String> {
+    pub(crate) fn entries(&self, rel: &str) -> Vec<String> {
         let mut names: Vec<String> = match std::fs::read_dir(self.path(rel)) {
             Ok(entries) => entries
                 .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -115,7 +115,7 @@ impl Project {
     }
 
     /// Writes an executable script under `tools/`; returns its absolute path.
-    pub fn script(&self, name: &str, body: &str) -> String {
+    pub(crate) fn script(&self, name: &str, body: &str) -> String {
         use std::os::unix::fs::PermissionsExt;
         let path = self.write(&format!("tools/{name}"), body);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -123,7 +123,7 @@ impl Project {
     }
 
     /// Writes a task file straight into the inbox (atomically, by rename).
-    pub fn drop_task(&self, id: &str, task: Value) {
+    pub(crate) fn drop_task(&self, id: &str, task: Value) {
         let inbox = self.state().join("inbox");
         let tmp = inbox.join(format!(".{id}.json.part"));
         std::fs::write(&tmp, serde_json::to_vec_pretty(&task).expect("json")).expect("write task");
@@ -131,12 +131,12 @@ impl Project {
     }
 
     /// Bare `phase ARGS…` in the project, with a clean environment for its variables.
-    pub fn phase(&self, args: &[&str]) -> Run {
+    pub(crate) fn phase(&self, args: &[&str]) -> Run {
         self.phase_with_stdin(args, "")
     }
 
     /// Bare `phase ARGS…` with `stdin` as its standard input.
-    pub fn phase_with_stdin(&self, args: &[&str], stdin: impl Into<Vec<u8>>) -> Run {
+    pub(crate) fn phase_with_stdin(&self, args: &[&str], stdin: impl Into<Vec<u8>>) -> Run {
         let output = assert_cmd::Command::new(env!("CARGO_BIN_EXE_phase"))
             .current_dir(self.root())
             .env_remove("PHASE_STATE_DIR")
@@ -155,7 +155,7 @@ impl Project {
     }
 
     /// `phase --state-dir … --config …` ready for more arguments.
-    pub fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_phase"));
         c.current_dir(self.root())
             .arg("--state-dir")
@@ -170,7 +170,7 @@ impl Project {
     }
 
     /// Runs `phase ARGS` to completion with a deadline; returns (exit code, stdout, stderr).
-    pub fn run(&self, args: &[&str], limit: Duration) -> (i32, String, String) {
+    pub(crate) fn run(&self, args: &[&str], limit: Duration) -> (i32, String, String) {
         let out = output_within(
             self.cmd().args(args),
             limit,
@@ -184,7 +184,7 @@ impl Project {
     }
 
     /// Starts `phase ARGS` in the background; stderr goes to `<root>/<name>.stderr`.
-    pub fn spawn(&self, args: &[&str], name: &str) -> Child {
+    pub(crate) fn spawn(&self, args: &[&str], name: &str) -> Child {
         let err = std::fs::File::create(self.path(&format!("{name}.stderr"))).expect("stderr file");
         self.cmd()
             .args(args)
@@ -195,12 +195,12 @@ impl Project {
     }
 
     /// What a [`Project::spawn`]ed `phase` wrote to stderr.
-    pub fn stderr_of(&self, name: &str) -> String {
+    pub(crate) fn stderr_of(&self, name: &str) -> String {
         std::fs::read_to_string(self.path(&format!("{name}.stderr"))).unwrap_or_default()
     }
 
     /// A state file as JSON (`Value::Null` if missing or unparsable).
-    pub fn json(&self, name: &str) -> Value {
+    pub(crate) fn json(&self, name: &str) -> Value {
         match std::fs::read(self.state().join(name)) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             Err(_) => Value::Null,
@@ -208,7 +208,7 @@ impl Project {
     }
 
     /// The result entry of one task.
-    pub fn result(&self, id: &str) -> Option<Value> {
+    pub(crate) fn result(&self, id: &str) -> Option<Value> {
         self.json("execution_results.json")["results"]
             .as_array()?
             .iter()
@@ -217,18 +217,18 @@ impl Project {
     }
 
     /// The status of one task's result.
-    pub fn status_of(&self, id: &str) -> Option<String> {
+    pub(crate) fn status_of(&self, id: &str) -> Option<String> {
         self.result(id)
             .and_then(|r| r["status"].as_str().map(str::to_string))
     }
 
     /// Every event in the log.
-    pub fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         super::store::events(&self.state())
     }
 
     /// The events of one type.
-    pub fn events_of(&self, kind: &str) -> Vec<Value> {
+    pub(crate) fn events_of(&self, kind: &str) -> Vec<Value> {
         self.events()
             .into_iter()
             .filter(|e| e["type"] == kind)
@@ -236,7 +236,7 @@ impl Project {
     }
 
     /// `phase status --json` parsed.
-    pub fn status_json(&self) -> Value {
+    pub(crate) fn status_json(&self) -> Value {
         let (code, out, err) = self.run(&["status", "--json"], Duration::from_secs(20));
         assert!(code == 0 || code == 1, "status failed: {err}");
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json: {e}: {out}"))

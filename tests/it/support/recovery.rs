@@ -23,15 +23,15 @@ use super::tool;
 use super::wait::Deadline;
 
 /// How long a drive may take before the test fails.
-pub const DEADLINE: Duration = Duration::from_secs(20);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
 
 /// `[tools.shell]` plus whatever the test adds; the config checks need the default tool.
-pub fn config_with(extra: &str) -> String {
+pub(crate) fn config_with(extra: &str) -> String {
     format!("[tools.shell]\ncommand = [\"{{command}}\"]\n\n{extra}")
 }
 
 /// A lint detector (lint.sh + strip.sh) for tasks of kind `lint`, and agents.
-pub fn lint_and_agents(ladder: &str, max_failures: u32) -> String {
+pub(crate) fn lint_and_agents(ladder: &str, max_failures: u32) -> String {
     config_with(&format!(
         r#"
 [execution]
@@ -65,7 +65,7 @@ command = ["sh", "{noop}"]
 
 /// How an attempt failed.
 #[derive(Debug, Clone, Default)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// The attempt's status (`failed` if not given).
     pub status: Option<Status>,
     /// Its exit code.
@@ -80,7 +80,7 @@ pub struct Failure {
 
 impl Failure {
     /// `exit code N` with this stderr.
-    pub fn exit(code: i32, stderr: &str) -> Failure {
+    pub(crate) fn exit(code: i32, stderr: &str) -> Failure {
         Failure {
             exit_code: Some(code),
             reason: format!("exit code {code}"),
@@ -91,7 +91,7 @@ impl Failure {
 }
 
 /// A project with a state directory and a config.
-pub struct Harness {
+pub(crate) struct Harness {
     /// The project root (owned: removed on drop).
     pub dir: tempfile::TempDir,
     /// The state directory.
@@ -104,7 +104,7 @@ pub struct Harness {
 
 impl Harness {
     /// A project configured by `toml` (checked like the real config file).
-    pub fn new(toml: &str) -> Harness {
+    pub(crate) fn new(toml: &str) -> Harness {
         let (dir, state) = store::temp_state();
         let config = Config::parse(Path::new("coordinator.toml"), toml).expect("config is valid");
         let events = EventLog::new(&state, "test-run");
@@ -117,24 +117,24 @@ impl Harness {
     }
 
     /// The project root (task workdirs are relative to it).
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
     /// Writes a project file.
-    pub fn write(&self, rel: &str, text: &str) {
+    pub(crate) fn write(&self, rel: &str, text: &str) {
         let path = self.root().join(rel);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(path, text).expect("write project file");
     }
 
     /// A project file's text.
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.root().join(rel)).expect("read project file")
     }
 
     /// A new recovery phase, started, with the receiver of its wake-ups.
-    pub fn recovery(&self) -> (Recovery, Receiver<Wake>) {
+    pub(crate) fn recovery(&self) -> (Recovery, Receiver<Wake>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut rec = Recovery::new(
             self.state.clone(),
@@ -146,7 +146,7 @@ impl Harness {
     }
 
     /// Routes a task as the router would: a decision holding its spec.
-    pub fn submit(&self, spec: Value) {
+    pub(crate) fn submit(&self, spec: Value) {
         let task: TaskSpec = serde_json::from_value(spec).expect("task spec");
         let id = task.id().to_string();
         let decision = RoutingDecision {
@@ -165,7 +165,7 @@ impl Harness {
 
     /// Records the next attempt of `task` as failed, as the executor would (with its stderr
     /// log); returns the attempt number.
-    pub fn fail(&self, task: &str, f: Failure) -> u32 {
+    pub(crate) fn fail(&self, task: &str, f: Failure) -> u32 {
         let status = f.status.unwrap_or(Status::Failed);
         let mut number = 0;
         let logs = self.state.task_logs(task);
@@ -212,7 +212,7 @@ impl Harness {
     }
 
     /// What `phase retry` does to a result: the budget (and the ladder) restart.
-    pub fn reset_budget(&self, task: &str) {
+    pub(crate) fn reset_budget(&self, task: &str) {
         update::<ExecutionResults>(&self.state, |doc| {
             for r in doc.results.iter_mut().filter(|r| r.task_id == task) {
                 r.budget_from_attempt = r.attempt + 1;
@@ -221,12 +221,12 @@ impl Harness {
     }
 
     /// Every analysis recovery wrote.
-    pub fn analyses(&self) -> Vec<ErrorAnalysis> {
+    pub(crate) fn analyses(&self) -> Vec<ErrorAnalysis> {
         store::read::<ErrorAnalyses>(&self.state).analyses
     }
 
     /// The analysis of (task, attempt); fails the test if there is none.
-    pub fn analysis(&self, task: &str, attempt: u32) -> ErrorAnalysis {
+    pub(crate) fn analysis(&self, task: &str, attempt: u32) -> ErrorAnalysis {
         self.analyses()
             .into_iter()
             .find(|a| a.task_id == task && a.attempt == attempt)
@@ -234,12 +234,12 @@ impl Harness {
     }
 
     /// `fix_patches.json`.
-    pub fn patches(&self) -> FixPatches {
+    pub(crate) fn patches(&self) -> FixPatches {
         store::read::<FixPatches>(&self.state)
     }
 
     /// The verdict on (task, attempt); fails the test if there is none.
-    pub fn retry(&self, task: &str, attempt: u32) -> RetryRecommendation {
+    pub(crate) fn retry(&self, task: &str, attempt: u32) -> RetryRecommendation {
         self.patches()
             .retries
             .into_iter()
@@ -248,7 +248,7 @@ impl Harness {
     }
 
     /// Every event; each line must be JSON.
-    pub fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(self.state.file("events.jsonl")).unwrap_or_default();
         text.lines()
             .map(|l| serde_json::from_str(l).expect("event line is JSON"))
@@ -256,7 +256,7 @@ impl Harness {
     }
 
     /// Events of `kind` (for `task`, when given).
-    pub fn events_of(&self, kind: &str, task: Option<&str>) -> Vec<Value> {
+    pub(crate) fn events_of(&self, kind: &str, task: Option<&str>) -> Vec<Value> {
         self.events()
             .into_iter()
             .filter(|e| e["type"] == kind && task.is_none_or(|t| e["task_id"] == t))
@@ -264,12 +264,12 @@ impl Harness {
     }
 
     /// The escalation report of `task`, if written.
-    pub fn escalation(&self, task: &str) -> Option<String> {
+    pub(crate) fn escalation(&self, task: &str) -> Option<String> {
         std::fs::read_to_string(self.state.escalations().join(format!("{task}.md"))).ok()
     }
 
     /// Where recovery writes the prompt of (task, attempt) for a ladder tier.
-    pub fn prompt_file(&self, task: &str, attempt: u32, tier: &str) -> PathBuf {
+    pub(crate) fn prompt_file(&self, task: &str, attempt: u32, tier: &str) -> PathBuf {
         self.state
             .task_logs(task)
             .join(format!("{attempt}.{tier}.prompt.md"))
@@ -278,7 +278,7 @@ impl Harness {
 
 /// Reconciles until the phase is idle, waiting on its wake-ups in between; fails the test
 /// after [`DEADLINE`].
-pub fn drive(rec: &mut Recovery, wakes: &Receiver<Wake>) {
+pub(crate) fn drive(rec: &mut Recovery, wakes: &Receiver<Wake>) {
     let deadline = Deadline::new("recovery to become idle", DEADLINE);
     loop {
         let outcome = rec.reconcile().expect("reconcile");

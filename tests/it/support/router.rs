@@ -18,10 +18,10 @@ use super::store;
 use super::wait::wait_until;
 
 /// How long any wait in these tests may take before the test fails.
-pub const DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A state directory with a router on it.
-pub struct Bench {
+pub(crate) struct Bench {
     /// The project root (owned: removed on drop).
     pub dir: tempfile::TempDir,
     /// The state directory.
@@ -34,7 +34,7 @@ pub struct Bench {
 
 impl Bench {
     /// A router with `config` (TOML text).
-    pub fn new(config: &str) -> Bench {
+    pub(crate) fn new(config: &str) -> Bench {
         let (dir, state) = store::temp_state();
         let mut bench = Bench {
             router: make_router(&state, config),
@@ -47,7 +47,7 @@ impl Bench {
     }
 
     /// Replaces the router with a new one on the same directory (a restart).
-    pub fn restart(&mut self, config: &str) {
+    pub(crate) fn restart(&mut self, config: &str) {
         self.router = make_router(&self.state, config);
         self.start();
     }
@@ -59,22 +59,22 @@ impl Bench {
     }
 
     /// The state directory's path.
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.state.root()
     }
 
     /// A path in the state directory.
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.root().join(rel)
     }
 
     /// One reconcile pass.
-    pub fn reconcile(&mut self) -> Outcome {
+    pub(crate) fn reconcile(&mut self) -> Outcome {
         self.router.reconcile().expect("reconcile")
     }
 
     /// Reconciles until the router reports idle.
-    pub fn until_idle(&mut self) -> Outcome {
+    pub(crate) fn until_idle(&mut self) -> Outcome {
         wait_until("the router to be idle", DEADLINE, || {
             let outcome = self.reconcile();
             outcome.idle.then_some(outcome)
@@ -82,27 +82,27 @@ impl Bench {
     }
 
     /// Publishes a task file the recommended way: write a hidden temp file, rename it in.
-    pub fn publish(&self, name: &str, content: &str) {
+    pub(crate) fn publish(&self, name: &str, content: &str) {
         let tmp = self.path(&format!("inbox/.{name}.tmp"));
         std::fs::write(&tmp, content).expect("write temp");
         std::fs::rename(&tmp, self.path(&format!("inbox/{name}"))).expect("rename");
     }
 
     /// `routing_decisions.json`, parsed.
-    pub fn decisions(&self) -> RoutingDecisions {
+    pub(crate) fn decisions(&self) -> RoutingDecisions {
         let text = std::fs::read_to_string(self.path("routing_decisions.json"))
             .expect("routing_decisions.json");
         serde_json::from_str(&text).expect("routing_decisions.json parses")
     }
 
     /// Any JSON file in the state directory.
-    pub fn json(&self, rel: &str) -> Value {
+    pub(crate) fn json(&self, rel: &str) -> Value {
         let text = std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
 
     /// Every event logged so far; each line must be an event.
-    pub fn events(&self) -> Vec<Event> {
+    pub(crate) fn events(&self) -> Vec<Event> {
         let text = std::fs::read_to_string(self.path("events.jsonl")).unwrap_or_default();
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("event {l}: {e}")))
@@ -110,7 +110,7 @@ impl Bench {
     }
 
     /// The events of one type.
-    pub fn events_of(&self, kind: EventType) -> Vec<Event> {
+    pub(crate) fn events_of(&self, kind: EventType) -> Vec<Event> {
         self.events()
             .into_iter()
             .filter(|e| e.kind == kind)
@@ -118,7 +118,7 @@ impl Bench {
     }
 
     /// File names in a sub-directory, sorted.
-    pub fn ls(&self, rel: &str) -> Vec<String> {
+    pub(crate) fn ls(&self, rel: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.path(rel))
             .expect("read_dir")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())

@@ -13,7 +13,7 @@ use phase_coordinator::store::{LockWait, StateDir, StateFile};
 use serde_json::Value;
 
 /// A temp dir holding an initialised state directory at `<tmp>/.state`.
-pub fn temp_state() -> (tempfile::TempDir, StateDir) {
+pub(crate) fn temp_state() -> (tempfile::TempDir, StateDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = StateDir::new(dir.path().join(".state"));
     state.ensure_layout().expect("layout");
@@ -21,14 +21,14 @@ pub fn temp_state() -> (tempfile::TempDir, StateDir) {
 }
 
 /// Reads a state document through the store; it must be valid.
-pub fn read<T: StateDoc>(state: &StateDir) -> T {
+pub(crate) fn read<T: StateDoc>(state: &StateDir) -> T {
     StateFile::<T>::new(state)
         .read()
         .expect("state file is valid")
 }
 
 /// Changes a state document under its lock, starting from the newest version.
-pub fn update<T: StateDoc>(state: &StateDir, change: impl FnOnce(&mut T)) {
+pub(crate) fn update<T: StateDoc>(state: &StateDir, change: impl FnOnce(&mut T)) {
     let mut file = StateFile::<T>::new(state);
     let mut doc = file.read().expect("state file is valid");
     let mut locked = file
@@ -42,7 +42,7 @@ pub fn update<T: StateDoc>(state: &StateDir, change: impl FnOnce(&mut T)) {
 }
 
 /// Replaces a state document with `doc`: under the lock, atomically.
-pub fn replace<T: StateDoc>(state: &StateDir, mut doc: T) {
+pub(crate) fn replace<T: StateDoc>(state: &StateDir, mut doc: T) {
     let mut file = StateFile::<T>::new(state);
     let locked = file.lock(LockWait::Forever).expect("lock");
     locked.commit(&mut doc, "test").expect("commit");
@@ -50,7 +50,7 @@ pub fn replace<T: StateDoc>(state: &StateDir, mut doc: T) {
 
 /// Every event in `<state>/events.jsonl`; a line that is no JSON (a writer killed
 /// mid-line leaves one) is skipped.
-pub fn events(state: &Path) -> Vec<Value> {
+pub(crate) fn events(state: &Path) -> Vec<Value> {
     std::fs::read_to_string(state.join("events.jsonl"))
         .unwrap_or_default()
         .lines()
@@ -59,7 +59,7 @@ pub fn events(state: &Path) -> Vec<Value> {
 }
 
 /// Every state file and event in `state` is valid against its published schema.
-pub fn assert_valid_state_files(state: &Path) {
+pub(crate) fn assert_valid_state_files(state: &Path) {
     let dir = StateDir::new(state);
     StateFile::<RoutingDecisions>::new(&dir)
         .read()
@@ -90,6 +90,6 @@ pub fn assert_valid_state_files(state: &Path) {
 }
 
 /// Reads a state document through the store; `None` if it cannot be read or is invalid.
-pub fn try_read<T: StateDoc>(state: &StateDir) -> Option<T> {
+pub(crate) fn try_read<T: StateDoc>(state: &StateDir) -> Option<T> {
     StateFile::<T>::new(state).read().ok()
 }

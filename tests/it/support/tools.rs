@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 /// A fake tool script under `tests/tools/` (`"executor/stamp.sh"`), as an absolute path.
-pub fn tool(rel: &str) -> String {
+pub(crate) fn tool(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/tools")
         .join(rel)
@@ -18,7 +18,7 @@ pub fn tool(rel: &str) -> String {
 /// never passes without running the test; elsewhere this prints why to stderr and returns
 /// `false`, and the test returns early (a skip). Use: `if !require_tool("ruff") { return; }`.
 #[track_caller]
-pub fn require_tool(name: &str) -> bool {
+pub(crate) fn require_tool(name: &str) -> bool {
     if on_path(name).is_some() {
         return true;
     }

@@ -5,11 +5,11 @@ use std::fmt::Display;
 use std::time::{Duration, Instant};
 
 /// The longest pause between two looks at a condition.
-pub const POLL: Duration = Duration::from_millis(20);
+pub(crate) const POLL: Duration = Duration::from_millis(20);
 
 /// What a condition reports: `bool` (holds or not) or `Option<T>` (`Some` once it holds,
 /// carrying what was waited for).
-pub trait Ready {
+pub(crate) trait Ready {
     /// What [`wait_until`] returns once the condition holds.
     type Output;
     /// `Some` once the condition holds.
@@ -34,7 +34,7 @@ impl<T> Ready for Option<T> {
 /// `limit` has passed. It looks at once, then after 1, 2, 4 … ms, then every [`POLL`], so
 /// a quick condition costs little and a slow one does not spin.
 #[track_caller]
-pub fn wait_until<R: Ready>(
+pub(crate) fn wait_until<R: Ready>(
     what: impl Display,
     limit: Duration,
     cond: impl FnMut() -> R,
@@ -48,7 +48,7 @@ pub fn wait_until<R: Ready>(
 
 /// A named deadline, for the harness loops that pause their own way (on a phase's wake-up
 /// channel, or with a child to kill first) but must time out like [`wait_until`].
-pub struct Deadline {
+pub(crate) struct Deadline {
     what: String,
     limit: Duration,
     at: Instant,
@@ -56,7 +56,7 @@ pub struct Deadline {
 
 impl Deadline {
     /// A deadline `limit` from now for `what`.
-    pub fn new(what: impl Display, limit: Duration) -> Deadline {
+    pub(crate) fn new(what: impl Display, limit: Duration) -> Deadline {
         Deadline {
             what: what.to_string(),
             limit,
@@ -65,18 +65,18 @@ impl Deadline {
     }
 
     /// The instant the deadline passes.
-    pub fn at(&self) -> Instant {
+    pub(crate) fn at(&self) -> Instant {
         self.at
     }
 
     /// Whether the deadline has passed.
-    pub fn passed(&self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         Instant::now() >= self.at
     }
 
     /// Fails the test: timed out waiting for `what`, then `detail` (if any).
     #[track_caller]
-    pub fn fail(&self, detail: &str) -> ! {
+    pub(crate) fn fail(&self, detail: &str) -> ! {
         let sep = if detail.is_empty() { "" } else { "\n" };
         panic!(
             "timed out after {:?} waiting for {}{sep}{detail}",
@@ -86,20 +86,20 @@ impl Deadline {
 
     /// Fails the test if the deadline has passed.
     #[track_caller]
-    pub fn check(&self) {
+    pub(crate) fn check(&self) {
         if self.passed() {
             self.fail("");
         }
     }
 
     /// When to look next: [`POLL`] from now, but not past the deadline.
-    pub fn next_look(&self) -> Instant {
+    pub(crate) fn next_look(&self) -> Instant {
         (Instant::now() + POLL).min(self.at)
     }
 
     /// Polls `cond` (see [`wait_until`]) until it holds, or returns `None` once the deadline
     /// has passed, so the caller can clean up before calling [`Deadline::fail`].
-    pub fn poll<R: Ready>(&self, mut cond: impl FnMut() -> R) -> Option<R::Output> {
+    pub(crate) fn poll<R: Ready>(&self, mut cond: impl FnMut() -> R) -> Option<R::Output> {
         let mut pause = Duration::from_millis(1);
         loop {
             if let Some(v) = cond().ready() {

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 /// The task ids whose result says `succeeded`.
-pub fn succeeded(root: &Path) -> BTreeSet<String> {
+pub(super) fn succeeded(root: &Path) -> BTreeSet<String> {
     let path = root.join(".state/execution_results.json");
     let doc: Value = std::fs::read(path)
         .ok()
@@ -26,7 +26,7 @@ pub fn succeeded(root: &Path) -> BTreeSet<String> {
 
 /// Never a silent empty log: each task's last attempt has its whole output in its logs,
 /// or says on the attempt (`log_error`) what could not be written.
-pub fn assert_logs_kept_or_loss_recorded(root: &Path) -> usize {
+pub(super) fn assert_logs_kept_or_loss_recorded(root: &Path) -> usize {
     let doc: Value = serde_json::from_slice(
         &std::fs::read(root.join(".state/execution_results.json")).expect("read results"),
     )
@@ -69,7 +69,7 @@ pub fn assert_logs_kept_or_loss_recorded(root: &Path) -> usize {
 }
 
 /// How many `error:`/`warning:` lines say an append to the log failed.
-pub fn failed_appends(stderr: &str) -> usize {
+pub(super) fn failed_appends(stderr: &str) -> usize {
     stderr
         .lines()
         .filter(|l| l.contains("events.jsonl: cannot append"))
@@ -77,7 +77,7 @@ pub fn failed_appends(stderr: &str) -> usize {
 }
 
 /// Every line of the log, parsed; fails on a line that is not JSON (a torn line).
-pub fn log_events(root: &Path) -> Vec<Value> {
+pub(super) fn log_events(root: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(root.join(".state/events.jsonl")).unwrap_or_default();
     assert!(
         text.is_empty() || text.ends_with('\n'),
