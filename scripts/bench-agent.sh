@@ -12,7 +12,9 @@
 #   overhead = step − duration_ms[i]                  (the CLI process's own wall time)
 # i.e. recording the previous step, unblocking this one, preparing it (agent home, prompt),
 # spawning, collecting, parsing its usage. Run twice: in place, and with
-# `isolation = "worktree"` (git worktree add, commit, diff, merge back, remove per step).
+# `isolation = "worktree"` (git worktree add, commit, diff, merge back, remove per step),
+# followed by the floor measured in the same run: one bare git process, and a bare
+# `git worktree add` + `git worktree remove` of the same repository.
 set -euo pipefail
 n=${1:-200}
 which=${2:-both}
@@ -105,5 +107,27 @@ if [ "$which" != worktree ]; then
 fi
 if [ "$which" != in-place ]; then
   run_chain "$work/isolated" 'isolation = "worktree"'
+  # The floor, in the same run: what bare git costs for the same repository (N task
+  # directories): one short git process, and a worktree made and removed (the checkout of
+  # every file and its removal), 20 times each.
+  python3 - "$work/isolated" <<'PY'
+import subprocess, sys, time
+repo = sys.argv[1]
+def p50(f, n=20):
+    xs = []
+    for _ in range(n):
+        t = time.perf_counter(); f(); xs.append((time.perf_counter() - t) * 1000)
+    return sorted(xs)[len(xs) // 2]
+def git(*args):
+    subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True)
+one = p50(lambda: git("rev-parse", "HEAD"))
+def add_remove():
+    git("worktree", "add", "--quiet", "--detach", f"{repo}/.floor", "HEAD")
+    git("worktree", "remove", "--force", f"{repo}/.floor")
+both = p50(add_remove)
+print(f"  floor: one git process      p50 {one:6.1f} ms")
+print(f"  floor: git worktree add + remove (bare)  p50 {both:6.1f} ms")
+PY
 fi
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "(timestamps in the results have millisecond resolution)"

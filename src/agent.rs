@@ -16,7 +16,7 @@ pub mod prompt;
 pub mod usage;
 
 pub use auth::key_refused;
-pub use ended::{AgentEnd, end_attempt};
+pub use ended::{AgentEnd, end_attempt, settle_gated};
 pub use fix_run::{FixRun, observe_fix_run};
 pub use home::{home_dir, missing_key, prepare_env};
 

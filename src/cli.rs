@@ -6,17 +6,22 @@
 //! [`Command::run`].
 
 mod archive;
+mod completions;
 mod control;
+mod dag;
 mod edit;
 mod events;
 mod init;
 mod log_format;
 mod logs;
+mod man;
 mod out;
 mod plan;
+mod progress;
 mod rerun;
 mod run;
 mod schema;
+mod show;
 mod status;
 mod submit;
 mod tools;
@@ -39,12 +44,21 @@ pub use out::{Out, note, report};
 
 pub use crate::error::{EXIT_FAILURE, EXIT_USAGE};
 
+/// `phase --version`: the package version and the commit it was built from (build.rs;
+/// `unknown` outside a git checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PHASE_GIT_COMMIT"),
+    ")"
+);
+
 /// Exit code: everything is ok.
 pub const EXIT_OK: i32 = 0;
 
 /// `phase`: a file-driven workflow engine.
 #[derive(Debug, Parser)]
-#[command(name = "phase", version, about, propagate_version = true)]
+#[command(name = "phase", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// The state directory.
     #[arg(
@@ -91,6 +105,8 @@ pub enum Command {
     Run(run::Args),
     /// Show every task's state as derived from the files.
     Status(status::Args),
+    /// Everything about one task: decision, attempts, analyses, fixes, gates, logs.
+    Show(show::Args),
     /// Cancel tasks: a running task's process group is killed; the task ends canceled.
     Cancel(control::Args),
     /// Give quarantined, failed or canceled tasks a fresh retry budget.
@@ -112,6 +128,12 @@ pub enum Command {
     Rerun(rerun::Args),
     /// Move a finished run's records to .state/archive/<run_id>/.
     Archive(archive::Args),
+    /// The tasks' dependency graph (`--dot`: Graphviz), in execution order.
+    Dag(dag::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+    /// Print the manual page (roff; `phase man | man -l -`).
+    Man(man::Args),
     /// Internal: the attempt runner an executor starts (docs/ATTEMPTS.md).
     #[command(name = "__runner", hide = true)]
     Runner(crate::runner::RunnerArgs),
@@ -162,12 +184,35 @@ pub struct Context {
     pub config_path: PathBuf,
     /// Whether the user named the config (then it must exist).
     pub config_explicit: bool,
+    /// `-v` given this many times.
+    pub verbose: u8,
+    /// `-q` given this many times.
+    pub quiet: u8,
 }
 
 impl Context {
+    /// The config as named in messages: its path, or the built-in defaults when the
+    /// default path does not exist.
+    pub fn config_shown(&self) -> PathBuf {
+        if self.config_explicit || self.config_path.is_file() {
+            self.config_path.clone()
+        } else {
+            PathBuf::from("the built-in default config")
+        }
+    }
+
     /// Loads the configuration: the built-in defaults when the default path is absent,
     /// an error when an explicitly named file is.
     pub fn config(&self) -> Result<Config> {
+        // `-v` says which config is in use: a misplaced file silently means the defaults.
+        if self.config_explicit || self.config_path.is_file() {
+            tracing::info!("config: {}", self.config_path.display());
+        } else {
+            tracing::info!(
+                "config: built-in defaults ({} does not exist)",
+                self.config_path.display()
+            );
+        }
         if self.config_explicit {
             Config::load_required(&self.config_path)
         } else {
@@ -186,6 +231,7 @@ impl Command {
             Command::Submit(args) => submit::run(args, ctx, out),
             Command::Run(args) => run::run(args, ctx, out),
             Command::Status(args) => status::run(args, ctx, out),
+            Command::Show(args) => show::run(args, ctx, out),
             Command::Cancel(args) => control::run(RequestAction::Cancel, args, ctx, out),
             Command::Retry(args) => control::retry(args, ctx, out),
             Command::Events(args) => events::run(args, ctx, out),
@@ -196,6 +242,9 @@ impl Command {
             Command::Plan(args) => plan::run(args, ctx, out),
             Command::Rerun(args) => rerun::run(args, ctx, out),
             Command::Archive(args) => archive::run(args, ctx, out),
+            Command::Dag(args) => dag::run(args, ctx, out),
+            Command::Completions(args) => completions::run(args, out),
+            Command::Man(args) => man::run(args, out),
             Command::Runner(args) => Ok(crate::runner::serve(args, &ctx.state)?),
             Command::SlurmJob(args) => Ok(crate::slurm::run_job(args, &ctx.state)?),
         }
@@ -227,6 +276,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>, stdout: &mut dyn std::io::W
         state: StateDir::new(&cli.state_dir),
         config_path: cli.config.clone(),
         config_explicit,
+        verbose: cli.verbose,
+        quiet: cli.quiet,
     };
     let mut out = Out::new(stdout);
     match cli.command.run(&ctx, &mut out) {
@@ -265,7 +316,12 @@ fn locate_project(
     config_explicit: bool,
     state_explicit: bool,
 ) -> std::result::Result<(), String> {
-    if state_explicit || matches!(cli.command, Command::Init(_) | Command::Schema(_)) {
+    if state_explicit
+        || matches!(
+            cli.command,
+            Command::Init(_) | Command::Schema(_) | Command::Completions(_) | Command::Man(_)
+        )
+    {
         return Ok(());
     }
     let cwd =

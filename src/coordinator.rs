@@ -4,26 +4,22 @@
 
 mod phase_loop;
 mod signals;
+mod start;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, select};
+use crossbeam_channel::{Receiver, select};
 use serde_json::json;
 
 use crate::config::Config;
 use crate::events::EventLog;
-use crate::executor::Executor;
 use crate::model::EventType;
-use crate::phase::{Phase, Wake};
-use crate::recovery::Recovery;
-use crate::router::Router;
 use crate::status::{self, LivePhases, Snapshot};
-use crate::store::{Presence, StateDir, sweep_stale_temp_files};
-use crate::watch::{Subscriber, Watch, WatchOptions};
+use crate::store::{StateDir, sweep_stale_temp_files};
 use crate::{Error, Result};
 
-use phase_loop::{LoopTiming, Report};
+use phase_loop::Report;
 
 /// A phase that `phase run` can start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -150,41 +146,7 @@ pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Resul
         tracing::warn!("{e}");
     }
 
-    let mut presences = Vec::new();
-    let (report_tx, report_rx) = crossbeam_channel::unbounded::<Report>();
-    let timing = LoopTiming::from_config(&config);
-    let mut wakers: Vec<Sender<Wake>> = Vec::new();
-    let mut subscribers = Vec::new();
-    let mut threads = Vec::new();
-    for name in &names {
-        let phase: Box<dyn Phase> = match name {
-            PhaseName::Router => {
-                Box::new(Router::new(state.clone(), config.clone(), events.clone()))
-            }
-            PhaseName::Executor => {
-                Box::new(Executor::new(state.clone(), config.clone(), events.clone()))
-            }
-            PhaseName::Recovery => Box::new(
-                Recovery::new(state.clone(), config.clone(), events.clone())
-                    .with_config_file(options.config_file.as_deref()),
-            ),
-        };
-        presences.push(Presence::register(state, name.as_str())?);
-        let (tx, rx) = crossbeam_channel::unbounded::<Wake>();
-        // Every phase sees every change; its loop drops what `wakes_on` rejects.
-        subscribers.push(Subscriber::new(Box::new(|_| true), tx.clone()));
-        wakers.push(tx.clone());
-        threads.push(phase_loop::spawn(phase, rx, tx, report_tx.clone(), timing)?);
-    }
-    drop(report_tx);
-    let watch = Watch::start(
-        state,
-        WatchOptions {
-            poll: options.poll || config.state.poll,
-            poll_interval: Duration::from_millis(config.state.poll_interval_ms.max(10)),
-        },
-        subscribers,
-    )?;
+    let phases = start::Phases::start(state, &config, options, &names, &events)?;
     let signals = signals::listen()?;
 
     let poll_interval = Duration::from_millis(config.state.poll_interval_ms.max(10));
@@ -192,15 +154,8 @@ pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Resul
         once: options.once,
         broken_settle: poll_interval + BROKEN_SETTLE_MARGIN,
     };
-    let outcome = supervise(state, &names, ends, &report_rx, &signals, &events);
-
-    for waker in &wakers {
-        let _ = waker.send(Wake::Shutdown);
-    }
-    for thread in threads {
-        let _ = thread.join();
-    }
-    drop(watch);
+    let outcome = supervise(state, &names, ends, &phases.reports, &signals, &events);
+    let presences = phases.stop();
     let (snapshot, signaled) = outcome?;
     drop(presences);
     let snapshot = match snapshot {

@@ -96,7 +96,10 @@ impl Phase for Executor {
 
     fn wakes_on(&self, path: &Path) -> bool {
         // `attempts/`: an outcome record written by a runner whose engine is gone.
-        Inputs::FILES.iter().any(|f| path == Path::new(f)) || path.starts_with("attempts")
+        // `fixes_in_progress.json`: a fix that ended may let a held-back task start.
+        Inputs::FILES.iter().any(|f| path == Path::new(f))
+            || path.starts_with("attempts")
+            || crate::store::is_fixes_in_progress(path)
     }
 
     fn start(&mut self, waker: Waker) -> Result<()> {

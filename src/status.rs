@@ -2,6 +2,7 @@
 //! [`crate::lifecycle`]. `phase status` prints it; `phase run --once` and `phase wait` use
 //! it to decide that nothing is left to do.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::Result;
@@ -44,4 +45,88 @@ pub fn read_facts(state: &StateDir) -> Result<Facts> {
         inbox: list_task_files(&state.inbox())?,
         rejected,
     })
+}
+
+/// What a task waits on, in words for the WAITING ON column: for a blocked task, its
+/// dependencies that have not succeeded; otherwise the phase that must act next.
+pub fn waiting_on(task: &TaskView, deps: &[String], states: &HashMap<&str, TaskState>) -> String {
+    if task.state == TaskState::Blocked {
+        let open: Vec<String> = deps
+            .iter()
+            .filter(|d| states.get(d.as_str()) != Some(&TaskState::Succeeded))
+            .map(|d| {
+                if states.contains_key(d.as_str()) {
+                    d.clone()
+                } else {
+                    // Named but never submitted: it waits for a person to submit it.
+                    format!("{d} (not submitted)")
+                }
+            })
+            .collect();
+        if !open.is_empty() {
+            return open.join(", ");
+        }
+    }
+    task.waiting_on.unwrap_or_default().to_string()
+}
+
+/// Every RFC 3339 time in `text` (`2026-01-02T03:04:05.678Z`) said relative to `now`:
+/// `in 1m05s`, `12s ago`; an `at` before it goes (`retry at T` reads `retry in 1m05s`).
+/// Other text is kept as is.
+pub fn relative_times(text: &str, now: jiff::Timestamp) -> String {
+    static STAMP: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let Some(re) = STAMP
+        .get_or_init(|| {
+            regex::Regex::new(
+                r"(?:\bat )?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))",
+            )
+            .ok()
+        })
+        .as_ref()
+    else {
+        return text.to_string();
+    };
+    re.replace_all(text, |caps: &regex::Captures<'_>| {
+        match caps[1].parse::<jiff::Timestamp>() {
+            Ok(at) => relative(at, now),
+            Err(_) => caps[0].to_string(),
+        }
+    })
+    .into_owned()
+}
+
+/// `at` relative to `now`: `in 5s`, `3m20s ago`, `2h05m ago`, `4d ago`.
+pub fn relative(at: jiff::Timestamp, now: jiff::Timestamp) -> String {
+    let secs = at.as_second() - now.as_second();
+    let n = secs.unsigned_abs();
+    let span = match n {
+        0..60 => format!("{n}s"),
+        60..3600 => format!("{}m{:02}s", n / 60, n % 60),
+        3600..86400 => format!("{}h{:02}m", n / 3600, (n % 3600) / 60),
+        _ => format!("{}d", n / 86400),
+    };
+    if secs >= 0 {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_text_become_relative() {
+        let now: jiff::Timestamp = "2026-01-02T03:04:05Z".parse().expect("time");
+        assert_eq!(
+            relative_times("retry at 2026-01-02T03:05:10.500Z (attempt 2)", now),
+            "retry in 1m05s (attempt 2)"
+        );
+        assert_eq!(
+            relative_times("since 2026-01-02T01:04:05Z", now),
+            "since 2h00m ago"
+        );
+        assert_eq!(relative_times("no time here", now), "no time here");
+    }
 }

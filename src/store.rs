@@ -18,6 +18,7 @@ mod contain;
 mod edit;
 mod fence;
 mod file_name;
+mod fixes_in_progress;
 mod inbox;
 mod layout;
 mod listing;
@@ -46,6 +47,8 @@ pub use contain::{dir_below, open_below, symlink_error};
 pub use edit::{EDITABLE, EditOutcome, EditSession};
 pub use fence::{FENCE_BYTES, Fence, FencedClaim};
 pub use file_name::MAX_TASK_FILE_NAME_BYTES;
+pub use fixes_in_progress::{FIXES_IN_PROGRESS, FixInProgress, begin_fix, end_fix};
+pub use fixes_in_progress::{fixes_in_progress_path, is_fixes_in_progress, live_fixes};
 pub use inbox::{
     InboxFile, InboxLock, RejectionNote, accept_task_file, accepted_task_exists,
     accepted_task_path, inbox_fingerprint, inbox_has_task_files, is_inbox_candidate, list_inbox,

@@ -14,22 +14,31 @@
 //!   into the checkout file by file (three-way against the base, so changes made there
 //!   meanwhile are kept). A conflict writes nothing, keeps the branch, and fails the
 //!   attempt with a reason starting [`CANNOT_MERGE`] (classified `needs_human`);
-//! - the worktree is removed, and the branch too unless it is kept for a conflict.
+//! - the branch is deleted unless it is kept for a conflict, and the worktree is kept for
+//!   reuse by the next isolated attempt in the same repository (`spare`), else removed.
 //!
-//! With an acceptance gate the change is merged when the attempt exits 0, before the gate
-//! runs: the gate then judges the merged workdir, as it would a task run in place.
+//! With an acceptance gate the change is merged only once the gate passed: an attempt
+//! that exits 0 keeps its worktree, the gate runs there ([`gate_dir`]), and its verdict
+//! settles it (merged, or after a failed gate only recorded as a patch, the task's
+//! workdir untouched).
+//!
+//! A ladder tier's fix (an agent during recovery) of an isolated task runs in a worktree
+//! of its own too, `<attempt>.<tier>` ([`start_named`]): its change comes back only when
+//! the CLI succeeded, so a tier that failed half-way leaves nothing for the next one.
 
 mod git;
 mod merge;
+mod spare;
 mod start;
 
 use std::path::{Path, PathBuf};
 
 use git::Git;
 use start::remove_worktree;
+pub(crate) use start::start_named;
 pub use start::{Started, start};
 
-use crate::model::{Isolation, MergeOutcome, TaskSpec, WorktreeRun};
+use crate::model::{Isolation, MergeOutcome, TaskResult, TaskSpec, WorktreeRun};
 use crate::store::StateDir;
 
 /// How the reason of an attempt whose change could not be merged starts.
@@ -39,6 +48,11 @@ pub const CANNOT_MERGE: &str = "cannot merge";
 /// ref components except for what git forbids anywhere in a ref (`..`, a trailing `.`
 /// or `.lock`), which is replaced by `_`.
 pub fn branch_name(task_id: &str, attempt: u32) -> String {
+    branch_for(task_id, &attempt.to_string())
+}
+
+/// The branch of the worktree named `name` of `task_id`: `phase/<task>/<name>`.
+fn branch_for(task_id: &str, name: &str) -> String {
     let mut id = task_id.replace("..", "__");
     if id.ends_with(".lock") {
         id.truncate(id.len() - ".lock".len());
@@ -48,7 +62,7 @@ pub fn branch_name(task_id: &str, attempt: u32) -> String {
         id.pop();
         id.push('_');
     }
-    format!("phase/{id}/{attempt}")
+    format!("phase/{id}/{name}")
 }
 
 /// `<state>/worktrees/<task>/`, absolute: the worktrees of one task.
@@ -109,6 +123,29 @@ pub fn isolate(
     }))
 }
 
+/// Where the gate of attempt `attempt` (recorded in `result`) runs, for a task whose
+/// workdir is `workdir`: the workdir's place in the attempt's worktree, while its change
+/// waits there for the verdict; `None` when the attempt was not isolated (the gate runs
+/// in the workdir).
+pub fn gate_dir(result: &TaskResult, attempt: u32, workdir: &Path) -> Option<PathBuf> {
+    let run = result
+        .attempts
+        .iter()
+        .rfind(|a| a.attempt == attempt)?
+        .worktree
+        .as_ref()
+        .filter(|w| w.merge == MergeOutcome::Pending)?;
+    let path = Path::new(&run.path);
+    let real = std::fs::canonicalize(workdir).ok()?;
+    let inside = real.strip_prefix(&run.repository).ok()?;
+    let dir = if inside.as_os_str().is_empty() {
+        path.to_path_buf()
+    } else {
+        path.join(inside)
+    };
+    dir.is_dir().then_some(dir)
+}
+
 /// An isolated attempt after [`settle`].
 #[derive(Debug, Clone)]
 pub struct Settled {
@@ -151,6 +188,10 @@ pub fn settle(
             Ok(conflicts) if conflicts.is_empty() => run.merge = MergeOutcome::Merged,
             Ok(conflicts) => {
                 run.merge = MergeOutcome::Conflict;
+                let kept = git.bytes(["update-ref", &format!("refs/heads/{branch}"), &head]);
+                if let Err(e) = kept {
+                    tracing::warn!(task = %task_id, "cannot keep the branch {branch}: {e}");
+                }
                 let list: Vec<String> = conflicts
                     .iter()
                     .map(|c| format!("{} ({})", c.path, c.why))
@@ -169,9 +210,18 @@ pub fn settle(
             }
         },
     }
-    remove_worktree(&git, &path);
-    if run.merge != MergeOutcome::Conflict {
-        let _ = git.bytes(["branch", "-D", &run.branch]);
+    // Unless a conflict keeps it, the branch goes (the ref alone: the worktree may still
+    // have it checked out) and the worktree is kept for the next attempt.
+    let kept = run.merge != MergeOutcome::Conflict
+        && git
+            .bytes(["update-ref", "-d", &format!("refs/heads/{branch}")])
+            .is_ok()
+        && spare::put_aside(state, &top, &path);
+    if !kept {
+        remove_worktree(&git, &path);
+        if run.merge != MergeOutcome::Conflict {
+            let _ = git.bytes(["branch", "-D", &run.branch]);
+        }
     }
     // The task's directory goes once its last worktree has.
     let _ = std::fs::remove_dir(task_dir(state, task_id));
@@ -193,14 +243,19 @@ fn commit(
     let wt = Git::at(path);
     wt.bytes(["add", "--all", "--", "."])?;
     let tree = wt.text(["write-tree"])?;
-    if tree == wt.text(["rev-parse", &format!("{}^{{tree}}", run.base)])? {
+    // `<attempt>`, or `<attempt>.<tier>` for a ladder tier's fix.
+    let name = path
+        .file_name()
+        .map_or_else(|| attempt.to_string(), |n| n.to_string_lossy().into_owned());
+    let message = format!("phase: task {task_id}, {name}");
+    // The branch itself moves only when it is kept (a conflict): the commit and the
+    // patch are all the other outcomes need, and each git run costs milliseconds.
+    let head = wt.text(["commit-tree", &tree, "-p", &run.base, "-m", &message])?;
+    let patch = wt.bytes(["diff", "--binary", &run.base, &head])?;
+    if patch.is_empty() {
         return Ok(None);
     }
-    let message = format!("phase: task {task_id}, attempt {attempt}");
-    let head = wt.text(["commit-tree", &tree, "-p", &run.base, "-m", &message])?;
-    wt.bytes(["update-ref", &format!("refs/heads/{}", run.branch), &head])?;
-    let patch = wt.bytes(["diff", "--binary", &run.base, &head])?;
-    let rel = format!("logs/{task_id}/{attempt}.patch");
+    let rel = format!("logs/{task_id}/{name}.patch");
     let file = state.root().join(&rel);
     // `logs/<task>/<n>.patch`: no planted link on the way is followed (issue 8).
     crate::store::open_below(&file, 3, crate::store::Access::Truncate)

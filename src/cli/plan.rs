@@ -3,6 +3,8 @@
 //! so a plan with a mistake submits nothing; `plans.json` is held under its lock from the
 //! first read to the last write, so two imports never submit the same item twice.
 
+mod json;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -46,6 +48,9 @@ pub struct ImportArgs {
     /// Print what would be submitted; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the result as JSON for programs (schemas/plan_import.schema.json).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `phase plan close`.
@@ -99,6 +104,10 @@ fn import_plans(args: &ImportArgs, ctx: &Context, out: &mut Out<'_>) -> Outcome 
         }
         events.flush()?;
         locked.commit(&mut doc, &writer)?;
+    }
+    if args.json {
+        out.line(json::render(&prepared, args.dry_run)?)?;
+        return Ok(EXIT_OK);
     }
     for p in &prepared {
         print_plan(p, args.dry_run, out)?;

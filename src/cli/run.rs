@@ -1,8 +1,11 @@
 //! `phase run [PHASE…] [--once]`: runs the phases until a signal, or until quiescent.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use super::progress::{Monitor, Show};
 use super::{Context, Failure, Out, Outcome};
+use crate::config::Config;
 use crate::coordinator::{self, PhaseName, RunOptions};
 use crate::status::TaskState;
 
@@ -23,6 +26,10 @@ pub struct Args {
     /// file systems).
     #[arg(long)]
     pub poll: bool,
+    /// Run nothing: print each task's tool, expanded argv, workdir and dependencies, in
+    /// the order the executor would start them.
+    #[arg(long, conflicts_with_all = ["once", "all", "poll"])]
+    pub dry_run: bool,
 }
 
 /// Runs the coordinator; with `--once` prints a one-line summary of the end state.
@@ -34,6 +41,9 @@ pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
         .collect::<crate::Result<Vec<_>>>()
         .map_err(Failure::usage)?;
     let config = Arc::new(ctx.config().map_err(Failure::usage)?);
+    if args.dry_run {
+        return super::dag::print_plan(ctx, &config, out);
+    }
     if !ctx.state.root().is_dir() {
         return Err(Failure::usage(crate::Error::Usage(format!(
             "{}: no state directory here; run `phase init` first",
@@ -49,7 +59,15 @@ pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
             .then(|| ctx.config_path.clone()),
         all: args.all,
     };
-    let report = coordinator::run(&ctx.state, config, &options)?;
+    if ctx.quiet == 0 {
+        eprintln!("{}", start_line(ctx, &options, &config));
+    }
+    let show = Show::from_flags(args.once, ctx.quiet, ctx.verbose);
+    let grace = Duration::from_millis(config.execution.shutdown_grace_ms);
+    let monitor = Monitor::start(&ctx.state, show, grace);
+    let report = coordinator::run(&ctx.state, config, &options);
+    monitor.stop();
+    let report = report?;
     if let Some(snapshot) = &report.snapshot {
         let counts: Vec<String> = snapshot
             .counts
@@ -57,8 +75,9 @@ pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
             .map(|(state, n)| format!("{n} {state}"))
             .collect();
         out.line(format!(
-            "{} tasks: {}",
+            "{} task{}: {}",
             snapshot.tasks.len(),
+            if snapshot.tasks.len() == 1 { "" } else { "s" },
             if counts.is_empty() {
                 "none".to_string()
             } else {
@@ -75,4 +94,33 @@ pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
         }
     }
     Ok(report.exit_code())
+}
+
+/// `phase: running router, executor, recovery on .state (config …; up to 4 attempts at
+/// once)`: what this process is about to do, so a wrong directory or config shows at once.
+fn start_line(ctx: &Context, options: &RunOptions, config: &Config) -> String {
+    let phases: Vec<&str> = if options.phases.is_empty() {
+        PhaseName::ALL.iter().map(|p| p.as_str()).collect()
+    } else {
+        options.phases.iter().map(|p| p.as_str()).collect()
+    };
+    let config_text = match &options.config_file {
+        Some(path) => path.display().to_string(),
+        None => format!(
+            "built-in defaults; {} does not exist",
+            ctx.config_path.display()
+        ),
+    };
+    let parallel = config.execution.parallelism();
+    format!(
+        "phase: running {} on {} (config {config_text}; up to {parallel} attempt{} at once{})",
+        phases.join(", "),
+        ctx.state.root().display(),
+        if parallel == 1 { "" } else { "s" },
+        if options.once {
+            "; until nothing is left to do"
+        } else {
+            "; Ctrl-C stops"
+        },
+    )
 }

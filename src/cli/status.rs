@@ -1,25 +1,96 @@
-//! `phase status [--json]`: every task's state, derived from the files.
+//! `phase status [IDS…] [--state S] [--kind K] [--json]`: every task's state, derived from
+//! the files. One line per task (no rule between rows), cut to the terminal's width, in
+//! colour on a terminal (not with `NO_COLOR`, nor when piped); times relative to now.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 
-use comfy_table::{Table, presets};
+use anstyle::{AnsiColor, Style};
 
 use super::{Context, EXIT_OK, Failure, Out, Outcome};
 use crate::Error;
-use crate::status::{LivePhases, TaskView, snapshot};
+use crate::model::{RoutingDecisions, StateDoc};
+use crate::status::{LivePhases, TaskState, TaskView, relative_times, snapshot, waiting_on};
+use crate::store::read_view;
 
 /// Arguments of `phase status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Only these tasks.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Only tasks in these states (repeat, or comma-separate: `--state failed,blocked`).
+    #[arg(long = "state", value_name = "STATE", value_delimiter = ',')]
+    pub states: Vec<String>,
+    /// Only tasks of these kinds (as routed; repeat, or comma-separate).
+    #[arg(long = "kind", value_name = "KIND", value_delimiter = ',')]
+    pub kinds: Vec<String>,
     /// Print JSON for programs (`{"tasks": [...], "counts": {...}, "agents": {...}}`).
     #[arg(long)]
     pub json: bool,
 }
 
+/// Every state name, for `--state` and its error.
+const STATES: [TaskState; 14] = [
+    TaskState::Queued,
+    TaskState::Routed,
+    TaskState::Blocked,
+    TaskState::Running,
+    TaskState::Verifying,
+    TaskState::Recovering,
+    TaskState::RetryScheduled,
+    TaskState::Failed,
+    TaskState::Succeeded,
+    TaskState::Quarantined,
+    TaskState::Canceled,
+    TaskState::DepFailed,
+    TaskState::Rejected,
+    TaskState::Duplicate,
+];
+
 /// Prints the table (or JSON) and the counts. Exit 1 if a state file is invalid.
 pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
+    for s in &args.states {
+        if !STATES.iter().any(|t| t.as_str() == s) {
+            let names: Vec<&str> = STATES.iter().map(|t| t.as_str()).collect();
+            return Err(Failure::usage(Error::Usage(format!(
+                "--state: unknown state {s:?}; expected one of {}",
+                names.join(", ")
+            ))));
+        }
+    }
     let live = LivePhases::detect(&ctx.state)?;
-    let snap = snapshot(&ctx.state, live)?;
+    let mut snap = snapshot(&ctx.state, live)?;
+    let decisions: RoutingDecisions = read_view(&ctx.state.file(RoutingDecisions::FILE))?;
+    let routed: HashMap<&str, (&str, &[String])> = decisions
+        .decisions
+        .iter()
+        .map(|d| {
+            let deps: &[String] = &d.task.depends_on;
+            (d.task_id.as_str(), (d.task_kind.as_str(), deps))
+        })
+        .collect();
+    let total = snap.tasks.len();
+    // Dependencies filtered out of the table still count for WAITING ON.
+    let states: HashMap<String, TaskState> =
+        snap.tasks.iter().map(|t| (t.id.clone(), t.state)).collect();
+    snap.tasks.retain(|t| {
+        (args.ids.is_empty() || args.ids.contains(&t.id))
+            && (args.states.is_empty() || args.states.iter().any(|s| s == t.state.as_str()))
+            && (args.kinds.is_empty()
+                || routed
+                    .get(t.id.as_str())
+                    .is_some_and(|(kind, _)| args.kinds.iter().any(|k| k == kind)))
+    });
+    for id in args
+        .ids
+        .iter()
+        .filter(|id| !routed.contains_key(id.as_str()))
+    {
+        if !snap.tasks.iter().any(|t| &t.id == id) {
+            super::note(&format!("no task {id:?} here"));
+        }
+    }
     // What the AI coding agents' steps took and cost, summed (src/agent/cost.rs).
     let agents = crate::agent::cost::totals(&ctx.state)?;
     if args.json {
@@ -31,24 +102,44 @@ pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
         out.line(text)?;
         return Ok(EXIT_OK);
     }
-    let mut table = Table::new();
-    table.load_preset(if std::io::stdout().is_terminal() {
-        presets::UTF8_HORIZONTAL_ONLY
-    } else {
-        presets::NOTHING
-    });
-    table.set_header(["TASK", "STATE", "TOOL", "ATTEMPT", "DETAIL"]);
-    for t in &snap.tasks {
-        table.add_row([
-            t.id.clone(),
-            t.state.as_str().to_string(),
-            t.tool.clone().unwrap_or_default(),
-            t.attempt.to_string(),
-            detail(t),
-        ]);
-    }
+    let color = anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
+    let width = std::io::stdout()
+        .is_terminal()
+        .then(|| {
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_, w)| usize::from(w))
+        })
+        .flatten()
+        // A pseudo-terminal nobody sized says 0 columns: as good as unknown.
+        .filter(|w| *w > 0);
     if !snap.tasks.is_empty() {
-        out.line(table.to_string().trim_end())?;
+        let states: HashMap<&str, TaskState> =
+            states.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+        let now = jiff::Timestamp::now();
+        let rows: Vec<[String; 6]> = snap
+            .tasks
+            .iter()
+            .map(|t| {
+                let deps = routed.get(t.id.as_str()).map_or(&[][..], |(_, d)| d);
+                [
+                    t.id.clone(),
+                    t.state.as_str().to_string(),
+                    // A Slurm attempt: its job id beside the tool (docs/SLURM.md).
+                    match (&t.tool, &t.job_id) {
+                        (Some(tool), Some(job)) => format!("{tool} (job {job})"),
+                        (tool, _) => tool.clone().unwrap_or_default(),
+                    },
+                    t.attempt.to_string(),
+                    waiting_on(t, deps, &states),
+                    relative_times(&detail(t), now),
+                ]
+            })
+            .collect();
+        let states_of: Vec<TaskState> = snap.tasks.iter().map(|t| t.state).collect();
+        for line in render(&rows, &states_of, width, color) {
+            out.line(line.trim_end())?;
+        }
     }
     let counts: Vec<String> = snap
         .counts
@@ -64,9 +155,16 @@ pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     .filter(|(alive, _)| *alive)
     .map(|(_, name)| *name)
     .collect();
+    let shown = if snap.tasks.len() == total {
+        String::new()
+    } else {
+        format!("{} of ", snap.tasks.len())
+    };
+    // Before the counts: scripts and tests read the counts from the last line.
+    out.line(format!("config: {}", ctx.config_shown().display()))?;
     out.line(format!(
-        "{} tasks{}{}; phases running: {}",
-        snap.tasks.len(),
+        "{shown}{total} task{}{}{}; phases running: {}",
+        if total == 1 { "" } else { "s" },
         if counts.is_empty() { "" } else { ": " },
         counts.join(", "),
         if running.is_empty() {
@@ -92,4 +190,86 @@ fn detail(t: &TaskView) -> String {
         (None, true) => "request pending".to_string(),
         (reason, false) => reason.clone().unwrap_or_default(),
     }
+}
+
+const HEADER: [&str; 6] = ["TASK", "STATE", "TOOL", "ATT", "WAITING ON", "DETAIL"];
+/// Columns between cells.
+const GAP: usize = 2;
+
+/// The table's lines: the header and one line per row, cut to `width` when given (DETAIL
+/// first, then WAITING ON, then TASK), the STATE cell coloured when `color`.
+fn render(
+    rows: &[[String; 6]],
+    states: &[TaskState],
+    width: Option<usize>,
+    color: bool,
+) -> Vec<String> {
+    let len = |s: &str| s.chars().count();
+    let mut widths: Vec<usize> = HEADER.iter().map(|h| len(h)).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(len(cell));
+        }
+    }
+    if let Some(limit) = width {
+        let total = |w: &[usize]| w.iter().sum::<usize>() + GAP * (w.len() - 1);
+        // Shrink the wide columns in turn, each down to a floor that still reads.
+        for (col, floor) in [(5, 12), (4, 12), (0, 12), (5, 6), (4, 6)] {
+            let excess = total(&widths).saturating_sub(limit);
+            let floor = floor.max(len(HEADER[col])).min(widths[col]);
+            widths[col] -= excess.min(widths[col] - floor);
+        }
+    }
+    let header = Style::new().bold();
+    let line = |cells: [&str; 6], style: Option<Style>, head: bool| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let mut cell = fit(cell, widths[i]);
+            if i + 1 < cells.len() {
+                cell = format!("{cell:<w$}", w = widths[i] + GAP);
+            }
+            let style = if head {
+                Some(header)
+            } else {
+                style.filter(|_| i == 1)
+            };
+            match style.filter(|_| color) {
+                Some(s) => text.push_str(&format!("{s}{cell}{s:#}")),
+                None => text.push_str(&cell),
+            }
+        }
+        text
+    };
+    let mut lines = vec![line(HEADER, None, true)];
+    for (row, state) in rows.iter().zip(states) {
+        let cells = [0, 1, 2, 3, 4, 5].map(|i| row[i].as_str());
+        lines.push(line(cells, Some(state_style(*state)), false));
+    }
+    lines
+}
+
+/// `text` cut to `width` characters, with `…` when cut.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// Green for success, red for failures, yellow for waiting, cyan for moving.
+fn state_style(state: TaskState) -> Style {
+    let color = match state {
+        TaskState::Succeeded => AnsiColor::Green,
+        TaskState::Failed | TaskState::Quarantined | TaskState::DepFailed | TaskState::Rejected => {
+            AnsiColor::Red
+        }
+        TaskState::Blocked | TaskState::RetryScheduled | TaskState::Queued => AnsiColor::Yellow,
+        TaskState::Running | TaskState::Verifying | TaskState::Recovering | TaskState::Routed => {
+            AnsiColor::Cyan
+        }
+        TaskState::Canceled | TaskState::Duplicate => return Style::new().dimmed(),
+    };
+    Style::new().fg_color(Some(color.into()))
 }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::validate::refs::Refs;
 use super::{Context, EXIT_OK, Failure, Out, Outcome, note, report};
 use crate::Error;
 use crate::events::EventLog;
@@ -41,6 +42,15 @@ pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
         )));
     }
     let (submissions, mut problems) = read_inputs(&args.files);
+    // The tools and dependencies they name, against the config and the tasks known.
+    let config = ctx.config().map_err(Failure::usage)?;
+    let mut refs = Refs::new(Some((&config, &ctx.config_shown())), state);
+    for s in &submissions {
+        refs.add_known(s.id());
+    }
+    for s in &submissions {
+        problems.extend(refs.check(s.source(), s.spec()));
+    }
     let mut plans = Vec::with_capacity(submissions.len());
     let mut first_by_id: HashMap<&str, &Submission> = HashMap::new();
     for s in &submissions {

@@ -3,6 +3,8 @@
 //! everything is valid, else 1.
 
 mod events;
+mod json;
+pub(super) mod refs;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +17,7 @@ use crate::model::{
 };
 use crate::store::{StateFile, list_inbox, list_task_files, read_task_file};
 use crate::{Error, Result};
+use refs::Refs;
 
 /// Arguments of `phase validate`.
 #[derive(Debug, clap::Args)]
@@ -23,6 +26,10 @@ pub struct Args {
     /// `execution_results.json`), `*.toml` (config), `*.jsonl` (event log), anything else a
     /// task file. None: everything in the state directory, and the config.
     pub paths: Vec<PathBuf>,
+    /// Print the result as JSON for programs (schemas/validate.schema.json); the
+    /// `error:` lines still go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 type Checker = fn(&Path) -> Result<()>;
@@ -46,6 +53,8 @@ const STATE_FILES: [(&str, Checker); 10] = [
 struct Tally {
     files: usize,
     invalid: usize,
+    /// Every problem, for `--json`.
+    problems: Vec<json::Problem>,
 }
 
 impl Tally {
@@ -56,6 +65,7 @@ impl Tally {
         }
         for p in problems {
             report(p);
+            self.problems.push(json::Problem::of(p));
         }
     }
 }
@@ -63,12 +73,21 @@ impl Tally {
 /// Checks the given paths, or everything.
 pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     let mut tally = Tally::default();
+    let refs = task_refs(ctx, &args.paths);
     if args.paths.is_empty() {
-        check_everything(ctx, &mut tally)?;
+        check_everything(ctx, &mut tally, &refs)?;
     } else {
         for path in &args.paths {
-            tally.record(&check_path(path));
+            tally.record(&check_path(path, &refs));
         }
+    }
+    if args.json {
+        out.line(json::render(tally.files, tally.invalid, &tally.problems)?)?;
+        return Ok(if tally.invalid == 0 {
+            EXIT_OK
+        } else {
+            EXIT_FAILURE
+        });
     }
     let plural = |n: usize| if n == 1 { "file" } else { "files" };
     if tally.invalid == 0 {
@@ -99,7 +118,7 @@ fn warn_agents(path: &Path, config: &Config) {
 }
 
 /// One explicitly named file, its kind taken from its name.
-fn check_path(path: &Path) -> Vec<Error> {
+fn check_path(path: &Path, refs: &Refs) -> Vec<Error> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -123,11 +142,33 @@ fn check_path(path: &Path) -> Vec<Error> {
     if name.ends_with(".jsonl") {
         return events::check_log(path).unwrap_or_else(|e| vec![e]);
     }
-    read_task_file(path).err().into_iter().collect()
+    check_task(path, refs)
+}
+
+/// A task file: its format, then the tool and dependencies it names.
+fn check_task(path: &Path, refs: &Refs) -> Vec<Error> {
+    match read_task_file(path) {
+        Ok(spec) => refs.check(path, &spec),
+        Err(e) => vec![e],
+    }
+}
+
+/// What task files are checked against: the config's tools (when it loads; its own
+/// problems are reported as the config's) and the tasks known, explicit files included.
+fn task_refs(ctx: &Context, paths: &[PathBuf]) -> Refs {
+    let config = ctx.config().ok();
+    let shown = ctx.config_shown();
+    let mut refs = Refs::new(config.as_ref().map(|c| (c, shown.as_path())), &ctx.state);
+    for path in paths {
+        if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+            refs.add_known(stem);
+        }
+    }
+    refs
 }
 
 /// The config and every file of the state directory.
-fn check_everything(ctx: &Context, tally: &mut Tally) -> Result<()> {
+fn check_everything(ctx: &Context, tally: &mut Tally, refs: &Refs) -> Result<()> {
     if ctx.config_explicit || ctx.config_path.exists() {
         let config = ctx.config();
         if let Ok(config) = &config {
@@ -156,7 +197,7 @@ fn check_everything(ctx: &Context, tally: &mut Tally) -> Result<()> {
     let inbox = list_inbox(state)?.into_iter().map(|f| f.path);
     let tasks = list_task_files(&state.tasks())?;
     for path in inbox.chain(tasks) {
-        tally.record(&read_task_file(&path).err().into_iter().collect::<Vec<_>>());
+        tally.record(&check_task(&path, refs));
     }
     Ok(())
 }

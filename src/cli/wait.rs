@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{Context, EXIT_FAILURE, EXIT_OK, Failure, Out, Outcome, note};
 use crate::Error;
-use crate::status::{LivePhases, snapshot};
+use crate::status::{LivePhases, TaskState, snapshot};
 
 /// Arguments of `phase wait`.
 #[derive(Debug, clap::Args)]
@@ -24,6 +24,10 @@ pub struct Args {
     /// run's (runs.json).
     #[arg(long, conflicts_with = "ids")]
     pub all: bool,
+    /// Print the result as JSON for programs (schemas/wait.schema.json), also on a
+    /// timeout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How often the files are looked at.
@@ -55,10 +59,14 @@ pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
             }
         }
         if let Some(done) = snap.settled(&args.ids) {
-            for (id, state) in &done {
-                out.line(format!("{id} {}", state.as_str()))?;
-            }
             let all_ok = done.iter().all(|(_, s)| s.is_success());
+            if args.json {
+                out.line(render(&done, all_ok, false)?)?;
+            } else {
+                for (id, state) in &done {
+                    out.line(format!("{id} {}", state.as_str()))?;
+                }
+            }
             return Ok(if all_ok { EXIT_OK } else { EXIT_FAILURE });
         }
         if !told && !live.any() && started.elapsed() > NOTE_AFTER {
@@ -69,10 +77,38 @@ pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
             told = true;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            if args.json {
+                let now: Vec<(String, TaskState)> = snap
+                    .tasks
+                    .iter()
+                    .filter(|t| args.ids.is_empty() || args.ids.contains(&t.id))
+                    .map(|t| (t.id.clone(), t.state))
+                    .collect();
+                out.line(render(&now, false, true)?)?;
+            }
             return Err(Failure::from(Error::Runtime(
                 "timed out waiting; tasks are still moving".to_string(),
             )));
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// The `--json` document: each task's state, whether all succeeded, whether time ran out.
+fn render(
+    tasks: &[(String, TaskState)],
+    all_succeeded: bool,
+    timed_out: bool,
+) -> Result<String, Failure> {
+    let tasks: Vec<serde_json::Value> = tasks
+        .iter()
+        .map(|(id, state)| serde_json::json!({"id": id, "state": state.as_str()}))
+        .collect();
+    let doc = serde_json::json!({
+        "tasks": tasks,
+        "all_succeeded": all_succeeded,
+        "timed_out": timed_out,
+    });
+    serde_json::to_string_pretty(&doc)
+        .map_err(|e| Failure::from(Error::Usage(format!("cannot render JSON: {e}"))))
 }

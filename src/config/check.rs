@@ -125,6 +125,18 @@ impl Config {
         for (key, template) in templates {
             template::expand(template, &vars).map_err(|e| format!("{key}: {e}"))?;
         }
+        // A rule's gate `verify` runs without a prompt, as the gate runs it.
+        let verify_vars = Vars {
+            prompt_file: None,
+            prompt: None,
+            ..vars
+        };
+        for (i, rule) in self.routing.rules.iter().enumerate() {
+            if !rule.verify.is_empty() {
+                template::expand(&rule.verify, &verify_vars)
+                    .map_err(|e| format!("routing.rules[{i}].verify: {e}"))?;
+            }
+        }
         Ok(())
     }
 

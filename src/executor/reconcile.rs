@@ -16,6 +16,7 @@
 //! things right (level-triggered, DESIGN.md §3).
 
 mod advice;
+mod cluster;
 mod dependencies;
 mod finished;
 mod flush;
@@ -36,6 +37,9 @@ use crate::phase::Outcome;
 impl Executor {
     /// One pass, in order.
     pub(super) fn pass(&mut self) -> Outcome {
+        // Before anything can be dispatched: a job a previous engine submitted is never
+        // submitted again.
+        self.adopt_cluster_jobs();
         self.collect_reports();
         self.read_inputs();
         let now = Instant::now();
@@ -125,6 +129,11 @@ impl Executor {
         if self.supervisor.runs(id) {
             return;
         }
+        if let Some(until) = self.supervisor.held_back(id, Instant::now()) {
+            // Refused for a passing error (a full disk): not before its back-off.
+            self.schedule.at(until, t);
+            return;
+        }
         let next = next_step(id, self.book.get(id), self.inputs.advice());
         self.schedule.offer(t, &next);
     }
@@ -138,6 +147,7 @@ impl Executor {
             self.book.cadence.events_due(),
             self.schedule.next_timer(),
             self.supervisor.next_sweep(),
+            self.supervisor.slurm_wake(now),
             self.supervisor.runner_retry_at(),
             self.supervisor
                 .started_check_at(self.book.cadence.interval(), now),

@@ -1,18 +1,23 @@
 //! What may run and in which order: the dependency graph (rebuilt only when the decisions
 //! change), per-task counters of dependencies not yet succeeded, the ready queue with its
 //! back-off timers, and the per-tool limits. Completions are incremental: a success
-//! decrements its dependents' counters only, so a pass does not rescan every task.
+//! decrements its dependents' counters only, so a pass does not rescan every task. A task
+//! whose files overlap a recovery fix in progress is set aside until the fix ends
+//! ([`fixes`]).
 
+mod fixes;
 mod graph;
 mod queue;
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::lifecycle::Next;
 use crate::model::RoutingDecision;
+use crate::store::StateDir;
 
 use super::times;
+use fixes::FixHolds;
 pub(super) use graph::Graph;
 pub(super) use queue::Key;
 use queue::ReadyQueue;
@@ -29,6 +34,8 @@ pub(super) struct Schedule {
     per_tool: HashMap<String, usize>,
     /// When to look at the inbox again for tasks waiting on an unknown dependency.
     recheck_unknown_at: Option<Instant>,
+    /// Recovery's fixes in progress and the tasks they hold back.
+    fixes: FixHolds,
 }
 
 impl Schedule {
@@ -45,6 +52,7 @@ impl Schedule {
     /// Empties the queue and recounts every task's unmet dependencies.
     pub(super) fn recount(&mut self, succeeded: impl Fn(&str) -> bool) {
         self.queue.clear();
+        self.fixes.clear_held();
         let graph = &self.graph;
         self.unmet = (0..graph.len())
             .map(|t| {
@@ -93,9 +101,31 @@ impl Schedule {
         }
     }
 
-    /// The best queued task (entries may be stale: the caller checks it again).
+    /// The best queued task (entries may be stale: the caller checks it again). A task a
+    /// fix in progress holds back is set aside instead, until the fixes change.
     pub(super) fn pop(&mut self) -> Option<Key> {
-        self.queue.pop()
+        while let Some(key) = self.queue.pop() {
+            let t = key.task();
+            if t < self.graph.len() {
+                let decision = self.graph.decision(t);
+                if let Some(fix) = self.fixes.holding(decision) {
+                    let fix = fix.task_id.clone();
+                    self.fixes.hold(key, &decision.task_id, &fix);
+                    continue;
+                }
+            }
+            return Some(key);
+        }
+        None
+    }
+
+    /// Looks at recovery's fixes in progress (a `stat` per pass); the tasks they held back
+    /// are queued again when they changed. `recheck`: how often a recorded fix is read
+    /// again although the file did not change.
+    pub(super) fn refresh_fixes(&mut self, state: &StateDir, now: Instant, recheck: Duration) {
+        for key in self.fixes.refresh(state, now, recheck) {
+            self.queue.push(key);
+        }
     }
 
     /// Whether no task is queued to run now.
@@ -113,9 +143,12 @@ impl Schedule {
         self.queue.due(now)
     }
 
-    /// The earliest timer.
+    /// The earliest timer (a recheck of the fixes in progress included).
     pub(super) fn next_timer(&self) -> Option<Instant> {
-        self.queue.next_timer()
+        [self.queue.next_timer(), self.fixes.recheck_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Whether `tool` runs as many attempts as `limit` allows.

@@ -12,6 +12,7 @@ mod claims;
 mod command;
 mod foreign;
 mod link;
+mod slurm_lane;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,7 +22,8 @@ use crate::Result;
 use crate::model::{Attempt, Metadata, RoutingDecision};
 use crate::phase::Waker;
 use crate::runner::{EngineMessage, RunRequest, RunnerEvent};
-use crate::store::{Claim, StateDir};
+use crate::slurm::SlurmOptions;
+use crate::store::{CancelReason, Claim, StateDir};
 
 pub(super) use acks::Acks;
 pub(super) use attempt::{Done, End, note_in_log};
@@ -31,6 +33,7 @@ pub(super) use command::{CommandSite, Prepared};
 pub(super) use foreign::{ForeignWatch, engine_gone};
 use link::RunnerLink;
 pub(super) use link::default_program;
+pub(super) use slurm_lane::SlurmLane;
 
 /// What an attempt's start is recorded with once its runner says it started.
 #[derive(Debug)]
@@ -96,8 +99,11 @@ pub(super) struct Supervisor {
     floors: HashMap<String, u32>,
     /// Workdir → git work tree root (or none), for `files_modified`.
     git_roots: HashMap<PathBuf, Option<PathBuf>>,
-    /// Task → the runner's refusals in a row for a passing error (a full disk).
-    unfenced: HashMap<String, u32>,
+    /// Task → the runner's refusals in a row for a passing error (a full disk), and
+    /// when it may be tried again.
+    unfenced: HashMap<String, (u32, Instant)>,
+    /// Attempts of tools with `backend = "slurm"`: cluster jobs (docs/SLURM.md).
+    pub(super) slurm: SlurmLane,
 }
 
 impl Supervisor {
@@ -111,6 +117,7 @@ impl Supervisor {
             floors: HashMap::new(),
             git_roots: HashMap::new(),
             unfenced: HashMap::new(),
+            slurm: SlurmLane::off(),
         }
     }
 
@@ -123,6 +130,9 @@ impl Supervisor {
         runner_id: &str,
         waker: Waker,
     ) -> Result<()> {
+        // The same binary is the cluster jobs' wrapper (`phase __slurm-job`); jobs a
+        // previous engine submitted are adopted before anything can start.
+        self.slurm = SlurmLane::start(state, &program);
         self.link = Some(RunnerLink::start(program, state, runner_id, waker)?);
         Ok(())
     }
@@ -175,8 +185,43 @@ impl Supervisor {
         self.send(&[EngineMessage::Run(request)])
     }
 
-    /// Asks the runner to end our attempt of `id` (SIGTERM, grace, SIGKILL).
+    /// Submits `request` as a Slurm job with the tool's `options`; the attempt is ours
+    /// from now on, its job id (when `sbatch` returned one) in its start record and
+    /// event. No claim is taken: the job's wrapper takes it. Refused: the task back, and
+    /// why it cannot start.
+    pub(super) fn submit(
+        &mut self,
+        request: &RunRequest,
+        mut task: RunningTask,
+        options: &SlurmOptions,
+    ) -> std::result::Result<(), Box<(RunningTask, crate::Error)>> {
+        match self.slurm.submit(request, options) {
+            Ok(job) => {
+                if let Some(launch) = task.launch.as_mut() {
+                    launch.record.job_id.clone_from(&job.job_id);
+                    launch.event["job_id"] = serde_json::json!(job.job_id);
+                    launch.event["job_name"] = serde_json::json!(job.job_name);
+                }
+                self.running.insert(request.task.clone(), task);
+                Ok(())
+            }
+            Err(e) => Err(Box::new((task, e))),
+        }
+    }
+
+    /// A cluster job a previous engine submitted is ours now (see
+    /// [`SlurmLane::take_adopted`]).
+    pub(super) fn adopt_cluster_job(&mut self, id: &str, task: RunningTask) {
+        self.running.insert(id.to_string(), task);
+    }
+
+    /// Asks the runner to end our attempt of `id` (SIGTERM, grace, SIGKILL); a cluster
+    /// job is cancelled with `scancel`.
     pub(super) fn cancel(&mut self, id: &str) {
+        if self.slurm.owns(id) {
+            self.slurm.cancel(id, CancelReason::Canceled);
+            return;
+        }
         if let Some(attempt) = self.running.get(id).map(|t| t.attempt) {
             let task = id.to_string();
             self.send(&[EngineMessage::Cancel { task, attempt }]);
@@ -188,9 +233,13 @@ impl Supervisor {
         self.running.remove(id)
     }
 
-    /// The next report of the runner, if one is waiting.
-    pub(super) fn try_report(&self) -> Option<RunnerEvent> {
-        self.link.as_ref().and_then(RunnerLink::try_next)
+    /// The next report of the runner, if one is waiting; then the cluster's (one
+    /// `squeue` for every job, when a poll is due), in the runner's shape.
+    pub(super) fn try_report(&mut self) -> Option<RunnerEvent> {
+        self.link
+            .as_ref()
+            .and_then(RunnerLink::try_next)
+            .or_else(|| self.slurm.try_next(Instant::now()))
     }
 
     /// The next report of the runner, waiting for one until `deadline`.
@@ -205,13 +254,27 @@ impl Supervisor {
             link.lost();
         }
         self.acks.forget_unacked();
-        self.running.drain().collect()
+        // Cluster jobs do not run under the runner: they stay ours.
+        let local: Vec<String> = (self.running.keys())
+            .filter(|id| !self.slurm.owns(id))
+            .cloned()
+            .collect();
+        local
+            .into_iter()
+            .filter_map(|id| self.running.remove_entry(&id))
+            .collect()
     }
 
     /// The results are on disk: acks go to the runner (in one write), outcome records
     /// are removed, held claims released.
     pub(super) fn written(&mut self, state: &StateDir) {
-        let acks = self.acks.written(state);
+        let mut acks = self.acks.written(state);
+        // A cluster attempt's ack removes its records (the runner never held it).
+        acks.retain(|m| match m {
+            EngineMessage::Ack { task, attempt } => !self.slurm.acks_pending(task, *attempt),
+            _ => true,
+        });
+        self.slurm.written();
         self.send(&acks);
         self.claims.release_all();
     }
@@ -223,7 +286,11 @@ impl Supervisor {
     }
 
     /// Tells the runner to start nothing more and end what still runs after `grace`.
+    /// Cluster jobs are left running: the next engine adopts them.
     pub(super) fn shut_down_runner(&mut self, grace: Duration) {
+        for id in self.slurm.leave_running() {
+            self.running.remove(&id);
+        }
         if let Some(link) = self.link.as_mut() {
             link.shut_down(grace);
         }
@@ -249,9 +316,21 @@ impl Supervisor {
     /// How long to wait before trying `id` again after another refusal for a passing
     /// error: `poll`, doubling with each refusal in a row, at most 10 s.
     pub(super) fn unfenced_delay(&mut self, id: &str, poll: Duration) -> Duration {
-        let n = self.unfenced.entry(id.to_string()).or_default();
+        let now = Instant::now();
+        let (n, until) = self.unfenced.entry(id.to_string()).or_insert((0, now));
         *n = n.saturating_add(1);
-        (poll * 2u32.saturating_pow((*n - 1).min(16))).min(Duration::from_secs(10))
+        let delay = (poll * 2u32.saturating_pow((*n - 1).min(16))).min(Duration::from_secs(10));
+        *until = now + delay;
+        delay
+    }
+
+    /// When `id`, refused for a passing error, may be tried again, if that is after `now`:
+    /// planning must not offer it sooner (else a full disk is a busy loop of refusals).
+    pub(super) fn held_back(&self, id: &str, now: Instant) -> Option<Instant> {
+        self.unfenced
+            .get(id)
+            .map(|(_, until)| *until)
+            .filter(|until| *until > now)
     }
 
     /// `id` started: its refusals in a row are over.
@@ -291,6 +370,11 @@ impl Supervisor {
                 t.launched_at + interval * u32::try_from(periods).unwrap_or(u32::MAX)
             })
             .min()
+    }
+
+    /// When to look at the cluster jobs next (poll, or a timeout due), if any are live.
+    pub(super) fn slurm_wake(&self, now: Instant) -> Option<Instant> {
+        self.slurm.next_wake(now)
     }
 
     /// When the next look at foreign attempts is due, if any are watched.

@@ -79,6 +79,7 @@ pub fn derive(facts: &Facts, live: LivePhases) -> Snapshot {
             reason,
             waiting_on,
             request_pending: false,
+            job_id: r.and_then(ResultView::job_id),
         });
     }
     // Results without a decision (a person deleted it): still shown.
@@ -94,6 +95,7 @@ pub fn derive(facts: &Facts, live: LivePhases) -> Snapshot {
                 reason,
                 waiting_on,
                 request_pending: false,
+                job_id: r.job_id(),
             });
         }
     }
@@ -299,6 +301,7 @@ fn push_files(tasks: &mut Vec<TaskView>, facts: &Facts, live: LivePhases) {
             reason: None,
             waiting_on: live.router.then_some("router"),
             request_pending: false,
+            job_id: None,
         });
     }
     for file in &facts.rejected {
@@ -322,6 +325,7 @@ fn push_files(tasks: &mut Vec<TaskView>, facts: &Facts, live: LivePhases) {
             }),
             waiting_on: None,
             request_pending: false,
+            job_id: None,
         });
     }
 }

@@ -85,9 +85,24 @@ pub(crate) struct ResultView {
     pub(crate) started_at: String,
     #[serde(default)]
     pub(crate) finished_at: Option<String>,
+    /// Its attempts, for their Slurm job ids only.
+    #[serde(default)]
+    pub(crate) attempts: Vec<AttemptJobView>,
+}
+
+/// Of one attempt record, only its Slurm job id (docs/SLURM.md).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AttemptJobView {
+    #[serde(default)]
+    pub(crate) job_id: Option<String>,
 }
 
 impl ResultView {
+    /// The Slurm job id of its latest attempt, if it ran on Slurm.
+    pub(crate) fn job_id(&self) -> Option<String> {
+        self.attempts.last().and_then(|a| a.job_id.clone())
+    }
+
     /// Its stage in the executor's state machine.
     pub(crate) fn stage(&self) -> Stage {
         Stage::of(Some(self.status), self.attempt, self.budget_from_attempt)

@@ -97,6 +97,7 @@ mod tests {
             reason: None,
             waiting_on: waiting.then_some("executor"),
             request_pending: false,
+            job_id: None,
         }
     }
 

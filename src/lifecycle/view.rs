@@ -107,6 +107,10 @@ pub struct TaskView {
     /// has not ended, whatever its state says.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub request_pending: bool,
+    /// A tool with `backend = "slurm"`: the Slurm job id of its latest attempt, once
+    /// recorded (docs/SLURM.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
 }
 
 /// Every task's derived state, with counts.

@@ -198,6 +198,9 @@ pub struct Attempt {
     /// change came back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worktree: Option<super::WorktreeRun>,
+    /// A tool with `backend = "slurm"`: the Slurm job id of the attempt (docs/SLURM.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
 }
 
 impl TaskResult {

@@ -75,6 +75,12 @@ pub struct RoutingDecision {
     /// the executor starts no attempt while it is present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<Waiting>,
+    /// The latest failed attempt the router has looked at to decide where the next one
+    /// runs (set on the decisions the router makes; absent in one written by hand). While
+    /// the task's latest attempt failed and is newer, the executor starts no retry: the
+    /// router may still move it off the tool that failed (docs/ROUTING.md "Fallback").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_attempt: Option<u32>,
     /// The task's acceptance gate — its own `verify`/`review`, else its kind's routing
     /// rule's — when it has one: an attempt that exits 0 is `verifying` until it passes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -126,6 +126,7 @@ pub(super) fn run_step(
                 description: "",
                 prompt: None,
                 env: &[],
+                isolated: None,
             };
             run.run(shared, ws, others, &mut out)?;
         }
@@ -239,6 +240,15 @@ fn run_agent(
         .filter(|p| p.task_id == ws.task_id() && p.out_of_scope)
         .map(|p| format!("- `{}` ({}, attempt {})", p.file, p.patch_id, p.attempt))
         .collect();
+    // An isolated tier works in a worktree of its own (src/recovery/workspace.rs).
+    let isolated = match ws.tier_worktree(tier, tool, attempt) {
+        Ok(isolated) => isolated,
+        Err(e) => {
+            out.notes.push(format!("{tier}: {e}"));
+            return Ok(());
+        }
+    };
+    let here = isolated.as_ref().map_or(ws, |t| &t.ws);
     let context = prompt::Context {
         attempt,
         dependents: others.index.dependents(ws.task_id()),
@@ -246,7 +256,7 @@ fn run_agent(
         commands: &shared.commands,
     };
     let (prompt_path, prompt_text) =
-        match prompt::write(&shared.state, ws, analysis, &context, tier) {
+        match prompt::write(&shared.state, here, analysis, &context, tier) {
             Ok(written) => written,
             Err(e) => {
                 out.notes
@@ -254,7 +264,7 @@ fn run_agent(
                 return Ok(());
             }
         };
-    let description = prompt::request(ws, analysis, &prompt_path);
+    let description = prompt::request(here, analysis, &prompt_path);
     // Agent presets: their own home and the API key under the name the CLI reads.
     let agent_env = match crate::agent::prepare_env(&shared.state, tier, tool) {
         Ok(env) => env,
@@ -278,6 +288,7 @@ fn run_agent(
         description: &description,
         prompt: Some((&prompt_file, &prompt_arg)),
         env: &env,
+        isolated: isolated.as_ref(),
     };
     let started = std::time::Instant::now();
     run.run(shared, ws, others, out)?;

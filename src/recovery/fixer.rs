@@ -11,7 +11,7 @@ use super::guard::Neighbours;
 use super::runner::{Abort, RunError};
 use super::scope::{Area, expand_files, normalize};
 use super::snapshot::Snapshot;
-use super::workspace::Workspace;
+use super::workspace::{TierWorktree, Workspace};
 use crate::process::{Sink, Spec};
 use crate::template;
 
@@ -32,6 +32,9 @@ pub(super) struct Fixer<'a> {
     pub prompt: Option<(&'a str, &'a str)>,
     /// Extra environment.
     pub env: &'a [(String, String)],
+    /// An isolated agent tier's worktree: it runs there, and what it changed comes back
+    /// before the second snapshot (src/recovery/workspace.rs).
+    pub isolated: Option<&'a TierWorktree>,
 }
 
 impl Fixer<'_> {
@@ -49,7 +52,8 @@ impl Fixer<'_> {
         } else {
             self.description
         };
-        let mut vars = ws.vars(description, self.prompt.map(|p| p.0));
+        let here = self.isolated.map_or(ws, |t| &t.ws);
+        let mut vars = here.vars(description, self.prompt.map(|p| p.0));
         vars.prompt = self.prompt.map(|p| p.1);
         vars.files = self.files;
         let argv = match template::expand(self.command, &vars) {
@@ -65,7 +69,7 @@ impl Fixer<'_> {
         let timeout = Duration::from_secs(shared.config.recovery.fix_timeout_seconds);
         let spec = Spec {
             argv,
-            cwd: ws.workdir.clone(),
+            cwd: here.workdir.clone(),
             env: self.env.to_vec(),
             stdout: Sink::File(log("out")),
             stderr: Sink::File(log("err")),
@@ -76,11 +80,14 @@ impl Fixer<'_> {
         let skip = shared.state.root();
         let before = Snapshot::take(&base, &extra, skip);
         let window = others.window(ws.task_id())?;
-        let ended = match shared.runner.run(&spec) {
-            Ok(finished) => finished.describe(Some(timeout)),
-            Err(RunError::Spawn(e)) => e,
+        let (ended, succeeded) = match shared.runner.run(&spec) {
+            Ok(finished) => (finished.describe(Some(timeout)), finished.success()),
+            Err(RunError::Spawn(e)) => (e, false),
             Err(RunError::Stopped) => return Err(Abort::Stopped),
         };
+        if let Some(tree) = self.isolated {
+            out.notes.push(tree.bring_back(succeeded));
+        }
         let after = Snapshot::take(&base, &extra, skip);
         let meanwhile = others.ran_meanwhile(&window, ws.task_id())?;
         let mut kept = 0;

@@ -20,8 +20,10 @@ use std::collections::{HashMap, HashSet};
 use serde_json::json;
 
 use super::files::{Inputs, RecoveryFiles};
+use super::fix::{Change, StepOutcome};
 use super::guard::FixLock;
 use super::runner::Abort;
+use super::snapshot::Snapshot;
 use super::worker::Job;
 use super::workspace::Workspace;
 use super::{Engine, PHASE};
@@ -115,10 +117,55 @@ pub(super) fn run(shared: &Engine, job: &GateJob) -> Result<(), Abort> {
         if let Some(tool) = gate.review.as_deref()
             && steps.iter().all(|s| s.passed)
         {
-            steps.push(review::run(&cx, tool, steps.first())?);
+            // A reviewer only reviews: what it changes in the workdir is found, recorded
+            // as out-of-scope patches, and fails the review for a person to look at.
+            let workdir = cx.workdir();
+            let skip = shared.state.root();
+            let before = Snapshot::take(&workdir, &[], skip);
+            let mut review = review::run(&cx, tool, steps.first())?;
+            let edits = before.changes(&Snapshot::take(&workdir, &[], skip), &workdir);
+            if !edits.is_empty() {
+                refuse_edits(shared, &ws, tool, &mut review, edits)?;
+            }
+            steps.push(review);
         }
     }
     record(shared, &ws, steps, job.gate.is_none())
+}
+
+/// The words a review step's outcome starts with when the reviewer changed files: how
+/// the analysis of the failed gate knows it is for a person ([`failure::retype`]).
+pub(super) const REVIEWER_EDITED: &str = "the reviewer changed files";
+
+/// Records a reviewer's `edits` as out-of-scope patches (kept on disk, as a fix step's
+/// are) and fails its review step, naming them.
+fn refuse_edits(
+    shared: &Engine,
+    ws: &Workspace,
+    tool: &str,
+    review: &mut GateRun,
+    edits: Vec<super::snapshot::FileChange>,
+) -> Result<(), Abort> {
+    let names: Vec<String> = edits.iter().map(|c| c.file.clone()).collect();
+    tracing::warn!(task = %ws.task_id(), attempt = ws.attempt, files = ?names, "recovery: the reviewer {tool} changed files; a reviewer may only review");
+    let outcome = StepOutcome {
+        changes: edits
+            .into_iter()
+            .map(|change| Change {
+                fixer: format!("review:{tool}"),
+                change,
+                out_of_scope: true,
+            })
+            .collect(),
+        ..StepOutcome::default()
+    };
+    super::record::patches(shared, ws, &outcome)?;
+    review.passed = false;
+    review.outcome = format!(
+        "{REVIEWER_EDITED} ({}), which it must not do: recorded as out-of-scope patches",
+        names.join(", ")
+    );
+    Ok(())
 }
 
 /// GATE_PASSED or GATE_FAILED (flushed first, so the log stays causal), then the verdict.

@@ -8,6 +8,11 @@
 //!   that may change files in the step's scope is running, or has failed and is not
 //!   analysed yet: that task's BASELINE must see the tree as its failure left it. After
 //!   `recovery.fix_timeout_seconds` of waiting it goes ahead, and says so.
+//! - While a fix step runs, it is recorded in `fixes_in_progress.json` (task, scope,
+//!   start) through the store: the executor holds back a new attempt of any other task
+//!   whose files overlap it until the record is gone (the other direction of the rule
+//!   above). Once recorded, a step that finds such an attempt started after all (it was
+//!   launched before the executor saw the record) withdraws and waits for it.
 //! - A change outside the step's scope that an attempt running meanwhile may have made (a
 //!   file in its area) is left to that attempt, and noted; any other one is the step's.
 
@@ -19,7 +24,7 @@ use super::index::TaskIndex;
 use super::runner::Abort;
 use super::scope::Area;
 use crate::model::{ExecutionResults, Status, now_rfc3339};
-use crate::store::{Claim, LockGuard, StateDir, Unreported, WatchedDoc};
+use crate::store::{Claim, FixInProgress, LockGuard, StateDir, Unreported, WatchedDoc};
 
 /// The lock every file-touching recovery step holds.
 const FIX_LOCK: &str = "recovery-fixes";
@@ -38,6 +43,68 @@ impl FixLock {
             None => Err(Abort::Busy(
                 "another recovery process is running a fix".to_string(),
             )),
+        }
+    }
+}
+
+/// A fix step's record in `fixes_in_progress.json`, removed when dropped (the step's
+/// changes are recorded by then, or it failed: either way it no longer changes files).
+#[derive(Debug)]
+pub(super) struct FixRecord<'a> {
+    state: &'a StateDir,
+    task: String,
+}
+
+impl<'a> FixRecord<'a> {
+    /// Records the fix step of `me` over `scope` (the claim the worker holds on the task
+    /// keeps it live). Unless the step already went ahead past its wait (`went_ahead`),
+    /// another task whose area overlaps `scope` and whose attempt holds its claim now (it
+    /// started before the executor saw the record) makes the step withdraw and wait.
+    pub(super) fn begin(
+        shared: &'a Engine,
+        me: (&str, u32),
+        step: &str,
+        scope: &Area,
+        others: &Neighbours<'_>,
+        went_ahead: bool,
+    ) -> Result<FixRecord<'a>, Abort> {
+        let fix = FixInProgress {
+            task_id: me.0.to_string(),
+            attempt: me.1,
+            step: step.to_string(),
+            paths: scope.roots().to_vec(),
+            started_at: now_rfc3339(),
+            claim: super::worker::recovery_claim(me.0),
+        };
+        crate::store::begin_fix(&shared.state, &fix)?;
+        let record = FixRecord {
+            state: &shared.state,
+            task: fix.task_id,
+        };
+        if went_ahead {
+            return Ok(record);
+        }
+        let started = others
+            .index
+            .overlapping(scope)
+            .into_iter()
+            .find(|id| id != me.0 && Claim::is_held(&shared.state, id).unwrap_or(false));
+        match started {
+            // Dropping the record removes it: the executor may start attempts again.
+            Some(id) => Err(Abort::Busy(format!(
+                "task {id} started and may change the same files"
+            ))),
+            None => Ok(record),
+        }
+    }
+}
+
+impl Drop for FixRecord<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = crate::store::end_fix(self.state, &self.task) {
+            // Harmless but slow: the record holds tasks back until the job's claim is
+            // released, which ends it (see `store::live_fixes`).
+            tracing::warn!(task = %self.task, "recovery: {e}");
         }
     }
 }

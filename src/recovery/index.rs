@@ -44,6 +44,18 @@ impl TaskIndex {
         self.tasks.get(task).map(|f| &f.area)
     }
 
+    /// The tasks whose areas overlap `area`, sorted.
+    pub(super) fn overlapping(&self, area: &Area) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(_, f)| f.area.overlaps(area))
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// Every task that depends on `task`, directly or not, sorted: they cannot run while
     /// it is quarantined.
     pub(super) fn dependents(&self, task: &str) -> Vec<String> {

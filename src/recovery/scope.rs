@@ -41,6 +41,11 @@ impl Area {
         }
     }
 
+    /// Its paths: each a file, or a directory standing for everything under it.
+    pub(super) fn roots(&self) -> &[PathBuf] {
+        &self.roots
+    }
+
     /// Adds `other`'s paths.
     pub(super) fn extend(&mut self, other: Area) {
         self.roots.extend(other.roots);

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::fix::{Change, StepOutcome, run_step, step_scope, task_files};
-use super::guard::{FixLock, Neighbours};
+use super::guard::{FixLock, FixRecord, Neighbours};
 use super::ladder::next_rung;
 use super::runner::Abort;
 use super::scope::normalize;
@@ -56,8 +56,11 @@ pub(super) fn rung(
     };
     let (outcome, ids) = if prior.is_empty() {
         let scope = step_scope(shared, ws, analysis, step);
-        let waited = others.wait_for_others(shared, (ws.task_id(), ws.attempt), &scope)?;
+        let me = (ws.task_id(), ws.attempt);
+        let waited = others.wait_for_others(shared, me, &scope)?;
         let _lock = FixLock::take(&shared.state)?;
+        let step_name = step.to_string();
+        let _fixing = FixRecord::begin(shared, me, &step_name, &scope, others, waited.is_some())?;
         let mut outcome = run_step(shared, ws, analysis, Some(attempt), step, others)?;
         outcome.notes.extend(waited);
         let ids = record::patches(shared, ws, &outcome)?;

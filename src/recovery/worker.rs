@@ -208,6 +208,6 @@ fn work(
 
 /// The claim recovery holds on a task while it works on it. Task ids start with a letter
 /// or digit, so this name never collides with the executor's claim of a task.
-fn recovery_claim(task_id: &str) -> String {
+pub(super) fn recovery_claim(task_id: &str) -> String {
     format!("_recovery-{task_id}")
 }

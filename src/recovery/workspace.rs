@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::model::TaskSpec;
+use std::sync::Mutex;
+
+use crate::config::ToolConfig;
+use crate::model::{Attempt, Isolation, MergeOutcome, TaskSpec, WorktreeRun};
 use crate::store::{ProjectRoot, StateDir};
 use crate::template::Vars;
 
@@ -40,6 +43,55 @@ impl Workspace {
     /// The task's id.
     pub(super) fn task_id(&self) -> &str {
         self.task.id()
+    }
+
+    /// The same task and attempt, working in `dir` instead (a tier's worktree).
+    fn moved_to(&self, dir: PathBuf) -> Workspace {
+        Workspace {
+            workdir_text: dir.to_string_lossy().into_owned(),
+            workdir: dir,
+            ..self.clone()
+        }
+    }
+
+    /// The worktree agent tier `tier` (tool `tool`) runs in, when it is isolated: when the
+    /// attempt it fixes ran in a worktree (the task's or its tool's `isolation =
+    /// "worktree"`), or the tier's own tool asks for one. `Ok(None)`: it runs in the
+    /// workdir. The error says why the worktree could not be made (the tier does not run).
+    pub(super) fn tier_worktree(
+        &self,
+        tier: &str,
+        tool: &ToolConfig,
+        fixed: Option<&Attempt>,
+    ) -> Result<Option<TierWorktree>, String> {
+        let isolated = fixed.is_some_and(|a| a.worktree.is_some())
+            || self.task.isolation.or(tool.isolation) == Some(Isolation::Worktree);
+        if !isolated {
+            return Ok(None);
+        }
+        // A tier name is a config key; what a ref may not hold becomes `_`.
+        let tier: String = tier
+            .chars()
+            .map(
+                |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    true => c,
+                    false => '_',
+                },
+            )
+            .collect();
+        let name = format!("{}.{tier}", self.attempt);
+        let started = crate::worktree::start_named(
+            &self.state,
+            self.task_id(),
+            &name,
+            &self.workdir,
+            &self.task.files,
+        )?;
+        Ok(Some(TierWorktree {
+            ws: self.moved_to(started.cwd),
+            run: Mutex::new(Some(started.run)),
+            state: self.state.clone(),
+        }))
     }
 
     /// Template values: the task's own, with `description` and `prompt_file` as given.
@@ -96,6 +148,59 @@ impl Workspace {
             }
         }
         (depth > 0).then(|| self.workdir.join(rel))
+    }
+}
+
+/// A ladder tier's own git worktree (`<state>/worktrees/<task>/<attempt>.<tier>`, branch
+/// `phase/<task>/<attempt>.<tier>`): the agent works there, and its change comes back
+/// into the task's workdir only when its CLI succeeded ([`TierWorktree::bring_back`]), so
+/// a tier that failed half-way leaves nothing behind for the next rung. Removed, with
+/// nothing merged, when dropped unsettled.
+#[derive(Debug)]
+pub(super) struct TierWorktree {
+    /// The task's workspace in the worktree: where the tier runs, what its prompt names.
+    pub ws: Workspace,
+    /// `None` once settled.
+    run: Mutex<Option<WorktreeRun>>,
+    state: StateDir,
+}
+
+impl TierWorktree {
+    /// Ends the worktree: its change (also kept as `logs/<task>/<attempt>.<tier>.patch`)
+    /// merged into the workdir when the tier's CLI `succeeded`, else only the patch. A
+    /// line for the step's notes.
+    pub(super) fn bring_back(&self, succeeded: bool) -> String {
+        let Some(run) = self.run.lock().ok().and_then(|mut r| r.take()) else {
+            return String::new();
+        };
+        let name = Path::new(&run.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let settled = crate::worktree::settle(
+            &self.state,
+            self.ws.task_id(),
+            self.ws.attempt,
+            &run,
+            succeeded,
+        );
+        let patch = settled.run.patch.as_deref().unwrap_or("no patch");
+        match (settled.run.merge, settled.failure) {
+            (_, Some(why)) => format!("worktree {name}: {why}"),
+            (MergeOutcome::Merged, None) => {
+                format!("worktree {name}: its change merged into the workdir ({patch})")
+            }
+            (MergeOutcome::NothingChanged, None) => format!("worktree {name}: nothing changed"),
+            (_, None) => {
+                format!("worktree {name}: the tier failed; its change was not merged ({patch})")
+            }
+        }
+    }
+}
+
+impl Drop for TierWorktree {
+    fn drop(&mut self) {
+        let _ = self.bring_back(false);
     }
 }
 

@@ -59,6 +59,9 @@ pub(super) struct Attempts {
     seen: HashMap<String, u32>,
     /// Attempts that ended at or before this were counted by an earlier router.
     counted_before: Option<Option<Millis>>,
+    /// A task's latest attempt became a failure since the last [`Attempts::take_new_failure`]
+    /// — also one already seen ended (a failed gate turns `verifying` into `failed`).
+    new_failure: bool,
 }
 
 impl Attempts {
@@ -70,6 +73,7 @@ impl Attempts {
             running: HashMap::new(),
             seen: HashMap::new(),
             counted_before: None,
+            new_failure: false,
         }
     }
 
@@ -92,7 +96,7 @@ impl Attempts {
             }
         };
         let counted_before = *self.counted_before.get_or_insert(results_through);
-        self.progress.clear();
+        let before = std::mem::take(&mut self.progress);
         self.running.clear();
         let mut ended = Vec::new();
         for result in doc.results {
@@ -147,10 +151,23 @@ impl Attempts {
                 tool,
                 verdict,
             };
+            if progress.status.is_failure()
+                && before
+                    .get(&result.task_id)
+                    .is_none_or(|b| (b.attempt, b.status) != (progress.attempt, progress.status))
+            {
+                self.new_failure = true;
+            }
             self.progress.insert(result.task_id, progress);
         }
         ended.sort_by(|a, b| (a.at, &a.task_id, a.attempt).cmp(&(b.at, &b.task_id, b.attempt)));
         Ok(ended)
+    }
+
+    /// Whether a task's latest attempt became a failure since the last call: the fallback
+    /// scan must look (and mark it reviewed) even if no new attempt ended.
+    pub(super) fn take_new_failure(&mut self) -> bool {
+        std::mem::take(&mut self.new_failure)
     }
 
     /// The latest attempt of `task`, if it has a result.

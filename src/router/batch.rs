@@ -85,6 +85,8 @@ pub(super) fn plan(
                             scores: choice.scores,
                             fallbacks: Vec::new(),
                             waiting: choice.waiting,
+                            // The executor waits for the router's look at each failure.
+                            reviewed_attempt: Some(0),
                             gate: sel.config.gate_for(&spec),
                         };
                         plan.routed.push((file, decision));

@@ -9,6 +9,10 @@
 //!    another task as its probe) goes to a usable candidate, or waits;
 //! 3. a waiting task is looked at again, and runs as soon as a candidate may take it.
 //!
+//! Every failed attempt is marked as looked at (`reviewed_attempt`), moved or not: the
+//! executor holds a retry until then, so it cannot start on the tool that just failed
+//! before the move lands, however short its back-off.
+//!
 //! Each move is recorded in the decision (`fallbacks`: from, to, why), with the
 //! candidates' new scores and skip reasons.
 
@@ -28,6 +32,8 @@ pub(super) struct Amendment {
     pub scores: Vec<CandidateScore>,
     pub waiting: Option<Waiting>,
     pub fallback: Option<Fallback>,
+    /// The failed attempt now looked at, for the decision's `reviewed_attempt`.
+    pub reviewed: Option<u32>,
 }
 
 impl Amendment {
@@ -35,6 +41,10 @@ impl Amendment {
     pub(super) fn apply(&self, d: &mut RoutingDecision) {
         d.selected_tool = self.selected_tool.clone();
         d.waiting = self.waiting.clone();
+        // Only where the router made the decision: one written by hand has none to wait on.
+        if let (Some(r), Some(seen)) = (self.reviewed, d.reviewed_attempt.as_mut()) {
+            *seen = (*seen).max(r);
+        }
         if let Some(f) = &self.fallback {
             d.skipped = self.skipped.clone();
             d.scores = self.scores.clone();
@@ -49,6 +59,8 @@ pub(super) fn amendments(decisions: &[RoutingDecision], sel: &mut Selector<'_>) 
     for d in decisions {
         let progress = sel.attempts.progress(&d.task_id);
         let after = progress.map_or(0, |p| p.attempt);
+        // A failed attempt the executor holds the retry of until it is looked at.
+        let review = (after > 0 && d.reviewed_attempt.is_some_and(|r| r < after)).then_some(after);
         if !progress.is_none_or(|p| p.awaits_attempt()) {
             if d.waiting.is_some() {
                 // Running or ended (a person intervened): nothing to wait for any more.
@@ -80,6 +92,7 @@ pub(super) fn amendments(decisions: &[RoutingDecision], sel: &mut Selector<'_>) 
             Availability::Unavailable { why, .. } => Some(format!("{tool}: {why}")),
         };
         if failed_here.is_none() && unavailable.is_none() && d.waiting.is_none() {
+            out.extend(review.map(|r| reviewed(unchanged(d, None), r)));
             continue;
         }
         let why = failed_here
@@ -118,7 +131,15 @@ pub(super) fn amendments(decisions: &[RoutingDecision], sel: &mut Selector<'_>) 
                 Some(unchanged(d, Some(waiting)))
             }
         };
-        out.extend(amendment.filter(|a| a.fallback.is_some() || a.waiting != d.waiting));
+        let amendment = match (amendment, review) {
+            (Some(a), Some(r)) => Some(reviewed(a, r)),
+            (None, Some(r)) => Some(reviewed(unchanged(d, d.waiting.clone()), r)),
+            (a, None) => a,
+        };
+        out.extend(
+            amendment
+                .filter(|a| a.fallback.is_some() || a.waiting != d.waiting || a.reviewed.is_some()),
+        );
     }
     out
 }
@@ -157,7 +178,16 @@ fn amend(
         scores: choice.scores,
         waiting: None,
         fallback,
+        reviewed: None,
     })
+}
+
+/// `a`, marking failed attempt `r` as looked at.
+fn reviewed(a: Amendment, r: u32) -> Amendment {
+    Amendment {
+        reviewed: Some(r),
+        ..a
+    }
 }
 
 /// Keeps the tool, sets (or clears) `waiting`.
@@ -170,5 +200,6 @@ fn unchanged(d: &RoutingDecision, waiting: Option<Waiting>) -> Amendment {
         scores: Vec::new(),
         waiting,
         fallback: None,
+        reviewed: None,
     }
 }

@@ -100,7 +100,7 @@ impl Fleet {
         {
             Ok(ended) => {
                 self.read_again_at = None;
-                if !ended.is_empty() {
+                if self.attempts.take_new_failure() || !ended.is_empty() {
                     self.version += 1;
                 }
                 for e in ended {

@@ -173,6 +173,13 @@ impl SlurmBackend {
         Ok(())
     }
 
+    /// Stops tracking an attempt whose result the engine recorded already (a previous
+    /// engine died between its results write and the ack) and removes its records.
+    pub fn release(&mut self, task: &str, attempt: u32) -> Result<()> {
+        self.jobs.remove(&(task.to_string(), attempt));
+        self.ack(task, attempt)
+    }
+
     /// Takes over every submitted attempt the state directory records that this backend
     /// does not track yet (after a restart: all of them). Jobs without a recorded id are
     /// looked for by name on the next passes. Nothing is submitted.

@@ -105,6 +105,42 @@ impl Git {
         ))
     }
 
+    /// Runs git with `input` on its stdin (written from a thread of its own, so a git
+    /// that answers while it reads cannot block on a full pipe); its stdout as bytes.
+    pub(super) fn bytes_with_input<I, S>(&self, args: I, input: Vec<u8>) -> Result<Vec<u8>, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command(args);
+        let shown = show(&cmd);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+        let stdin = child.stdin.take();
+        let writer = std::thread::spawn(move || {
+            if let Some(mut stdin) = stdin {
+                let _ = std::io::Write::write_all(&mut stdin, &input);
+            }
+        });
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+        let _ = writer.join();
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        Err(format!(
+            "`{shown}` in {} failed ({}): {}",
+            self.cwd.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+
     /// Runs git; its stdout as text, trimmed.
     pub(super) fn text<I, S>(&self, args: I) -> Result<String, String>
     where

@@ -31,8 +31,23 @@ enum Write {
     Delete(PathBuf),
 }
 
+/// One file `git diff --raw` lists between the base and the attempt's commit.
+#[derive(Debug)]
+struct Listed {
+    /// The attempt's mode (`None` when it deleted the file).
+    mode: Option<String>,
+    /// Whether both sides are blobs (a file or a link), not a submodule's commit.
+    blobs: bool,
+    /// The blobs at the base and in the attempt's commit (`None`: absent there).
+    original: Option<String>,
+    theirs: Option<String>,
+    /// Relative to the repository.
+    path: String,
+}
+
 /// Merges `base..head` into the checkout at `top`. Writes nothing when any file conflicts
-/// and returns the conflicts; an error is a git failure.
+/// and returns the conflicts; an error is a git failure. Two git runs whatever the number
+/// of files: the listing with modes and blob ids, and every blob in one `cat-file --batch`.
 pub(super) fn merge_back(
     state: &StateDir,
     top: &Path,
@@ -40,18 +55,41 @@ pub(super) fn merge_back(
     head: &str,
 ) -> Result<Vec<Conflict>, String> {
     let git = Git::at(top);
-    let listing = git.bytes(["diff", "--name-status", "-z", "--no-renames", base, head])?;
+    let listing = git.bytes([
+        "diff",
+        "--raw",
+        "-z",
+        "--no-renames",
+        "--no-abbrev",
+        base,
+        head,
+    ])?;
+    let listed = parse_raw(&listing);
+    let wanted: Vec<&str> = listed
+        .iter()
+        .filter(|l| l.blobs)
+        .flat_map(|l| [l.original.as_deref(), l.theirs.as_deref()])
+        .flatten()
+        .collect();
+    let mut blobs = read_blobs(&git, &wanted)?.into_iter();
     let project = ProjectRoot::of(state).map_err(|e| e.to_string())?;
     let mut writes = Vec::new();
     let mut conflicts = Vec::new();
-    let mut fields = listing.split(|b| *b == 0).filter(|f| !f.is_empty());
-    while let (Some(status), Some(path)) = (fields.next(), fields.next()) {
-        let path = String::from_utf8_lossy(path).into_owned();
-        let status = status.first().copied().unwrap_or(b'M');
-        match decide(&git, &project, top, base, head, status, &path)? {
+    for l in listed {
+        if !l.blobs {
+            let why = "a submodule, which is merged by hand".to_string();
+            conflicts.push(Conflict { path: l.path, why });
+            continue;
+        }
+        let original = l
+            .original
+            .as_ref()
+            .map(|_| blobs.next().unwrap_or_default());
+        let theirs = l.theirs.as_ref().map(|_| blobs.next().unwrap_or_default());
+        match decide(&git, &project, top, &l, original, theirs)? {
             Ok(Some(w)) => writes.push(w),
             Ok(None) => {}
-            Err(why) => conflicts.push(Conflict { path, why }),
+            Err(why) => conflicts.push(Conflict { path: l.path, why }),
         }
     }
     if !conflicts.is_empty() {
@@ -63,29 +101,81 @@ pub(super) fn merge_back(
     Ok(Vec::new())
 }
 
+/// `git diff --raw -z` records: `:<old mode> <new mode> <old id> <new id> <status>`, NUL,
+/// the path, NUL. An all-zero id or mode stands for a side where the file does not exist.
+fn parse_raw(listing: &[u8]) -> Vec<Listed> {
+    let mut listed = Vec::new();
+    let mut fields = listing.split(|b| *b == 0).filter(|f| !f.is_empty());
+    while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+        let meta = String::from_utf8_lossy(meta);
+        let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+        let [old_mode, new_mode, old_id, new_id, _status] = parts.as_slice() else {
+            continue;
+        };
+        let present = |id: &str| (!id.bytes().all(|b| b == b'0')).then(|| id.to_string());
+        listed.push(Listed {
+            mode: present(new_mode),
+            blobs: ![old_mode, new_mode].iter().any(|m| m.starts_with("16")),
+            original: present(old_id),
+            theirs: present(new_id),
+            path: String::from_utf8_lossy(path).into_owned(),
+        });
+    }
+    listed
+}
+
+/// The contents of the blobs `ids`, in order, from one `git cat-file --batch`.
+fn read_blobs(git: &Git, ids: &[&str]) -> Result<Vec<Vec<u8>>, String> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input: Vec<u8> = ids
+        .iter()
+        .flat_map(|id| format!("{id}\n").into_bytes())
+        .collect();
+    let out = git.bytes_with_input(["cat-file", "--batch"], input)?;
+    let mut blobs = Vec::with_capacity(ids.len());
+    let mut rest = out.as_slice();
+    for id in ids {
+        // `<id> <type> <size>\n<content>\n`, or `<id> missing\n`.
+        let end = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or_else(|| format!("git cat-file --batch: no answer for {id}"))?;
+        let header = String::from_utf8_lossy(&rest[..end]).into_owned();
+        let size: usize = header
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .filter(|_| !header.ends_with(" missing"))
+            .ok_or_else(|| format!("git cat-file --batch: {header}"))?;
+        let content = rest
+            .get(end + 1..end + 1 + size)
+            .ok_or_else(|| format!("git cat-file --batch: {id} is cut short"))?;
+        blobs.push(content.to_vec());
+        rest = rest.get(end + 2 + size..).unwrap_or_default();
+    }
+    Ok(blobs)
+}
+
 /// One changed file: what to write (`None`: the checkout already has it), or why it
 /// conflicts.
 fn decide(
     git: &Git,
     project: &ProjectRoot,
     top: &Path,
-    base: &str,
-    head: &str,
-    status: u8,
-    path: &str,
+    listed: &Listed,
+    original: Option<Vec<u8>>,
+    theirs: Option<Vec<u8>>,
 ) -> Result<Result<Option<Write>, String>, String> {
-    let absolute = top.join(path);
+    let absolute = top.join(&listed.path);
     // The same containment as any path a file names: not outside the project, not into
     // the state directory, not through a symbolic link someone planted (issue 8).
     let target = match project.resolve(None, &absolute.to_string_lossy(), "merge") {
         Ok(c) => c.path().to_path_buf(),
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let mode = if status == b'D' {
-        None
-    } else {
-        Some(git.text(["ls-tree", "--format=%(objectmode)", head, "--", path])?)
-    };
+    let mode = listed.mode.clone();
     if let Some(m) = &mode
         && !m.starts_with("100")
     {
@@ -98,14 +188,6 @@ fn decide(
             }
         )));
     }
-    let theirs = match status {
-        b'D' => None,
-        _ => Some(git.bytes(["cat-file", "blob", &format!("{head}:{path}")])?),
-    };
-    let original = match status {
-        b'A' => None,
-        _ => Some(git.bytes(["cat-file", "blob", &format!("{base}:{path}")])?),
-    };
     let ours = match std::fs::symlink_metadata(&target) {
         Ok(m) if m.is_file() => Some(
             std::fs::read(&target).map_err(|e| format!("cannot read {}: {e}", target.display()))?,

@@ -207,3 +207,47 @@ fn branch_names_are_valid_refs() {
     assert_eq!(branch_name("x.lock", 1), "phase/x_lock/1");
     assert_eq!(branch_name("v1.", 1), "phase/v1_/1");
 }
+
+#[test]
+fn a_settled_worktree_is_reused_reset_to_the_next_base() {
+    let repo = Repo::new();
+    let first = repo.start(1);
+    std::fs::write(first.cwd.join("calc.py"), "broken by attempt 1\n").expect("edit");
+    std::fs::write(first.cwd.join("scratch.txt"), "left over\n").expect("untracked");
+    let settled = settle(&repo.state, "t1", 1, &first.run, false);
+    assert_eq!(settled.run.merge, MergeOutcome::NotMerged);
+    let spares = repo.state.root().join("worktrees/.spare");
+    assert_eq!(
+        std::fs::read_dir(&spares).map(|d| d.count()).unwrap_or(0),
+        1,
+        "kept for reuse"
+    );
+    // The workdir moved on meanwhile: the next attempt starts from there.
+    repo.write("other.py", "x = 3\n");
+    let second = repo.start(2);
+    assert_eq!(
+        std::fs::read_dir(&spares).map(|d| d.count()).unwrap_or(0),
+        0,
+        "the spare was taken"
+    );
+    let read = |rel: &str| std::fs::read_to_string(second.cwd.join(rel)).unwrap_or_default();
+    assert_eq!(read("calc.py"), CALC, "attempt 1's change is gone");
+    assert_eq!(read("other.py"), "x = 3\n", "the new base");
+    assert!(!second.cwd.join("scratch.txt").exists(), "cleaned");
+    let wt = Git::at(&second.cwd);
+    assert_eq!(
+        wt.text(["symbolic-ref", "--short", "HEAD"])
+            .expect("branch"),
+        "phase/t1/2"
+    );
+    std::fs::write(
+        second.cwd.join("calc.py"),
+        CALC.replacen("a - b", "a + b", 1),
+    )
+    .expect("edit");
+    let settled = settle(&repo.state, "t1", 2, &second.run, true);
+    assert_eq!(settled.run.merge, MergeOutcome::Merged, "{settled:?}");
+    assert!(repo.read("calc.py").contains("return a + b"));
+    assert!(!Git::at(&repo.root).has_branch("phase/t1/1"));
+    assert!(!Git::at(&repo.root).has_branch("phase/t1/2"));
+}

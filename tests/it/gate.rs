@@ -177,13 +177,16 @@ ladder = ["repair"]
 
 #[test]
 fn a_reviewer_rejects_with_reasons_and_then_approves() {
+    // The reviewer counts its reviews outside the project: a reviewer that changes a file
+    // in the workdir is refused (see below).
+    let counts = tempfile::tempdir().expect("tempdir");
     let p = Project::with_config(&format!(
         r#"{BASE}
 [tools.reviewer]
 command = ["sh", "{reviewer}", "{{prompt_file}}", "{counter}"]
 "#,
         reviewer = tool("gate/reviewer.sh"),
-        counter = "reviews.count",
+        counter = counts.path().join("reviews.count").display(),
     ));
     p.drop_task(
         "doc",
@@ -371,4 +374,86 @@ fn without_recovery_a_task_waits_verifying_and_status_says_so() {
     assert_eq!(p.status_of("t").as_deref(), Some("succeeded"));
     assert_eq!(p.events_of("GATE_PASSED").len(), 1);
     assert_valid_state_files(&p.state());
+}
+
+#[test]
+fn a_reviewer_that_edits_a_file_is_refused_and_the_task_goes_to_a_person() {
+    let p = Project::with_config(BASE);
+    let editor = p.script(
+        "editor.sh",
+        "#!/bin/sh\necho 'fixed it myself' >> out.txt\necho 'Approved: looks good'\n",
+    );
+    p.set_config(&format!(
+        "{BASE}\n[tools.editor]\ncommand = [\"{editor}\", \"{{prompt_file}}\"]\n"
+    ));
+    p.drop_task(
+        "doc",
+        json!({"kind": "shell", "command": ["sh", "-c", "echo body >> out.txt"],
+               "files": ["out.txt"], "review": "editor"}),
+    );
+    let (code, _, err) = p.run(&["run", "--once"], RUN_LIMIT);
+    assert_eq!(code, 1, "{err}");
+
+    let result = p.result("doc").expect("result");
+    assert_eq!(
+        (result["status"].as_str(), result["attempt"].as_u64()),
+        (Some("quarantined"), Some(1)),
+        "{result}"
+    );
+    let gates = gates_of(&p, "doc");
+    assert_eq!(gates.len(), 1, "{gates:?}");
+    assert_eq!(gates[0]["passed"], false);
+    assert!(
+        str_of(&gates[0], "/steps/0/outcome").starts_with("the reviewer changed files (out.txt)"),
+        "{gates:?}"
+    );
+    let patches = p.json("fix_patches.json")["patches"].clone();
+    assert_eq!(patches.as_array().map(Vec::len), Some(1), "{patches}");
+    let patch = &patches[0];
+    assert_eq!(
+        (
+            str_of(patch, "/file"),
+            str_of(patch, "/fixer"),
+            patch["out_of_scope"].as_bool()
+        ),
+        ("out.txt", "review:editor", Some(true)),
+        "{patch}"
+    );
+    assert!(
+        str_of(patch, "/diff").contains("+fixed it myself"),
+        "{patch}"
+    );
+    assert_eq!(
+        p.read("out.txt"),
+        "body\nfixed it myself\n",
+        "kept, not undone"
+    );
+    let analysis = &p.json("error_analysis.json")["analyses"][0];
+    assert_eq!(
+        (
+            str_of(analysis, "/classification"),
+            str_of(analysis, "/error_type")
+        ),
+        ("needs_human", "out_of_scope"),
+        "{analysis}"
+    );
+    assert_valid_state_files(&p.state());
+}
+
+#[test]
+fn an_unknown_placeholder_in_a_rule_verify_is_a_config_error_naming_the_field() {
+    let p = Project::with_config(&format!(
+        r#"{BASE}
+[[routing.rules]]
+kind = "build"
+candidates = ["shell"]
+verify = ["test", "-f", "{{task}}.ok"]
+"#
+    ));
+    let (code, out, err) = p.run(&["validate"], Duration::from_secs(60));
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("routing.rules[0].verify: unknown placeholder {task}"),
+        "{err}"
+    );
 }

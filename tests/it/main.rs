@@ -25,3 +25,4 @@ mod schemas;
 mod slurm;
 mod store;
 mod watch_events;
+mod worktree;

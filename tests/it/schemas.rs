@@ -6,6 +6,7 @@ mod fixture_tests;
 mod fixtures;
 mod invalid;
 mod messages;
+pub(crate) mod outputs;
 mod samples;
 
 use phase_coordinator::model::*;
@@ -27,6 +28,9 @@ const DOCUMENT_SCHEMAS: [SchemaName; 9] = [
     SchemaName::Event,
     SchemaName::ToolHealth,
 ];
+
+/// The operator's files (issue 12): fixtures and the same form, but no broken samples yet.
+const OPERATOR_SCHEMAS: [SchemaName; 3] = [SchemaName::Plans, SchemaName::Runs, SchemaName::Hooks];
 
 fn schema_json(schema: SchemaName) -> Value {
     serde_json::from_str(schema.source()).expect("schema is JSON")
@@ -360,9 +364,7 @@ fn the_task_definition_is_the_same_in_both_schemas() {
 
 #[test]
 fn schemas_are_well_formed() {
-    // The operator's files (issue 12) have no fixtures yet, but the same form.
-    let operator = [SchemaName::Plans, SchemaName::Runs, SchemaName::Hooks];
-    for schema in DOCUMENT_SCHEMAS.into_iter().chain(operator) {
+    for schema in DOCUMENT_SCHEMAS.into_iter().chain(OPERATOR_SCHEMAS) {
         let root = schema_json(schema);
         let name = schema.name();
         if let Err(e) = jsonschema::meta::validate(&root) {
@@ -388,7 +390,7 @@ fn schemas_are_well_formed() {
 
 /// Every property has a description; every object is closed (`additionalProperties:
 /// false`) unless it is a map (`additionalProperties` is a schema) or free-form metadata.
-fn check_objects(name: &str, node: &Value, at: &str) {
+pub(super) fn check_objects(name: &str, node: &Value, at: &str) {
     let Some(object) = node.as_object() else {
         return;
     };

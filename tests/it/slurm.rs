@@ -3,6 +3,7 @@
 //! adopted after crashes. Without a running Slurm these tests fail under CI=true (saying
 //! how to start it) and are skipped otherwise.
 
+mod engine;
 mod outcomes;
 mod restart;
 

@@ -12,22 +12,38 @@ use crate::lifecycle::{GateOutcome, Stage, Transition};
 use crate::model::GateVerdict;
 
 impl ResultsBook {
-    /// Applies recovery's gate verdict to `id`'s `verifying` entry (attempt `attempt`).
-    /// Returns the stage it moved to, or `None` if the verdict does not apply (the entry
-    /// moved on: a person canceled it, a newer attempt runs).
+    /// Whether recovery's gate verdict applies to `id`'s entry: it is `verifying` at the
+    /// verdict's attempt (else it moved on: a person canceled it, a newer attempt runs).
+    pub(in crate::executor) fn awaits_verdict(&self, id: &str, verdict: &GateVerdict) -> bool {
+        self.get(id).is_some_and(|e| e.attempt == verdict.attempt)
+            && matches!(
+                self.stage(id).gate(GateOutcome::from_flag(verdict.passed)),
+                Transition::To(_)
+            )
+    }
+
+    /// Applies recovery's gate verdict to `id`'s `verifying` entry (attempt `attempt`);
+    /// `merge_failure`: the gate passed but the isolated attempt's change could not be
+    /// merged (the attempt fails with that reason). Returns the stage it moved to, or
+    /// `None` if the verdict does not apply ([`Self::awaits_verdict`]).
     pub(in crate::executor) fn judge_gate(
         &mut self,
         id: &str,
         verdict: &GateVerdict,
+        merge_failure: Option<String>,
     ) -> Option<Stage> {
         let entry = self.get(id)?;
         if entry.attempt != verdict.attempt {
             return None;
         }
-        let Transition::To(to) = self.stage(id).gate(GateOutcome::from_flag(verdict.passed)) else {
+        let passed = verdict.passed && merge_failure.is_none();
+        let Transition::To(to) = self.stage(id).gate(GateOutcome::from_flag(passed)) else {
             return None;
         };
-        let reason = (!verdict.passed).then(|| verdict.failure_reason());
+        let reason = match merge_failure {
+            Some(why) => Some(why),
+            None => (!passed).then(|| verdict.failure_reason()),
+        };
         let r = self.update(id)?;
         enter(r, to);
         r.reason = reason.clone();
@@ -36,7 +52,7 @@ impl ResultsBook {
             enter_attempt(a, to);
             a.reason = reason;
         }
-        if !verdict.passed {
+        if !passed {
             self.hurry();
         }
         Some(to)

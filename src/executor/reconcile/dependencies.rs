@@ -130,7 +130,11 @@ impl Executor {
     }
 
     /// Timers that are due (back-offs, claims held elsewhere): look at their tasks again.
+    /// Recovery's fixes in progress are looked at here too (every pass, before any start):
+    /// the tasks a fix that ended held back are queued again.
     pub(in crate::executor) fn fire_timers(&mut self, now: Instant) {
+        let recheck = Duration::from_millis(self.site.config.state.poll_interval_ms);
+        self.schedule.refresh_fixes(&self.site.state, now, recheck);
         for t in self.schedule.due(now) {
             if t < self.schedule.graph().len() {
                 self.consider(t);

@@ -20,8 +20,8 @@ impl Executor {
         let (ending, reason) = ending(&done, &task);
         let ending = self.gated(&done.task_id, ending);
         // Agents: what the CLI reported it used, and an isolated attempt's change merged
-        // back, a conflict failing it (src/agent/ended.rs; one lookup for other tasks).
-        let succeeded = matches!(ending, Ending::Succeeded | Ending::AwaitsGate);
+        // back, a conflict failing it — after its gate, if it has one (src/agent/ended.rs;
+        // one lookup for other tasks).
         let (site, entry) = (&self.site, self.book.get(&done.task_id));
         let agent = crate::agent::end_attempt(
             &site.state,
@@ -29,7 +29,7 @@ impl Executor {
             entry,
             &done.task_id,
             task.attempt,
-            succeeded,
+            ending,
         );
         let (ending, reason) = match agent.failure.clone() {
             Some(why) => (Ending::Failed, Some(why)),

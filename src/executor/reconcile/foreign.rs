@@ -36,6 +36,12 @@ impl Executor {
             return;
         };
         for id in ids {
+            // A cluster job (a submission record): the Slurm lane reports it. Queued, it
+            // has a free claim and no fence, which is no sign of an interrupted attempt.
+            if self.supervisor.slurm.owns(&id) {
+                self.supervisor.foreign.forget(&id);
+                continue;
+            }
             if self.supervisor.runs(&id) || self.supervisor.acks.waits_on(&id) {
                 // Ours after all: our runner holds its claim.
                 self.supervisor.foreign.forget(&id);

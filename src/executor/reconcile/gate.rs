@@ -3,7 +3,9 @@
 //! (TASK_VERIFYING) instead of `succeeded`; recovery runs the gate and writes its verdict
 //! to `fix_patches.json` (`gates[]`); this pass records the verdict — `succeeded`
 //! (TASK_SUCCEEDED), or `failed` with reason `gate_failed: …` / `review_rejected: …`
-//! (TASK_FAILED), which recovery then analyses like any failure.
+//! (TASK_FAILED), which recovery then analyses like any failure. An isolated attempt's
+//! change is merged into the task's workdir only once its gate passed
+//! ([`crate::agent::settle_gated`]).
 
 use serde_json::json;
 
@@ -65,9 +67,23 @@ impl Executor {
     /// (`rebuild_queue`) starts its dependents after a pass.
     fn record_gate(&mut self, verdict: &GateVerdict) {
         let id = verdict.task_id.as_str();
-        let Some(to) = self.book.judge_gate(id, verdict) else {
+        if !self.book.awaits_verdict(id, verdict) {
+            return;
+        }
+        // An isolated attempt's change was kept in its worktree for the gate: merged into
+        // the workdir only now that it passed; after a failed gate only its patch remains.
+        let settled = crate::agent::settle_gated(
+            &self.site.state,
+            self.book.get(id),
+            id,
+            verdict.attempt,
+            verdict.passed,
+        );
+        let merge_failure = settled.failure.clone();
+        let Some(to) = self.book.judge_gate(id, verdict, merge_failure) else {
             return;
         };
+        self.book.record_agent(id, verdict.attempt, settled);
         let Some(r) = self.book.get(id) else {
             return;
         };

@@ -1,12 +1,14 @@
 //! Starting attempts: pick ready tasks in order within the global and per-tool limits,
 //! build each one's command from the decision's tool (read fresh every attempt), and hand
-//! it to the attempt runner ([`Executor::start_attempt`], the one place an attempt
+//! it to the attempt runner — or, for a tool with `backend = "slurm"`, submit it as a
+//! cluster job ([`Executor::start_attempt`], the one place an attempt
 //! starts). The runner's fence in the task's claim makes each attempt start at most once,
 //! whichever executor asks (docs/ATTEMPTS.md); it is recorded `running` when the runner
 //! says it started.
 
 use std::time::{Duration, Instant};
 
+use crate::config::ToolBackend;
 use crate::executor::reconcile::reports::started_event;
 use crate::executor::supervisor::{
     Claims, CommandSite, Done, Launch, Prepared, Probe, RunningTask, Snapshot, note_in_log,
@@ -64,6 +66,17 @@ impl Executor {
             return None;
         }
         let entry = self.book.get(id);
+        // Its latest attempt failed and the router has not looked at it yet: it may move
+        // the retry off the tool that failed (docs/ROUTING.md "Fallback"). Its change of
+        // the decision wakes the executor. With no router running, nobody would look.
+        let reviewed = self.schedule.graph().decision(t).reviewed_attempt;
+        if let (Some(r), Some(e)) = (reviewed, entry)
+            && e.status.is_failure()
+            && e.attempt > r
+            && self.site.router_running()
+        {
+            return None;
+        }
         let Next::Attempt {
             attempt,
             patch_id,
@@ -148,6 +161,10 @@ impl Executor {
         metadata: Metadata,
     ) {
         let config = &self.site.config;
+        // `backend = "slurm"`: submitted as a cluster job instead (docs/SLURM.md).
+        let slurm = (config.tools.get(&record.tool_id))
+            .filter(|c| c.backend == ToolBackend::Slurm)
+            .map(|c| c.slurm.clone().unwrap_or_default());
         let root = self.site.state.root();
         let request = RunRequest {
             task: id.to_string(),
@@ -177,9 +194,31 @@ impl Executor {
             metadata,
         });
         self.schedule.tool_started(&task.tool);
-        // A runner that is gone reports `Gone`: the attempt is looked at then.
-        self.supervisor.run(request, task);
+        match slurm {
+            // A runner that is gone reports `Gone`: the attempt is looked at then.
+            None => {
+                self.supervisor.run(request, task);
+            }
+            Some(options) => {
+                if let Err(refused) = self.supervisor.submit(&request, task, &options) {
+                    let (task, e) = *refused;
+                    self.not_submitted(id, task, &e);
+                }
+            }
+        }
         self.prepare_claims_after(t);
+    }
+
+    /// `sbatch` could not be run, or the backend refused the attempt: it never started.
+    fn not_submitted(&mut self, id: &str, mut task: RunningTask, e: &crate::Error) {
+        self.schedule.tool_ended(&task.tool);
+        let reason = format!("cannot start: {e}");
+        if let Some(launch) = task.launch.take() {
+            let log_err = self.site.state.root().join(&launch.record.log_err);
+            self.book.start_attempt(id, launch.record, launch.metadata);
+            note_in_log(&log_err, &reason);
+        }
+        self.finish(Done::not_started(id, reason), task);
     }
 
     /// Creates the claim files of the dependents that task `t` is the last unmet

@@ -1,6 +1,8 @@
 //! `files_modified`: what an attempt changed, by a documented method (docs/EXECUTION.md):
 //! the task's `files` when it lists some (size, mtime and content hash compared before
-//! and after); else, in a git work tree, `git status` before and after (the same
+//! and after; a directory stands for the files under it, file by file, with recovery's
+//! skip rules: version-control, cache and build directories and the state directory are
+//! not walked); else, in a git work tree, `git status` before and after (the same
 //! comparison for every path it lists); else nothing. Paths are relative to the workdir.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -14,14 +16,39 @@ use crate::process::{self, Sink, Spec};
 
 /// Files larger than this are compared by size and mtime only.
 const MAX_HASHED_BYTES: u64 = 64 * 1024 * 1024;
+/// At most this many files are looked at under one directory of a task's `files`.
+const MAX_LISTED: usize = 2000;
+/// Directories never walked when a directory in `files` is expanded (recovery's list).
+const SKIP_DIRS: [&str; 14] = [
+    ".git",
+    ".hg",
+    ".svn",
+    ".state",
+    "target",
+    "node_modules",
+    "__pycache__",
+    ".venv",
+    "venv",
+    ".tox",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".cache",
+];
 
 /// How to find what an attempt changed.
 #[derive(Debug, Clone)]
 pub(in crate::executor) enum Probe {
     /// No method applies: `files_modified` is empty.
     None,
-    /// The task's own `files`, relative to `base` (the workdir).
-    Listed { base: PathBuf, files: Vec<String> },
+    /// The task's own `files`, relative to `base` (the workdir); a directory among them
+    /// is expanded into its files each time it is looked at, never walking into `skip`
+    /// (the state directory).
+    Listed {
+        base: PathBuf,
+        files: Vec<String>,
+        skip: PathBuf,
+    },
     /// `git status` of `workdir`, whose path inside the work tree is `prefix`; paths
     /// under `exclude` (the state directory) are not the task's doing.
     Git {
@@ -57,6 +84,7 @@ impl Probe {
             return Probe::Listed {
                 base: workdir.to_path_buf(),
                 files: files.to_vec(),
+                skip: state_root.to_path_buf(),
             };
         }
         let root = git_roots
@@ -136,9 +164,9 @@ impl Probe {
     fn listing(&self) -> Vec<(String, PathBuf, String)> {
         match self {
             Probe::None => Vec::new(),
-            Probe::Listed { base, files } => files
-                .iter()
-                .map(|f| (f.clone(), base.join(f), String::new()))
+            Probe::Listed { base, files, skip } => expand(base, files, skip)
+                .into_iter()
+                .map(|(name, path)| (name, path, String::new()))
                 .collect(),
             Probe::Git {
                 workdir,
@@ -162,6 +190,57 @@ impl Probe {
                 .collect(),
         }
     }
+}
+
+/// `files` with each directory replaced by the regular files under it (named with the
+/// entry as prefix: `api/` gives `api/a.py`), in order, without duplicates. A file that
+/// was under a directory and is gone now is found by comparing with the listing before.
+fn expand(base: &Path, files: &[String], skip: &Path) -> Vec<(String, PathBuf)> {
+    let skip = std::path::absolute(skip).unwrap_or_else(|_| skip.to_path_buf());
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for entry in files {
+        let path = base.join(entry);
+        // A symbolic link is not followed, as recovery's walk does not follow one.
+        let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if !is_dir {
+            if seen.insert(entry.clone()) {
+                out.push((entry.clone(), path));
+            }
+            continue;
+        }
+        let prefix = entry.trim_end_matches('/');
+        let walk = walkdir::WalkDir::new(&path)
+            .max_depth(32)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                if e.depth() == 0 || !e.file_type().is_dir() {
+                    return true;
+                }
+                let name = e.file_name().to_string_lossy();
+                let abs = std::path::absolute(e.path()).unwrap_or_else(|_| e.path().into());
+                !SKIP_DIRS.contains(&name.as_ref()) && abs != skip
+            })
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .take(MAX_LISTED);
+        for e in walk {
+            let Ok(rel) = e.path().strip_prefix(&path) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy();
+            let name = if prefix.is_empty() || prefix == "." {
+                rel.into_owned()
+            } else {
+                format!("{prefix}/{rel}")
+            };
+            if seen.insert(name.clone()) {
+                out.push((name, e.path().to_path_buf()));
+            }
+        }
+    }
+    out
 }
 
 /// The root of the git work tree containing `dir`, if any (a `.git` entry in it or an
@@ -261,6 +340,7 @@ mod tests {
         let probe = Probe::Listed {
             base: base.clone(),
             files,
+            skip: base.join(".state"),
         };
         let before = probe.snapshot();
         std::fs::write(base.join("edit.txt"), "new").expect("write");
@@ -269,6 +349,41 @@ mod tests {
         assert_eq!(
             probe.changed_since(&before),
             ["edit.txt", "gone.txt", "new.txt"]
+        );
+    }
+
+    #[test]
+    fn a_directory_in_files_reports_the_files_changed_under_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().to_path_buf();
+        for f in ["api/a.py", "api/sub/b.py", "api/same.py", "api/gone.py"] {
+            let p = base.join(f);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, "x\n").expect("write");
+        }
+        std::fs::create_dir_all(base.join("api/__pycache__")).expect("mkdir");
+        std::fs::create_dir_all(base.join(".state")).expect("mkdir");
+        let probe = Probe::Listed {
+            base: base.clone(),
+            files: vec!["api/".to_string(), "top.txt".to_string()],
+            skip: base.join(".state"),
+        };
+        let before = probe.snapshot();
+        std::fs::write(base.join("api/a.py"), "y\n").expect("write");
+        std::fs::write(base.join("api/sub/b.py"), "y\n").expect("write");
+        std::fs::write(base.join("api/sub/new.py"), "n\n").expect("write");
+        std::fs::remove_file(base.join("api/gone.py")).expect("rm");
+        std::fs::write(base.join("api/__pycache__/a.pyc"), "c").expect("write");
+        std::fs::write(base.join("top.txt"), "t").expect("write");
+        assert_eq!(
+            probe.changed_since(&before),
+            [
+                "api/a.py",
+                "api/gone.py",
+                "api/sub/b.py",
+                "api/sub/new.py",
+                "top.txt"
+            ]
         );
     }
 }

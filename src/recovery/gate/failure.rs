@@ -52,6 +52,22 @@ pub(crate) fn retype(diagnosis: &mut Diagnosis, verdict: &GateVerdict) {
         return;
     };
     let kind = FailureKind::from(step.failure_kind());
+    let edited = verdict
+        .steps
+        .iter()
+        .any(|s| !s.passed && s.outcome.starts_with(super::REVIEWER_EDITED));
+    if edited {
+        diagnosis.error_type = FailureKind::OutOfScope;
+        diagnosis.classification = Classification::NeedsHuman;
+        diagnosis.action = Action::Quarantine;
+        diagnosis.ladder_step = LadderStep::Quarantine;
+        diagnosis.fix_agent = None;
+        diagnosis.summary = format!(
+            "the reviewer changed files it may only review: {}: quarantine",
+            verdict.reason
+        );
+        return;
+    }
     let cannot_start = verdict
         .steps
         .iter()

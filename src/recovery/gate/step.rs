@@ -54,6 +54,8 @@ impl<'a> StepRun<'a> {
             Ok(None) => Ok(shared.state.project_root()),
             Err(e) => Err(format!("cannot start: {e}")),
         };
+        // An isolated attempt's change waits in its worktree for the gate (src/worktree.rs).
+        let cwd = cwd.map(|dir| crate::worktree::gate_dir(result, ws.attempt, &dir).unwrap_or(dir));
         let task_env = if ws.task.env.is_empty() {
             Ok(Vec::new())
         } else {

@@ -141,7 +141,14 @@ fn usage_errors_exit_2() {
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("submit"), "{help:?}");
     let version = p.phase(&["--version"]);
-    version.expect(0, &format!("phase {}\n", env!("CARGO_PKG_VERSION")), "");
+    // The commit follows the version (tests/it/cli/talk.rs checks which).
+    assert_eq!(
+        (version.code, version.stderr.as_str()),
+        (0, ""),
+        "{version:?}"
+    );
+    let prefix = format!("phase {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(version.stdout.starts_with(&prefix), "{version:?}");
 }
 
 #[test]

@@ -13,16 +13,9 @@ use crate::support::{Project, require_tool};
 /// How long one snippet may take (they wait for each other's lock).
 const SNIPPET_LIMIT: Duration = Duration::from_secs(60);
 
-const README: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
-
-/// The body of the first fenced block that starts with "```<fence>\n<first_line>".
-fn snippet(fence: &str, first_line: &str) -> String {
-    let start = format!("```{fence}\n{first_line}");
-    let at = README
-        .find(&start)
-        .unwrap_or_else(|| panic!("README has no {start:?} block"));
-    let body = &README[at + fence.len() + 4..];
-    body[..body.find("\n```").expect("closed block") + 1].to_string()
+/// The first README block that starts with "```<fence>\n<start>".
+fn snippet(fence: &str, start: &str) -> String {
+    super::readme_snippet(None, fence, start)
 }
 
 /// The README's snippets need python3, jq and flock.
@@ -36,7 +29,10 @@ fn tools_present() -> bool {
 
 fn setup() -> Project {
     let p = Project::initialised();
-    p.write("retry.py", snippet("python", "#!/usr/bin/env python3"));
+    p.write(
+        "retry.py",
+        snippet("python", "#!/usr/bin/env python3\n\"\"\"Usage: retry.py"),
+    );
     p.write("cancel.sh", snippet("sh", "#!/bin/sh"));
     p
 }

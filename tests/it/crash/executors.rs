@@ -1,9 +1,13 @@
 //! Two executors on one state directory, beside a router and recovery — four processes —
-//! and a person's `phase cancel` / `phase retry` arriving while they work. Every task
-//! fails its first run and succeeds after: each attempt runs once (the fence in its
-//! claim, whichever executor asks), and every request is carried out.
+//! and two writers of `control.json` at once while they work: a person's `phase cancel` /
+//! `phase retry`, and an outside tool that edits the file itself by the README's write
+//! protocol (sidecar lock, read, temp file, rename). Every task fails its first run and
+//! succeeds after: each attempt runs once (the fence in its claim, whichever executor
+//! asks), and every request of either writer is carried out.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
@@ -58,6 +62,23 @@ fn two_executors_run_each_attempt_once_and_lose_no_request() {
         p.drop_task(id, task_json(&script, &effects, id, ms, true, &deps));
     }
 
+    // An outside tool writing `control.json` itself, at the same time as the person below.
+    let hand_ids: Vec<String> = (0..15)
+        .map(|_| ids[rng.below(TASKS as u64) as usize].clone())
+        .collect();
+    let pauses: Vec<u64> = (0..15).map(|_| rng.below(150)).collect();
+    let state = p.state();
+    let tool = std::thread::spawn(move || {
+        let mut written = Vec::new();
+        for (n, (id, pause)) in hand_ids.into_iter().zip(pauses).enumerate() {
+            let action = if n % 2 == 0 { "cancel" } else { "retry" };
+            hand_request(&state, &id, action, n);
+            written.push((id, action));
+            std::thread::sleep(Duration::from_millis(pause));
+        }
+        written
+    });
+
     // A person at the command line while the executors work.
     let mut requested: Vec<(String, &str)> = Vec::new();
     for _ in 0..30 {
@@ -72,6 +93,9 @@ fn two_executors_run_each_attempt_once_and_lose_no_request() {
         }
         std::thread::sleep(Duration::from_millis(rng.below(150)));
     }
+    let by_hand = tool.join().expect("the outside writer of control.json");
+    let hand_written = by_hand.len();
+    requested.extend(by_hand);
 
     wait_until(
         "every task to settle and every request to be carried out",
@@ -102,8 +126,8 @@ fn two_executors_run_each_attempt_once_and_lose_no_request() {
         })
         .collect();
     eprintln!(
-        "two executors: {} tasks, {} runs, {} requests ({} cancel); unrecorded re-runs {}, \
-         concurrent copies {}, lost requests {}, statuses {:?}",
+        "two executors: {} tasks, {} runs, {} requests ({} cancel, {hand_written} written by \
+         hand); unrecorded re-runs {}, concurrent copies {}, lost requests {}, statuses {:?}",
         audit.tasks,
         audit.runs,
         requests.len(),
@@ -136,6 +160,46 @@ fn two_executors_run_each_attempt_once_and_lose_no_request() {
         || live_runners(&p) == 0,
     );
     reap_runners(&p);
+}
+
+/// Appends one request to `control.json` the way an outside tool must (README, "The write
+/// protocol"): the sidecar lock, the file read under it, a temp file in the same directory
+/// synced and renamed over it.
+fn hand_request(state: &Path, task: &str, action: &str, n: usize) {
+    std::fs::create_dir_all(state.join("locks")).expect("the locks directory");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.join("locks/control.json.lock"))
+        .expect("open the sidecar lock");
+    lock.lock().expect("take the sidecar lock");
+    let path = state.join("control.json");
+    let mut doc: Value = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).expect("control.json is JSON"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            serde_json::json!({"schema_version": 1, "requests": []})
+        }
+        Err(e) => panic!("read {}: {e}", path.display()),
+    };
+    let now = phase_coordinator::model::now_rfc3339();
+    let request = serde_json::json!({
+        "request_id": format!("hand-{}-{n}", std::process::id()),
+        "action": action,
+        "task_id": task,
+        "requested_at": now,
+    });
+    match doc["requests"].as_array_mut() {
+        Some(requests) => requests.push(request),
+        None => doc["requests"] = Value::Array(vec![request]),
+    }
+    doc["updated_at"] = Value::String(now);
+    let tmp = state.join(format!(".tmp-{}-hand{n}", std::process::id()));
+    let mut file = std::fs::File::create(&tmp).expect("create the temp file");
+    file.write_all(&serde_json::to_vec_pretty(&doc).expect("serialize"))
+        .and_then(|()| file.sync_all())
+        .expect("write the temp file");
+    std::fs::rename(&tmp, &path).expect("rename over control.json");
+    drop(lock);
 }
 
 /// Every task ended (`succeeded`, `canceled`, or `dep_failed` behind a canceled task, with

@@ -4,7 +4,9 @@
 //! stderr, and everything finishes once space returns.
 //!
 //! Two moments to fill it: while new tasks wait to be routed, and under tasks that are
-//! running (their logs, results and events all meet the full disk).
+//! running (their logs, results and events all meet the full disk, and the claims of the
+//! tasks due next cannot be written: those tasks wait, with back-off, and are neither
+//! failed nor quarantined).
 //!
 //! Mounting needs root: CI runs as root (`CI=true`: a refused mount fails the test);
 //! elsewhere the test is skipped with the reason printed.
@@ -21,7 +23,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::wait::{Deadline, wait_until};
-use checks::{assert_logs_kept_or_loss_recorded, failed_appends, log_events, succeeded};
+use checks::{
+    assert_logs_kept_or_loss_recorded, ended_otherwise, failed_appends, log_events, running,
+    succeeded,
+};
 
 /// Tasks that run before the disk fills, and while it is full.
 const BEFORE: usize = 10;
@@ -77,16 +82,33 @@ fn phase(root: &Path) -> Command {
     c
 }
 
-fn stop(mut engine: Child) {
-    if let Ok(pid) = i32::try_from(engine.id())
+/// The engine under test: SIGKILLed when dropped unless it was stopped, so that a failing
+/// test leaves no engine behind working on a disk that stays full.
+struct Engine(Option<Child>);
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// SIGTERM, and the engine must exit within 30 s.
+fn stop(mut engine: Engine) {
+    let Some(mut child) = engine.0.take() else {
+        return;
+    };
+    if let Ok(pid) = i32::try_from(child.id())
         && let Some(pid) = rustix::process::Pid::from_raw(pid)
     {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
     }
     let deadline = Deadline::new("the engine to stop after SIGTERM", Duration::from_secs(30));
-    if deadline.poll(|| engine.try_wait().ok().flatten()).is_none() {
-        let _ = engine.kill();
-        let _ = engine.wait();
+    if deadline.poll(|| child.try_wait().ok().flatten()).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
         deadline.fail("");
     }
 }
@@ -96,11 +118,18 @@ fn stop(mut engine: Child) {
 enum Fill {
     /// Just before the second batch of tasks is dropped into the inbox.
     BeforeRouting,
+    /// Once tasks of the second batch run.
+    UnderRunningTasks,
 }
 
 #[test]
 fn a_full_disk_leaves_no_torn_line_drops_no_event_and_the_run_resumes() {
     full_disk(Fill::BeforeRouting);
+}
+
+#[test]
+fn a_disk_that_fills_under_running_tasks_makes_the_next_ones_wait_and_the_run_resumes() {
+    full_disk(Fill::UnderRunningTasks);
 }
 
 fn full_disk(when: Fill) {
@@ -141,12 +170,14 @@ fn full_disk(when: Fill) {
         }
     };
     let engine_err = outside.path().join("engine.stderr");
-    let engine = phase(&root)
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(File::create(&engine_err).expect("stderr file"))
-        .spawn()
-        .expect("phase run");
+    let engine = Engine(Some(
+        phase(&root)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(File::create(&engine_err).expect("stderr file"))
+            .spawn()
+            .expect("phase run"),
+    ));
     let stderr = || std::fs::read_to_string(&engine_err).unwrap_or_default();
 
     publish(0..BEFORE);
@@ -162,19 +193,46 @@ fn full_disk(when: Fill) {
             publish(BEFORE..BEFORE + DURING);
             held
         }
+        Fill::UnderRunningTasks => {
+            publish(BEFORE..BEFORE + DURING);
+            wait_until(
+                "a task of the second batch to run",
+                Duration::from_secs(60),
+                || !running(&root).is_empty(),
+            );
+            fill(&filler)
+        }
     };
-    // The engine says so when the log cannot be written (not silently), and keeps trying
-    // for a while with the disk full.
-    wait_until(
-        "the engine to report the full disk on the event log",
-        Duration::from_secs(30),
-        || stderr().contains("the events wait in memory"),
-    );
-    wait_until(
-        "ten failed appends while the disk is full",
-        Duration::from_secs(30),
-        || failed_appends(&stderr()) >= 10,
-    );
+    match when {
+        // The engine says so when the log cannot be written (not silently), and keeps
+        // trying for a while with the disk full.
+        Fill::BeforeRouting => {
+            wait_for_stderr(&stderr, "the event log", |e| {
+                e.contains("the events wait in memory")
+            });
+            wait_for_stderr(&stderr, "ten failed appends", |e| failed_appends(e) >= 10);
+        }
+        // The next tasks' claims cannot be written: they wait (said on stderr), with
+        // back-off — a few tries each, not a busy loop — and nothing is failed for it.
+        Fill::UnderRunningTasks => {
+            wait_for_stderr(
+                &stderr,
+                "four tries to start a task held by the full disk",
+                |e| refusals(e) >= 4,
+            );
+            std::thread::sleep(HELD_FULL);
+            let tries = refusals(&stderr());
+            eprintln!(
+                "full disk under running tasks: at most {tries} tries to start one task in {HELD_FULL:?}"
+            );
+            assert!(
+                tries <= MAX_REFUSALS,
+                "{tries} tries to start one task in {HELD_FULL:?} with the disk full: no back-off"
+            );
+            let ended: Vec<String> = ended_otherwise(&root);
+            assert!(ended.is_empty(), "ended for the full disk: {ended:?}");
+        }
+    }
     drop(held);
     std::fs::remove_file(&filler).expect("free the space");
     let deadline = Deadline::new(
@@ -198,6 +256,31 @@ fn full_disk(when: Fill) {
     });
     stop(engine);
     check_after(&root, &stderr());
+}
+
+/// How long the disk stays full once tasks wait for it (the moment chosen, not a wait for
+/// a condition), and how many tries to start a task may be made meanwhile: back-off from
+/// `poll_interval_ms` (100 ms) doubling to 10 s gives about 7 in 5 s.
+const HELD_FULL: Duration = Duration::from_secs(5);
+const MAX_REFUSALS: usize = 12;
+
+/// Waits for the engine's stderr to show `what`; fails with the whole stderr.
+fn wait_for_stderr(stderr: &impl Fn() -> String, what: &str, shown: impl Fn(&str) -> bool) {
+    let deadline = Deadline::new(format!("stderr to show {what}"), Duration::from_secs(30));
+    if deadline.poll(|| shown(&stderr())).is_none() {
+        deadline.fail(&stderr());
+    }
+}
+
+/// The most tries to start one task (lines saying it cannot start now and will be tried
+/// again).
+fn refusals(stderr: &str) -> usize {
+    let mut per_task: BTreeMap<&str, usize> = BTreeMap::new();
+    for line in stderr.lines().filter(|l| l.contains("cannot start it now")) {
+        let task = line.rsplit("task=").next().unwrap_or("");
+        *per_task.entry(task).or_default() += 1;
+    }
+    per_task.into_values().max().unwrap_or(0)
 }
 
 /// The log and the files once the run is over: every seq once, every task's events there,
@@ -236,6 +319,11 @@ fn check_after(root: &Path, stderr: &str) {
             "{id} succeeded once: {kinds:?}"
         );
     }
+    let ended = ended_otherwise(root);
+    assert!(
+        ended.is_empty(),
+        "every task succeeded at its first attempt: {ended:?}"
+    );
     let recorded_losses = assert_logs_kept_or_loss_recorded(root);
     let validate = phase(root)
         .arg("validate")

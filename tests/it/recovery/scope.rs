@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::support::procs::wait_output;
 use crate::support::store::assert_valid_state_files;
-use crate::support::{Project, require_tool, tool};
+use crate::support::{Project, require_tool, tool, wait_until};
 
 /// Fast timings and a budget of 3 failures.
 const BASE: &str = r#"
@@ -354,4 +355,93 @@ fn a_plain_failure_is_retried_by_default_and_succeeds_at_attempt_3() {
         "{retries:?}"
     );
     assert_eq!(p.events_of("TASK_RETRY_SCHEDULED").len(), 2);
+}
+
+#[test]
+fn a_task_whose_files_overlap_a_fix_in_progress_starts_only_after_the_fix_ends() {
+    // The fixer records when it starts, then waits for the test's go-ahead, fixes, and
+    // records when it ends: B becomes ready while it runs. The tasks work in `work/`; the
+    // stamps are kept apart, so that no fix sees them as its changes.
+    let p = Project::with_config(BASE);
+    let stamps = tempfile::tempdir().expect("tempdir");
+    let stamp = |name: &str| stamps.path().join(name).to_string_lossy().into_owned();
+    let fixer = p.script(
+        "slow-fixer.sh",
+        &format!(
+            "#!/bin/sh\ndate +%s%N > {started}\ni=0\nwhile [ ! -f {go} ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\nsed -i 's/[[:blank:]]*$//' \"$@\"\ndate +%s%N > {ended}\n",
+            started = stamp("fix.started"),
+            go = stamp("go"),
+            ended = stamp("fix.ended"),
+        ),
+    );
+    p.set_config(&format!(
+        "{BASE}\n[recovery.detectors.ws]\ncommand = [\"sh\", \"{lint}\", \"{{files}}\"]\nfixer = [\"{fixer}\", \"{{files}}\"]\n",
+        lint = tool("recovery/lint.sh"),
+    ));
+    p.write("work/shared.txt", "x  \n");
+    let lint = tool("recovery/lint.sh");
+    p.drop_task(
+        "a",
+        json!({"kind": "lint", "workdir": "work", "command": ["sh", lint, "shared.txt"],
+               "files": ["shared.txt"]}),
+    );
+    // Its stderr is kept outside the project too (a file the fix would see change).
+    let log = stamp("run.stderr");
+    let run = p
+        .cmd()
+        .args(["-v", "run", "--once"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("stderr file"))
+        .spawn()
+        .expect("spawn phase");
+    let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_until("the fix of a to start", RUN_LIMIT, || {
+        std::path::Path::new(&stamp("fix.started")).exists()
+    });
+    let record = p.json("fixes_in_progress.json");
+    assert_eq!(record["fixes"][0]["task_id"], "a", "{record}");
+    let shared = std::path::absolute(p.path("work/shared.txt")).expect("absolute");
+    assert_eq!(
+        record["fixes"][0]["paths"],
+        json!([shared.to_string_lossy()]),
+        "{record}"
+    );
+    p.drop_task(
+        "b",
+        json!({"kind": "shell", "workdir": "work", "files": ["./"],
+               "command": ["sh", "-c", format!("date +%s%N > {}", stamp("b.started"))]}),
+    );
+    wait_until("b to be held back", RUN_LIMIT, || {
+        stderr().contains("waiting on the fix of task a: it may change the same files")
+    });
+    assert!(
+        !std::path::Path::new(&stamp("b.started")).exists(),
+        "b started during the fix"
+    );
+    crate::support::procs::touch(std::path::Path::new(&stamp("go")));
+    let out = wait_output(run, RUN_LIMIT, "phase run --once");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr());
+
+    let read_ns = |name: &str| -> u128 {
+        std::fs::read_to_string(stamp(name))
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    assert!(
+        read_ns("b.started") >= read_ns("fix.ended"),
+        "b started before the fix of a ended"
+    );
+    assert_eq!(p.read("work/shared.txt"), "x\n");
+    for (task, attempt) in [("a", 2), ("b", 1)] {
+        let r = p.result(task).expect("result");
+        assert_eq!(
+            (r["status"].as_str(), r["attempt"].as_u64()),
+            (Some("succeeded"), Some(attempt)),
+            "{task}: {r}"
+        );
+    }
+    assert_eq!(p.json("fixes_in_progress.json")["fixes"], json!([]));
+    assert_valid_state_files(&p.state());
 }

@@ -6,6 +6,7 @@
 mod circuits;
 mod hand_edits;
 mod pools;
+mod retry_race;
 mod strategies;
 
 use std::process::Child;
@@ -18,9 +19,8 @@ use crate::support::{Project, tool, wait_until};
 /// How long any wait in these tests may take.
 const LIMIT: Duration = Duration::from_secs(40);
 
-/// Short timings; the default back-off (1 s): the router moves a failed task to another
-/// tool before its retry starts, which it does within milliseconds — but on a machine
-/// loaded with tests a shorter back-off can win the race (docs/ROUTING.md "Fallback").
+/// Short timings; the default back-off (1 s). The executor holds a retry until the router
+/// has looked at the failure, whatever the back-off (`retry_race.rs` uses 1 ms).
 const BASE: &str = r#"
 [state]
 flush_interval_ms = 20
@@ -60,11 +60,16 @@ impl Lab {
     /// A project with `routing` (TOML for `[routing]` and its rules) and one
     /// `[tools.<name>]` per entry of `tools` (name, extra TOML lines).
     fn new(routing: &str, tools: &[(&str, &str)]) -> Lab {
+        Lab::with_base(BASE, routing, tools)
+    }
+
+    /// [`Lab::new`] with `base` in place of [`BASE`] (other timings).
+    fn with_base(base: &str, routing: &str, tools: &[(&str, &str)]) -> Lab {
         let p = Project::empty();
         let ctl = p.path("ctl");
         std::fs::create_dir_all(&ctl).expect("ctl dir");
         let script = tool("routing/tool.sh");
-        let mut config = format!("{BASE}\n{routing}\n");
+        let mut config = format!("{base}\n{routing}\n");
         for (name, extra) in tools {
             config.push_str(&format!(
                 "\n[tools.{name}]\ncommand = [{script:?}, {name:?}, \"{{task_id}}\"]\n{extra}\n\
@@ -86,6 +91,16 @@ impl Lab {
         let mut all = vec!["run"];
         all.extend_from_slice(args);
         self.engines.push(self.p.spawn(&all, name));
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the `i`-th process [`Lab::start`]ed.
+    fn signal(&self, i: usize, signal: &str) {
+        let pid = self.engines[i].id().to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid}: {status}");
     }
 
     /// Creates (with `content`) or removes a flag file in `ctl/`.

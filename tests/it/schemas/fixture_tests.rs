@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::samples::to_json;
-use super::{DOCUMENT_SCHEMAS, assert_valid, fixtures};
+use super::{DOCUMENT_SCHEMAS, OPERATOR_SCHEMAS, assert_valid, fixtures};
 
 #[test]
 fn every_fixture_validates_against_its_schema() {
@@ -20,7 +20,7 @@ fn every_fixture_validates_against_its_schema() {
         assert_valid(d.schema, &d.label, &d.value);
     }
     // A fixture of every kind, so "old files still read" covers every kind.
-    for schema in DOCUMENT_SCHEMAS {
+    for schema in DOCUMENT_SCHEMAS.into_iter().chain(OPERATOR_SCHEMAS) {
         let count = documents.iter().filter(|d| d.schema == schema).count();
         assert!(count > 0, "no fixture for {}", schema.name());
     }

@@ -4,7 +4,9 @@
 //! - `*.jsonl` holds events, one per line;
 //! - a `*.json` file in a directory named `tasks` or `inbox` is a task file;
 //! - any other `*.json` file is named after its schema: `execution_results.json`, …;
-//! - files with other extensions (`README.md`) are not fixtures.
+//! - files with other extensions (`README.md`) are not fixtures;
+//! - a directory named `output-*` holds what verbs print with `--json` (`show.json` follows
+//!   `schemas/show.schema.json`): those are not state files ([`output_files`]).
 
 use std::path::{Path, PathBuf};
 
@@ -57,8 +59,29 @@ pub(super) fn schema_for(path: &Path) -> Result<SchemaName, String> {
     }
 }
 
-/// Every `.json`/`.jsonl` fixture file, sorted.
+/// Whether the file is a `--json` output document (under a directory named `output-*`).
+fn is_output(path: &Path) -> bool {
+    path.strip_prefix(dir())
+        .unwrap_or(path)
+        .components()
+        .any(|c| {
+            c.as_os_str()
+                .to_str()
+                .is_some_and(|n| n.starts_with("output-"))
+        })
+}
+
+/// Every `--json` output fixture (`output-*/<verb>.json`), sorted.
+pub(super) fn output_files() -> Vec<PathBuf> {
+    all_files().into_iter().filter(|p| is_output(p)).collect()
+}
+
+/// Every `.json`/`.jsonl` state fixture file, sorted.
 pub(super) fn files() -> Vec<PathBuf> {
+    all_files().into_iter().filter(|p| !is_output(p)).collect()
+}
+
+fn all_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir())
         .into_iter()
         .map(|e| e.expect("fixtures directory is readable"))

@@ -105,6 +105,7 @@ pub(super) fn full_routing() -> RoutingDecisions {
                 reason: "no candidate may take it now (ruff: circuit open)".into(),
                 until: Some(TS.into()),
             }),
+            reviewed_attempt: Some(1),
             gate: Some(Gate {
                 verify: strings(&["pytest", "-q", "{files}"]),
                 verify_timeout_seconds: Some(300),
@@ -194,6 +195,7 @@ fn full_attempt() -> Attempt {
             merge: MergeOutcome::Conflict,
             conflicts: strings(&["src/app.py"]),
         }),
+        job_id: Some("4242".into()),
     }
 }
 

@@ -45,6 +45,10 @@ fn on_path(name: &str) -> Option<PathBuf> {
 fn how_to_install(name: &str) -> String {
     match name {
         "ruff" => format!("pip install ruff=={}", ci_pin("RUFF_VERSION")),
+        "check-jsonschema" => format!(
+            "pip install check-jsonschema=={}",
+            ci_pin("CHECK_JSONSCHEMA_VERSION")
+        ),
         "flock" => "apt-get install util-linux".to_string(),
         "promtool" => "apt-get install prometheus".to_string(),
         other => format!("apt-get install {other}"),

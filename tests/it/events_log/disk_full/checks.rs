@@ -7,6 +7,38 @@ use serde_json::Value;
 
 /// The task ids whose result says `succeeded`.
 pub(super) fn succeeded(root: &Path) -> BTreeSet<String> {
+    with_status(root, "succeeded")
+}
+
+/// The task ids whose result says `running`.
+pub(super) fn running(root: &Path) -> BTreeSet<String> {
+    with_status(root, "running")
+}
+
+/// Tasks that ended otherwise than `succeeded`, or took more than one attempt: a full
+/// disk must make tasks wait, never fail them.
+pub(super) fn ended_otherwise(root: &Path) -> Vec<String> {
+    let doc: Value = std::fs::read(root.join(".state/execution_results.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    doc["results"]
+        .as_array()
+        .map(|results| {
+            results
+                .iter()
+                .filter(|r| {
+                    !matches!(r["status"].as_str(), Some("succeeded" | "running"))
+                        || r["attempt"].as_u64() != Some(1)
+                })
+                .map(|r| format!("{} {} attempt {}", r["task_id"], r["status"], r["attempt"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The task ids whose result has `status`.
+fn with_status(root: &Path, status: &str) -> BTreeSet<String> {
     let path = root.join(".state/execution_results.json");
     let doc: Value = std::fs::read(path)
         .ok()
@@ -17,7 +49,7 @@ pub(super) fn succeeded(root: &Path) -> BTreeSet<String> {
         .map(|results| {
             results
                 .iter()
-                .filter(|r| r["status"] == "succeeded")
+                .filter(|r| r["status"] == status)
                 .filter_map(|r| r["task_id"].as_str().map(str::to_string))
                 .collect()
         })

@@ -249,6 +249,16 @@ fn router_executor_and_recovery_as_separate_processes_agree_on_circuits() {
         .find(|l| l.trim_start().starts_with("flaky"))
         .unwrap_or_default();
     assert!(line.contains("open") && line.contains(" 2 "), "{shown}");
+    // `phase status` names the tool that takes no tasks now, and until when.
+    let (code, status, err) = lab.p.run(&["status"], LIMIT);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("tool flaky: circuit open until")),
+        "{status}"
+    );
+    assert!(!status.contains("tool steady"), "{status}");
     // While open, the executor runs nothing on flaky: new tasks were routed elsewhere.
     for id in ["t3", "t4"] {
         lab.submit(id, json!({}));

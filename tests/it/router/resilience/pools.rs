@@ -42,6 +42,17 @@ fn a_pool_uses_both_instances_and_one_failing_opens_only_its_own_circuit() {
     assert_eq!(lab.circuit_events("agent@k2"), ["CIRCUIT_OPENED"]);
     assert!(lab.circuit_events("agent@k1").is_empty());
     assert_eq!(lab.health("agent@k1")["circuit"], "closed");
+    // `phase status` and `phase tools` show the instance out, the pool and k1 not.
+    let (_, status, _) = lab.p.run(&["status"], LIMIT);
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("tool agent@k2: circuit open until")),
+        "{status}"
+    );
+    assert!(!status.contains("tool agent@k1"), "{status}");
+    let (_, tools, _) = lab.p.run(&["tools"], LIMIT);
+    assert!(tools.contains("pool of agent@k1, agent@k2"), "{tools}");
     let failed_on_k2: Vec<String> = ["t5", "t6"]
         .iter()
         .filter(|id| lab.attempt_tools(id) == ["agent@k2", "agent@k1"])
