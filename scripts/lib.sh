@@ -7,5 +7,5 @@ if [ -n "${PHASE_BIN:-}" ]; then
   phase=$PHASE_BIN
 else
   cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-  phase="$root/target/release/phase"
+  phase="${CARGO_TARGET_DIR:-$root/target}/release/phase"
 fi

@@ -28,6 +28,7 @@ pub mod status;
 pub mod store;
 pub mod template;
 pub mod watch;
+pub mod workdir;
 pub mod worktree;
 
 pub use error::{Error, Result};

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::Result;
 use crate::lifecycle::{self, Facts, RejectedFile, RejectionView};
 use crate::model::{Control, ExecutionResults, FixPatches, RoutingDecisions, StateDoc};
-use crate::store::{StateDir, list_task_files, read_view};
+use crate::store::{StateDir, list_task_files, live_fixes, read_view};
 
 pub use crate::lifecycle::{LivePhases, Snapshot, TaskState, TaskView};
 
@@ -44,6 +44,9 @@ pub fn read_facts(state: &StateDir) -> Result<Facts> {
         control: read_view(&state.file(Control::FILE)).unwrap_or_default(),
         inbox: list_task_files(&state.inbox())?,
         rejected,
+        // Only says why a task waits: an unreadable record holds nothing back here.
+        fixes: live_fixes(state).unwrap_or_default(),
+        project_root: state.project_root(),
     })
 }
 

@@ -11,7 +11,9 @@ set -euo pipefail
 demo=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$demo/../.." && pwd)
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-phase() { "$root/target/release/phase" --state-dir "$demo/.state" --config "$demo/coordinator.toml" "$@"; }
+# Where cargo put it: CARGO_TARGET_DIR (if set) or target/.
+bin="${CARGO_TARGET_DIR:-$root/target}/release/phase"
+phase() { "$bin" --state-dir "$demo/.state" --config "$demo/coordinator.toml" "$@"; }
 
 rm -rf "$demo/.state" "$demo/work"
 cp -r "$demo/pristine" "$demo/work"

@@ -9,7 +9,7 @@ use anstyle::{AnsiColor, Style};
 
 use super::{Context, EXIT_OK, Failure, Out, Outcome};
 use crate::Error;
-use crate::model::{RoutingDecisions, StateDoc};
+use crate::model::{ExecutionResults, RoutingDecisions, StateDoc};
 use crate::status::{LivePhases, TaskState, TaskView, relative_times, snapshot, waiting_on};
 use crate::store::read_view;
 
@@ -30,29 +30,42 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Every state name, for `--state` and its error.
-const STATES: [TaskState; 14] = [
-    TaskState::Queued,
-    TaskState::Routed,
-    TaskState::Blocked,
-    TaskState::Running,
-    TaskState::Verifying,
-    TaskState::Recovering,
-    TaskState::RetryScheduled,
-    TaskState::Failed,
-    TaskState::Succeeded,
-    TaskState::Quarantined,
-    TaskState::Canceled,
-    TaskState::DepFailed,
-    TaskState::Rejected,
-    TaskState::Duplicate,
-];
+/// The attempts' Slurm states, as much of the results file as `status` needs.
+#[derive(Debug, Default, serde::Deserialize)]
+struct SlurmStatesView {
+    #[serde(default)]
+    results: Vec<ResultStates>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ResultStates {
+    task_id: String,
+    #[serde(default)]
+    attempts: Vec<AttemptState>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AttemptState {
+    #[serde(default)]
+    slurm_state: Option<String>,
+}
+
+/// Task → Slurm's final state of its latest attempt's job (the attempt whose job id the
+/// snapshot shows).
+fn slurm_states(ctx: &Context) -> Result<HashMap<String, String>, Failure> {
+    let view: SlurmStatesView = read_view(&ctx.state.file(ExecutionResults::FILE))?;
+    Ok(view
+        .results
+        .into_iter()
+        .filter_map(|r| Some((r.task_id, r.attempts.into_iter().last()?.slurm_state?)))
+        .collect())
+}
 
 /// Prints the table (or JSON) and the counts. Exit 1 if a state file is invalid.
 pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     for s in &args.states {
-        if !STATES.iter().any(|t| t.as_str() == s) {
-            let names: Vec<&str> = STATES.iter().map(|t| t.as_str()).collect();
+        if !TaskState::ALL.iter().any(|t| t.as_str() == s) {
+            let names: Vec<&str> = TaskState::ALL.iter().map(|t| t.as_str()).collect();
             return Err(Failure::usage(Error::Usage(format!(
                 "--state: unknown state {s:?}; expected one of {}",
                 names.join(", ")
@@ -93,10 +106,24 @@ pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
     }
     // What the AI coding agents' steps took and cost, summed (src/agent/cost.rs).
     let agents = crate::agent::cost::totals(&ctx.state)?;
+    // Slurm's final state of each shown job's attempt (docs/SLURM.md); the results file
+    // is read for it only when some task ran on Slurm.
+    let slurm_states = match snap.tasks.iter().any(|t| t.job_id.is_some()) {
+        true => slurm_states(ctx)?,
+        false => HashMap::new(),
+    };
+    let slurm_state = |t: &TaskView| slurm_states.get(&t.id).cloned();
     if args.json {
         let render =
             |e: serde_json::Error| Failure::from(Error::Usage(format!("cannot render JSON: {e}")));
         let mut doc = serde_json::to_value(&snap).map_err(render)?;
+        if let Some(tasks) = doc["tasks"].as_array_mut() {
+            for (task, view) in tasks.iter_mut().zip(&snap.tasks) {
+                if let Some(state) = slurm_state(view) {
+                    task["slurm_state"] = serde_json::json!(state);
+                }
+            }
+        }
         doc["agents"] = serde_json::to_value(agents).map_err(render)?;
         let text = serde_json::to_string_pretty(&doc).map_err(render)?;
         out.line(text)?;
@@ -126,9 +153,12 @@ pub(super) fn run(args: &Args, ctx: &Context, out: &mut Out<'_>) -> Outcome {
                     t.id.clone(),
                     t.state.as_str().to_string(),
                     // A Slurm attempt: its job id beside the tool (docs/SLURM.md).
-                    match (&t.tool, &t.job_id) {
-                        (Some(tool), Some(job)) => format!("{tool} (job {job})"),
-                        (tool, _) => tool.clone().unwrap_or_default(),
+                    match (&t.tool, &t.job_id, slurm_state(t)) {
+                        (Some(tool), Some(job), Some(state)) => {
+                            format!("{tool} (job {job}, {state})")
+                        }
+                        (Some(tool), Some(job), None) => format!("{tool} (job {job})"),
+                        (tool, _, _) => tool.clone().unwrap_or_default(),
                     },
                     t.attempt.to_string(),
                     waiting_on(t, deps, &states),

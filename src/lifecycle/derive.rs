@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::facts::{Facts, GateView, ResultView, RetryView};
+use super::facts::{DecisionView, Facts, GateView, ResultView, RetryView};
 use super::stage::{Recommendation, Stage, Transition};
 use super::view::{LivePhases, Snapshot, TaskState, TaskView};
+use crate::store::FixInProgress;
 
 /// Derives every task's state (docs/LIFECYCLE.md, "States").
 pub fn derive(facts: &Facts, live: LivePhases) -> Snapshot {
@@ -70,6 +71,17 @@ pub fn derive(facts: &Facts, live: LivePhases) -> Snapshot {
                 None => format!("waiting: {}", w.reason),
             }),
             _ => reason,
+        };
+        // Held back by the executor while a fix that may touch its files runs.
+        let (waiting_on, reason) = match fix_holding(facts, d) {
+            Some(fix) if state == TaskState::Routed => (
+                recovery.or(waiting_on),
+                Some(format!(
+                    "waiting for the fix of {} ({}) to end: it may change the same files",
+                    fix.task_id, fix.step
+                )),
+            ),
+            _ => (waiting_on, reason),
         };
         tasks.push(TaskView {
             id: d.task_id.clone(),
@@ -328,4 +340,21 @@ fn push_files(tasks: &mut Vec<TaskView>, facts: &Facts, live: LivePhases) {
             job_id: None,
         });
     }
+}
+
+/// The fix in progress of another task whose files overlap those of `d`'s task, if any
+/// (the executor holds the task back until it ends: docs/RECOVERY.md "Scope").
+fn fix_holding<'f>(facts: &'f Facts, d: &DecisionView) -> Option<&'f FixInProgress> {
+    if facts.fixes.is_empty() {
+        return None;
+    }
+    let area = crate::workdir::task_area(
+        &facts.project_root,
+        d.task.workdir.as_deref(),
+        &d.task.files,
+    );
+    facts
+        .fixes
+        .iter()
+        .find(|f| f.task_id != d.task_id && f.overlaps(&area))
 }

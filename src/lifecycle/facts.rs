@@ -20,6 +20,11 @@ pub struct Facts {
     pub(crate) inbox: Vec<PathBuf>,
     /// Files in `rejected/`, with what their `.error.json` says.
     pub(crate) rejected: Vec<RejectedFile>,
+    /// Recovery's fix steps running now (`fixes_in_progress.json`, live ones only): a
+    /// task whose files overlap one of another task's waits for it.
+    pub(crate) fixes: Vec<crate::store::FixInProgress>,
+    /// The project root task workdirs are relative to.
+    pub(crate) project_root: PathBuf,
 }
 
 /// The fields of `routing_decisions.json` that the lifecycle needs.
@@ -55,6 +60,11 @@ pub(crate) struct WaitingView {
 pub(crate) struct SpecView {
     #[serde(default)]
     pub(crate) depends_on: Vec<String>,
+    /// What it may touch, for the fixes in progress it waits on.
+    #[serde(default)]
+    pub(crate) files: Vec<String>,
+    #[serde(default)]
+    pub(crate) workdir: Option<String>,
 }
 
 /// The fields of `execution_results.json` that the lifecycle needs.

@@ -43,6 +43,24 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    /// Every state, in the order above.
+    pub const ALL: [TaskState; 14] = [
+        TaskState::Queued,
+        TaskState::Routed,
+        TaskState::Blocked,
+        TaskState::Running,
+        TaskState::Verifying,
+        TaskState::Recovering,
+        TaskState::RetryScheduled,
+        TaskState::Failed,
+        TaskState::Succeeded,
+        TaskState::Quarantined,
+        TaskState::Canceled,
+        TaskState::DepFailed,
+        TaskState::Rejected,
+        TaskState::Duplicate,
+    ];
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {

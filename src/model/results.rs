@@ -201,6 +201,11 @@ pub struct Attempt {
     /// A tool with `backend = "slurm"`: the Slurm job id of the attempt (docs/SLURM.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    /// A tool with `backend = "slurm"`: Slurm's final state of the job (`COMPLETED`,
+    /// `FAILED`, `TIMEOUT`, `CANCELLED`, `OUT_OF_MEMORY`, …); none while it runs, or when
+    /// the cluster no longer knew the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_state: Option<String>,
 }
 
 impl TaskResult {

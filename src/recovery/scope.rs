@@ -3,7 +3,7 @@
 //! normalised paths, each standing for itself and everything under it; a task's `files`
 //! (directories included) and a workdir are both areas.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::snapshot;
 
@@ -68,21 +68,7 @@ impl Area {
     }
 }
 
-/// `path` with `.` and `..` resolved lexically (symlinks are not followed); `..` at the
-/// root stays at the root.
-pub(super) fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
+pub(super) use crate::workdir::normalize;
 
 /// `path` (absolute) relative to `dir` (absolute), with `..` when it is not under it:
 /// how a patch names a file relative to the task's workdir.

@@ -24,23 +24,6 @@ const MAX_CONTENT_BYTES: u64 = 64 * 1024 * 1024;
 pub(super) const MAX_WALK: usize = 20_000;
 /// At most this many files are listed when a directory in `files` is expanded.
 const MAX_LISTED: usize = 2000;
-/// Directories never walked.
-const SKIP_DIRS: [&str; 14] = [
-    ".git",
-    ".hg",
-    ".svn",
-    ".state",
-    "target",
-    "node_modules",
-    "__pycache__",
-    ".venv",
-    "venv",
-    ".tox",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".pytest_cache",
-    ".cache",
-];
 
 /// The files under a base directory, by absolute path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -250,7 +233,7 @@ fn walk(dir: &Path, skip: &Path, limit: usize) -> Vec<PathBuf> {
                 return true;
             }
             let name = e.file_name().to_string_lossy();
-            !SKIP_DIRS.contains(&name.as_ref()) && e.path() != skip
+            !crate::workdir::SKIP_DIRS.contains(&name.as_ref()) && e.path() != skip
         })
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())

@@ -27,24 +27,6 @@ const DURATION_BUCKETS: [f64; 11] = [
     0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
 ];
 
-/// Every state a task can be in, so each series exists (at 0) before its first task.
-const STATES: [TaskState; 14] = [
-    TaskState::Queued,
-    TaskState::Routed,
-    TaskState::Blocked,
-    TaskState::Running,
-    TaskState::Verifying,
-    TaskState::Recovering,
-    TaskState::RetryScheduled,
-    TaskState::Failed,
-    TaskState::Succeeded,
-    TaskState::Quarantined,
-    TaskState::Canceled,
-    TaskState::DepFailed,
-    TaskState::Rejected,
-    TaskState::Duplicate,
-];
-
 type Labels = Vec<(String, String)>;
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -81,7 +63,7 @@ pub fn write(state: &StateDir, live: LivePhases) -> Result<String> {
 
 fn register_tasks(registry: &mut Registry, snapshot: &Snapshot) {
     let tasks = Family::<Labels, Gauge>::default();
-    for s in STATES {
+    for s in TaskState::ALL {
         tasks
             .get_or_create(&labels(&[("state", s.as_str())]))
             .set(0);

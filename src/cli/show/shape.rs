@@ -69,6 +69,12 @@ pub(crate) struct AttemptShow {
     pub log_err: String,
     pub patch_id: Option<String>,
     pub files_modified: Vec<String>,
+    /// A Slurm attempt: its job id (absent for a local attempt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// A Slurm attempt: Slurm's final state of its job, once it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm_state: Option<String>,
 }
 
 /// One analysis of a failed attempt.

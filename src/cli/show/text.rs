@@ -82,6 +82,10 @@ pub(super) fn render(t: &TaskShow) -> String {
             let _ = writeln!(s, "     argv: {}", argv(&a.argv));
         }
         let _ = writeln!(s, "     logs: {}, {}", a.log_out, a.log_err);
+        if let Some(job) = &a.job_id {
+            let state = a.slurm_state.as_deref().unwrap_or("no final state yet");
+            let _ = writeln!(s, "     Slurm job {job}: {state}");
+        }
         if let Some(p) = &a.patch_id {
             let _ = writeln!(s, "     retry of patch {p}");
         }

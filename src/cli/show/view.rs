@@ -217,6 +217,8 @@ fn attempt_show(a: &Attempt) -> AttemptShow {
         log_err: a.log_err.clone(),
         patch_id: a.patch_id.clone(),
         files_modified: a.files_modified.clone(),
+        job_id: a.job_id.clone(),
+        slurm_state: a.slurm_state.clone(),
     }
 }
 

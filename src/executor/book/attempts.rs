@@ -122,6 +122,17 @@ impl ResultsBook {
         self.carry_orphans(id);
     }
 
+    /// Records Slurm's final `state` on attempt `attempt` of `id` (after
+    /// [`Self::end_attempt`]): what `status` and `show` show beside the job id.
+    pub(in crate::executor) fn record_slurm_state(&mut self, id: &str, attempt: u32, state: &str) {
+        let Some(r) = self.update(id) else {
+            return;
+        };
+        if let Some(a) = r.attempts.iter_mut().rev().find(|a| a.attempt == attempt) {
+            a.slurm_state = Some(state.to_string());
+        }
+    }
+
     /// A `running` entry whose claim nobody holds: its attempt is `failed`,
     /// `interrupted`. Returns the attempt and the executor that ran it, if it was.
     pub(in crate::executor) fn interrupt(&mut self, id: &str) -> Option<(u32, String)> {

@@ -79,6 +79,10 @@ impl Executor {
             _ => Vec::new(),
         };
         self.finish(Done::from_report(f, files_modified), task);
+        // A Slurm job's final state, beside its job id (docs/SLURM.md).
+        if let Some(state) = self.supervisor.slurm.take_state(id, f.attempt) {
+            self.book.record_slurm_state(id, f.attempt, &state);
+        }
         self.supervisor.acks.ack_later(id, f.attempt);
     }
 

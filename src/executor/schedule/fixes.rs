@@ -6,7 +6,7 @@
 //! so a record a dead recovery process left (its claim released) stops holding tasks back.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::queue::Key;
@@ -118,36 +118,9 @@ impl FixHolds {
     }
 }
 
-/// What an attempt of the task may change, as absolute paths: its `files` (directories
-/// stand for their trees), or its whole workdir when it names none.
 fn area_of(root: &Path, decision: &RoutingDecision) -> Vec<PathBuf> {
     let task = &decision.task;
-    let workdir = match task.workdir.as_deref() {
-        Some(dir) if !dir.is_empty() => root.join(dir),
-        _ => root.to_path_buf(),
-    };
-    if task.files.is_empty() {
-        return vec![normalize(&workdir)];
-    }
-    task.files
-        .iter()
-        .map(|f| normalize(&workdir.join(f)))
-        .collect()
-}
-
-/// `path` with `.` and `..` resolved lexically, as recovery records a fix's paths.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
+    crate::workdir::task_area(root, task.workdir.as_deref(), &task.files)
 }
 
 #[cfg(test)]

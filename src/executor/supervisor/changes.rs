@@ -18,23 +18,6 @@ use crate::process::{self, Sink, Spec};
 const MAX_HASHED_BYTES: u64 = 64 * 1024 * 1024;
 /// At most this many files are looked at under one directory of a task's `files`.
 const MAX_LISTED: usize = 2000;
-/// Directories never walked when a directory in `files` is expanded (recovery's list).
-const SKIP_DIRS: [&str; 14] = [
-    ".git",
-    ".hg",
-    ".svn",
-    ".state",
-    "target",
-    "node_modules",
-    "__pycache__",
-    ".venv",
-    "venv",
-    ".tox",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".pytest_cache",
-    ".cache",
-];
 
 /// How to find what an attempt changed.
 #[derive(Debug, Clone)]
@@ -220,7 +203,7 @@ fn expand(base: &Path, files: &[String], skip: &Path) -> Vec<(String, PathBuf)> 
                 }
                 let name = e.file_name().to_string_lossy();
                 let abs = std::path::absolute(e.path()).unwrap_or_else(|_| e.path().into());
-                !SKIP_DIRS.contains(&name.as_ref()) && abs != skip
+                !crate::workdir::SKIP_DIRS.contains(&name.as_ref()) && abs != skip
             })
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_file())

@@ -27,6 +27,10 @@ pub(in crate::executor) struct SlurmLane {
     live: HashMap<String, u32>,
     /// Reported finished: acked (records removed) after the next results write.
     to_ack: HashSet<(String, u32)>,
+    /// Slurm's final state of each reported attempt's job, until the executor takes it
+    /// for the attempt's record ([`SlurmLane::take_state`]). Beside the runner's message,
+    /// not in it: the runner protocol stays as it is.
+    states: HashMap<(String, u32), String>,
     /// Adopted at start, not yet handed to the executor as running tasks.
     adopted: Vec<JobRef>,
     /// Reports not yet taken, in the runner's shape.
@@ -45,6 +49,7 @@ impl SlurmLane {
             backend: None,
             live: HashMap::new(),
             to_ack: HashSet::new(),
+            states: HashMap::new(),
             adopted: Vec::new(),
             queued: VecDeque::new(),
             logs: PathBuf::from("logs"),
@@ -191,12 +196,21 @@ impl SlurmLane {
                     if let Some(note) = &f.note {
                         tracing::info!(phase = crate::executor::PHASE, %task, attempt, job = ?f.job_id, state = ?f.slurm_state, "{note}");
                     }
+                    if let Some(state) = f.slurm_state {
+                        self.states.insert((task.clone(), attempt), state);
+                    }
                     self.to_ack.insert((task, attempt));
                     self.queued
                         .push_back(RunnerEvent::Message(RunnerMessage::Finished(f.finished)));
                 }
             }
         }
+    }
+
+    /// Slurm's final state of the job of attempt `attempt` of `task`, reported finished
+    /// (once): the executor records it on the attempt, for `status` and `show`.
+    pub(in crate::executor) fn take_state(&mut self, task: &str, attempt: u32) -> Option<String> {
+        self.states.remove(&(task.to_string(), attempt))
     }
 
     /// The results are on disk: every reported attempt's outcome and submission records
@@ -206,6 +220,8 @@ impl SlurmLane {
             return;
         };
         for (task, attempt) in self.to_ack.drain() {
+            // A report nobody waited for: its state goes with it.
+            self.states.remove(&(task.clone(), attempt));
             if let Err(e) = backend.ack(&task, attempt) {
                 tracing::warn!(phase = crate::executor::PHASE, %task, attempt, "{e}");
             }

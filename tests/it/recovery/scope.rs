@@ -418,6 +418,24 @@ fn a_task_whose_files_overlap_a_fix_in_progress_starts_only_after_the_fix_ends()
         !std::path::Path::new(&stamp("b.started")).exists(),
         "b started during the fix"
     );
+    // `phase status` says what b waits for, and who must act.
+    let status = p.status_json();
+    let b = status["tasks"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == "b"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (&b["state"], &b["waiting_on"]),
+        (&json!("routed"), &json!("recovery")),
+        "{b}"
+    );
+    assert!(
+        b["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("waiting for the fix of a (")),
+        "{b}"
+    );
     crate::support::procs::touch(std::path::Path::new(&stamp("go")));
     let out = wait_output(run, RUN_LIMIT, "phase run --once");
     assert_eq!(out.status.code(), Some(0), "{}", stderr());

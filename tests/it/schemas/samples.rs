@@ -196,6 +196,7 @@ fn full_attempt() -> Attempt {
             conflicts: strings(&["src/app.py"]),
         }),
         job_id: Some("4242".into()),
+        slurm_state: Some("COMPLETED".into()),
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Bench, JOB_LIMIT, shared_cluster};
+use crate::schemas::outputs::assert_output_valid;
 use crate::support::procs::wait_output;
 use crate::support::{Project, wait_until};
 
@@ -180,13 +181,46 @@ fn slurm_attempts_are_recorded_like_local_ones_in_one_dag() {
     assert!(left.is_empty(), "{left:?}");
     let status = p.status_json();
     assert_eq!(status["counts"]["succeeded"], 5, "{status}");
+    assert_output_valid("status", "phase status --json", &status);
     // `phase status` shows the job id (JSON, and beside the tool in the table).
     let view = (status["tasks"].as_array().expect("tasks").iter())
         .find(|t| t["id"] == "ok")
         .expect("ok in status");
     assert_eq!(view["job_id"], json!(job), "{view}");
+    assert_eq!(view["slurm_state"], "COMPLETED", "{view}");
+    // Slurm's final state on each attempt: what the cluster said of the job. The
+    // engine's own timeout ends the job with `scancel`, before Slurm's whole minute.
+    for (id, state) in [
+        ("ok", "COMPLETED"),
+        ("three", "FAILED"),
+        ("slow", "CANCELLED"),
+    ] {
+        let a = attempt(&p, id, 1);
+        assert_eq!(a["slurm_state"], state, "{id}: {a}");
+        let (code, shown, err) = p.run(&["show", id, "--json"], Duration::from_secs(20));
+        assert_eq!(code, 0, "phase show {id} --json: {err}");
+        let shown: Value = serde_json::from_str(&shown).expect("show --json is JSON");
+        assert_output_valid("show", &format!("phase show {id} --json"), &shown);
+        let a = &shown["attempts"][0];
+        assert_eq!(
+            (a["job_id"].clone(), a["slurm_state"].clone()),
+            (attempt(&p, id, 1)["job_id"].clone(), json!(state)),
+            "phase show {id}: {a}"
+        );
+    }
+    assert!(attempt(&p, "local", 1).get("slurm_state").is_none());
     let (_, table, _) = p.run(&["status"], Duration::from_secs(20));
-    assert!(table.contains(&format!("cluster (job {job})")), "{table}");
+    assert!(
+        table.contains(&format!("cluster (job {job}, COMPLETED)")),
+        "{table}"
+    );
+    let (_, text, _) = p.run(&["show", "three"], Duration::from_secs(20));
+    let three_job = attempt(&p, "three", 1)["job_id"].clone();
+    let three_job = three_job.as_str().expect("three's job id");
+    assert!(
+        text.contains(&format!("Slurm job {three_job}: FAILED")),
+        "{text}"
+    );
 }
 
 /// `phase run` in the background.
@@ -280,9 +314,12 @@ fn a_sigkilled_engines_jobs_are_adopted_and_none_runs_twice() {
         assert_eq!(p.result(t).expect("result")["attempt"], 1, "{t}");
     }
     assert_eq!(attempt(&p, "b", 1)["exit_code"], 5);
-    for t in ["a", "b", "c"] {
+    for (t, state) in [("a", "COMPLETED"), ("b", "FAILED"), ("c", "COMPLETED")] {
         assert_eq!(b.jobs_named(t, 1).len(), 1, "{t} submitted once");
-        assert!(attempt(&p, t, 1)["job_id"].is_string(), "{t}");
+        let a = attempt(&p, t, 1);
+        assert!(a["job_id"].is_string(), "{t}");
+        // The adopting engine learnt the final state too.
+        assert_eq!(a["slurm_state"], state, "{t}: {a}");
     }
 }
 
