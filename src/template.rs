@@ -94,6 +94,21 @@ fn expand_scalars(element: &str, vars: &Vars<'_>) -> Result<String, String> {
     Ok(out)
 }
 
+/// `word` as one POSIX shell word, for a person to read or paste: as is when it is plainly
+/// safe, else single-quoted (each `'` written `'\''`). Nothing in the engine runs a shell
+/// on it.
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -247,7 +247,7 @@ fn command_of(ctx: &Context, config: &Config, node: &Node) -> (String, String) {
     let argv = match template::expand(&tool_config.command, &vars) {
         Ok(argv) => argv
             .iter()
-            .map(|a| shell_quote(a))
+            .map(|a| crate::template::shell_word(a))
             .collect::<Vec<_>>()
             .join(" "),
         Err(e) => format!("does not expand: {e}"),
@@ -270,19 +270,6 @@ fn after(node: &Node, known: &BTreeSet<&str>) -> Option<String> {
         })
         .collect();
     (!named.is_empty()).then(|| named.join(", "))
-}
-
-/// A word as a POSIX shell would need it written (for reading; nothing runs a shell).
-fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
 }
 
 /// The graph in DOT: one node per task (label: id, tool, state), an edge per dependency.

@@ -24,12 +24,14 @@ impl Commands {
     /// follow the verb and its arguments).
     pub(super) fn phase(&self, args: &[&str]) -> String {
         let mut words: Vec<String> = vec!["phase".to_string()];
-        words.extend(args.iter().map(|a| quote(a)));
+        words.extend(args.iter().map(|a| crate::template::shell_word(a)));
         words.push("--state-dir".to_string());
-        words.push(quote(&self.state_dir.to_string_lossy()));
+        words.push(crate::template::shell_word(
+            &self.state_dir.to_string_lossy(),
+        ));
         if let Some(config) = &self.config {
             words.push("--config".to_string());
-            words.push(quote(&config.to_string_lossy()));
+            words.push(crate::template::shell_word(&config.to_string_lossy()));
         }
         words.join(" ")
     }
@@ -55,19 +57,6 @@ impl Commands {
                 self.retry(task),
             ),
         ]
-    }
-}
-
-/// `word` as one POSIX shell word: as is when it is plainly safe, else single-quoted.
-fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
