@@ -209,10 +209,12 @@ fn edit_never_overwrites_a_version_written_meanwhile() {
     let p = done_project();
     let results = p.state().join("execution_results.json");
     // The "editor" also rewrites the real file, as the engine might while a person edits.
+    // The other writer's value is one no real run takes, so its write always changes the
+    // file (a task's duration could be 7 ms by chance).
     let editor = p.script(
         "editor.sh",
         &format!(
-            "#!/bin/bash\nsed -i 's/\"duration_ms\": [0-9]*/\"duration_ms\": 7/' {real}\nsed -i 's/\"duration_ms\": [0-9]*/\"duration_ms\": 99/' \"$1\"\n",
+            "#!/bin/bash\nsed -i 's/\"duration_ms\": [0-9]*/\"duration_ms\": 987654321/' {real}\nsed -i 's/\"duration_ms\": [0-9]*/\"duration_ms\": 99/' \"$1\"\n",
             real = results.display()
         ),
     );
@@ -229,7 +231,7 @@ fn edit_never_overwrites_a_version_written_meanwhile() {
     assert!(stderr.contains("changed by someone else"), "{stderr}");
     assert_eq!(
         p.result("a").expect("a")["duration_ms"],
-        7,
+        987654321,
         "the other writer's version stays"
     );
 
