@@ -7,6 +7,19 @@ use super::shape::TaskShow;
 /// Renders the task for a person.
 pub(super) fn render(t: &TaskShow) -> String {
     let mut s = String::new();
+    header(t, &mut s);
+    decision(t, &mut s);
+    attempts(t, &mut s);
+    analyses(t, &mut s);
+    fixes(t, &mut s);
+    retries(t, &mut s);
+    gates(t, &mut s);
+    pointers(t, &mut s);
+    s
+}
+
+/// The task itself: its state, what it waits on, its file, kind and dependencies.
+fn header(t: &TaskShow, s: &mut String) {
     let reason = t
         .reason
         .as_deref()
@@ -39,6 +52,10 @@ pub(super) fn render(t: &TaskShow) -> String {
     }
     let _ = writeln!(s, "  depends on: {}", list(&t.depends_on));
     let _ = writeln!(s, "  dependents: {}", list(&t.dependents));
+}
+
+/// The router's decision.
+fn decision(t: &TaskShow, s: &mut String) {
     if let Some(d) = &t.decision {
         let _ = writeln!(
             s,
@@ -56,6 +73,10 @@ pub(super) fn render(t: &TaskShow) -> String {
             let _ = writeln!(s, "  fallback {f}");
         }
     }
+}
+
+/// Every attempt, and when the next may start.
+fn attempts(t: &TaskShow, s: &mut String) {
     if !t.attempts.is_empty() {
         let _ = writeln!(s, "attempts:");
     }
@@ -96,6 +117,10 @@ pub(super) fn render(t: &TaskShow) -> String {
     if let Some(at) = &t.retry_at {
         let _ = writeln!(s, "  next attempt not before {at}");
     }
+}
+
+/// Recovery's analyses.
+fn analyses(t: &TaskShow, s: &mut String) {
     if !t.analyses.is_empty() {
         let _ = writeln!(s, "analyses:");
     }
@@ -114,6 +139,10 @@ pub(super) fn render(t: &TaskShow) -> String {
             let _ = writeln!(s, "     {i}");
         }
     }
+}
+
+/// The fixes recovery made.
+fn fixes(t: &TaskShow, s: &mut String) {
     if !t.fixes.is_empty() {
         let _ = writeln!(s, "fixes:");
     }
@@ -143,6 +172,10 @@ pub(super) fn render(t: &TaskShow) -> String {
             let _ = writeln!(s, "     error: {e}");
         }
     }
+}
+
+/// Recovery's retry verdicts.
+fn retries(t: &TaskShow, s: &mut String) {
     if !t.retries.is_empty() {
         let _ = writeln!(s, "retry verdicts:");
     }
@@ -163,6 +196,10 @@ pub(super) fn render(t: &TaskShow) -> String {
             r.attempt, r.reason
         );
     }
+}
+
+/// The acceptance gate verdicts.
+fn gates(t: &TaskShow, s: &mut String) {
     if !t.gates.is_empty() {
         let _ = writeln!(s, "gates:");
     }
@@ -192,6 +229,10 @@ pub(super) fn render(t: &TaskShow) -> String {
             );
         }
     }
+}
+
+/// The escalation report and the log files.
+fn pointers(t: &TaskShow, s: &mut String) {
     if let Some(e) = &t.escalation {
         let _ = writeln!(s, "escalation: {e}");
     }
@@ -205,7 +246,6 @@ pub(super) fn render(t: &TaskShow) -> String {
             let _ = writeln!(s, "  {l}");
         }
     }
-    s
 }
 
 /// What must happen before the task moves, in words.
