@@ -2,38 +2,10 @@
 //! a mechanical fix), one is quarantined with a report, its dependent ends dep_failed.
 
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::procs::output_within;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-fn phase(demo: &Path, args: &[&str]) -> std::process::Output {
-    output_within(
-        Command::new(env!("CARGO_BIN_EXE_phase"))
-            .arg("--state-dir")
-            .arg(demo.join(".state"))
-            .arg("--config")
-            .arg(demo.join("coordinator.toml"))
-            .args(args),
-        Duration::from_secs(120),
-        &format!("phase {}", args.join(" ")),
-    )
-}
+use crate::support::demo::{copy_dir, phase};
 
 #[test]
 fn shipped_demo_shows_the_whole_loop() {

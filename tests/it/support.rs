@@ -3,6 +3,7 @@
 //! through the store ([`store`]), external tools ([`tool`], [`require_tool`]), and the
 //! in-process harness of each phase ([`executor`], [`recovery`], [`router`]).
 
+pub(crate) mod demo;
 pub(crate) mod executor;
 pub(crate) mod procs;
 pub(crate) mod project;

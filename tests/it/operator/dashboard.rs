@@ -3,42 +3,13 @@
 //! whose report is a handoff.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 
 use super::{Daemon, FAST};
-use crate::support::procs::output_within;
+use crate::support::demo::{copy_dir, phase};
 use crate::support::{Project, wait_until};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-fn phase(demo: &Path, args: &[&str]) -> std::process::Output {
-    output_within(
-        Command::new(env!("CARGO_BIN_EXE_phase"))
-            .arg("--state-dir")
-            .arg(demo.join(".state"))
-            .arg("--config")
-            .arg(demo.join("coordinator.toml"))
-            .env_remove("PHASE_STATE_DIR")
-            .env_remove("PHASE_CONFIG")
-            .args(args),
-        Duration::from_secs(120),
-        &format!("phase {}", args.join(" ")),
-    )
-}
 
 /// The only report in `reports/`.
 fn the_report(state: &Path) -> String {
