@@ -94,12 +94,8 @@ impl Phase for Executor {
         PHASE
     }
 
-    fn wakes_on(&self, path: &Path) -> bool {
-        // `attempts/`: an outcome record written by a runner whose engine is gone.
-        // `fixes_in_progress.json`: a fix that ended may let a held-back task start.
-        Inputs::FILES.iter().any(|f| path == Path::new(f))
-            || path.starts_with("attempts")
-            || crate::store::is_fixes_in_progress(path)
+    fn wakes_on(&self) -> fn(&Path) -> bool {
+        is_executor_input
     }
 
     fn start(&mut self, waker: Waker) -> Result<()> {
@@ -159,3 +155,12 @@ impl Executor {
 
 // Dropped without a shutdown (a test, a panic), the runner link tells the runner to end
 // every attempt and record it: no task outlives the phase unrecorded.
+
+/// The executor's inputs; also `attempts/` (an outcome record written by a runner whose
+/// engine is gone) and `fixes_in_progress.json` (a fix that ended may let a held-back
+/// task start).
+fn is_executor_input(path: &Path) -> bool {
+    Inputs::FILES.iter().any(|f| path == Path::new(f))
+        || path.starts_with("attempts")
+        || crate::store::is_fixes_in_progress(path)
+}

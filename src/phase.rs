@@ -41,10 +41,11 @@ pub trait Phase: Send {
     /// `router`, `executor` or `recovery`.
     fn name(&self) -> &'static str;
 
-    /// Whether a change to `path` (relative to the state directory) concerns this phase.
-    /// Its own output files must be included (a person may edit them); the phase tells its
-    /// own writes from others' by content hash, so that is not a loop.
-    fn wakes_on(&self, path: &Path) -> bool;
+    /// Which changed paths (relative to the state directory) concern this phase: the
+    /// watcher wakes it for those only. Its own output files must be included (a person
+    /// may edit them); the phase tells its own writes from others' by content hash, so
+    /// that is not a loop. A plain function, so that it runs on the watcher's thread.
+    fn wakes_on(&self) -> fn(&Path) -> bool;
 
     /// Called once before the first reconcile with a waker for worker threads.
     fn start(&mut self, waker: Waker) -> Result<()>;

@@ -240,15 +240,8 @@ impl Phase for Recovery {
         PHASE
     }
 
-    fn wakes_on(&self, path: &Path) -> bool {
-        [
-            ExecutionResults::FILE,
-            RoutingDecisions::FILE,
-            ErrorAnalyses::FILE,
-            FixPatches::FILE,
-        ]
-        .iter()
-        .any(|f| path == Path::new(f))
+    fn wakes_on(&self) -> fn(&Path) -> bool {
+        is_recovery_input
     }
 
     fn start(&mut self, waker: Waker) -> Result<()> {
@@ -346,4 +339,16 @@ impl Phase for Recovery {
         }
         self.shared.events.flush()
     }
+}
+
+/// The files whose changes concern recovery.
+fn is_recovery_input(path: &Path) -> bool {
+    [
+        ExecutionResults::FILE,
+        RoutingDecisions::FILE,
+        ErrorAnalyses::FILE,
+        FixPatches::FILE,
+    ]
+    .iter()
+    .any(|f| path == Path::new(f))
 }

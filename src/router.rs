@@ -35,7 +35,7 @@ use crate::model::{
     AdapterAssignments, EventType, ExecutionResults, RoutingDecisions, StateDoc, ToolHealth,
 };
 use crate::phase::{Outcome, Phase, Waker};
-use crate::store::{StateDir, is_inbox_candidate, list_inbox, try_lock_inbox};
+use crate::store::{InboxWatch, StateDir, is_inbox_candidate, try_lock_inbox};
 
 use apply::{Applied, Context};
 use assignments::AssignmentsFile;
@@ -57,6 +57,10 @@ pub struct Router {
     events: EventLog,
     waker: Option<Waker>,
     intake: Intake,
+    /// Whether `inbox/` changed since it was last listed.
+    inbox: InboxWatch,
+    /// Files still settling at the last listing: the inbox is listed again until none is.
+    settling: usize,
     fleet: Fleet,
     book: RoutingBook,
     assignments: AssignmentsFile,
@@ -72,6 +76,8 @@ impl Router {
                 Duration::from_millis(config.routing.settle_ms),
                 state.project_root(),
             ),
+            inbox: InboxWatch::default(),
+            settling: 0,
             fleet: Fleet::new(&state, &config),
             book: RoutingBook::new(&state),
             assignments: AssignmentsFile::new(&state),
@@ -101,31 +107,43 @@ impl Router {
             });
         }
         self.fleet.recount_load(&self.config, &self.book);
-        let Some(lock) = try_lock_inbox(&self.state)? else {
-            return Ok(Outcome {
-                next_wake: Some(now + BUSY_RETRY),
-                idle: false,
-            });
-        };
-        let observation = self.intake.observe(list_inbox(&self.state)?, now)?;
-        let plan = batch::plan(
-            observation.ready,
-            &self.book,
-            &mut self.fleet.selector(&self.config),
-            &self.state,
-        );
+        let mut settle_at = None;
+        // The inbox lock and a listing only when the inbox changed: most passes come from
+        // the results the circuits follow.
         let lock_timeout = self.lock_timeout();
-        let applied = apply::apply(
-            plan,
-            Context {
-                state: &self.state,
-                events: &self.events,
-                book: &mut self.book,
-                lock: &lock,
-                lock_timeout,
-            },
-        )?;
-        drop(lock);
+        let mut applied = Applied::default();
+        if !self.inbox.is_unchanged(&self.state)? {
+            let Some(lock) = try_lock_inbox(&self.state)? else {
+                return Ok(Outcome {
+                    next_wake: Some(now + BUSY_RETRY),
+                    idle: false,
+                });
+            };
+            let files = self.inbox.list(&self.state)?;
+            let observation = self.intake.observe(files, now)?;
+            self.settling = observation.settling;
+            settle_at = observation.next_wake;
+            let plan = batch::plan(
+                observation.ready,
+                &self.book,
+                &mut self.fleet.selector(&self.config),
+                &self.state,
+            );
+            applied = apply::apply(
+                plan,
+                Context {
+                    state: &self.state,
+                    events: &self.events,
+                    book: &mut self.book,
+                    lock: &lock,
+                    lock_timeout,
+                },
+            )?;
+            // A failed pass (`?` above) or a file left behind lists again next time.
+            if applied.left_behind == 0 && self.settling == 0 {
+                self.inbox.handled();
+            }
+        }
         report_batch(&self.events, &applied);
         self.fleet
             .reroute(&self.config, &mut self.book, &self.events, lock_timeout)?;
@@ -136,14 +154,14 @@ impl Router {
             // A file left behind (its decision lost a race) is looked at again at once.
             Some(now)
         } else {
-            [observation.next_wake, self.fleet.next_wake(&self.config)]
+            [settle_at, self.fleet.next_wake(&self.config)]
                 .into_iter()
                 .flatten()
                 .min()
         };
         Ok(Outcome {
             next_wake,
-            idle: observation.settling == 0 && !left_behind && !self.fleet.busy(&self.book),
+            idle: self.settling == 0 && !left_behind && !self.fleet.busy(&self.book),
         })
     }
 }
@@ -207,8 +225,8 @@ impl Phase for Router {
         PHASE
     }
 
-    fn wakes_on(&self, path: &Path) -> bool {
-        is_router_input(path)
+    fn wakes_on(&self) -> fn(&Path) -> bool {
+        is_router_input
     }
 
     fn start(&mut self, waker: Waker) -> Result<()> {

@@ -50,7 +50,7 @@ pub use file_name::MAX_TASK_FILE_NAME_BYTES;
 pub use fixes_in_progress::{FIXES_IN_PROGRESS, FixInProgress, begin_fix, end_fix};
 pub use fixes_in_progress::{fixes_in_progress_path, is_fixes_in_progress, live_fixes};
 pub use inbox::{
-    InboxFile, InboxLock, RejectionNote, accept_task_file, accepted_task_exists,
+    InboxFile, InboxLock, InboxWatch, RejectionNote, accept_task_file, accepted_task_exists,
     accepted_task_path, inbox_fingerprint, inbox_has_task_files, is_inbox_candidate, list_inbox,
     reject_task_file, sync_intake_dirs, try_lock_inbox,
 };

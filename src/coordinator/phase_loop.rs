@@ -4,7 +4,6 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -183,7 +182,7 @@ fn drive(
         if let Some(t) = outcome.next_wake {
             wake_at = wake_at.min(t.max(now));
         }
-        if wait(phase, wakes, wake_at, now + timing.debounce) == Next::Stop {
+        if wait(wakes, wake_at, now + timing.debounce) == Next::Stop {
             return true;
         }
     }
@@ -201,15 +200,13 @@ enum Next {
 /// for nothing. Changes that come sooner are coalesced until `quiet_from`, so a burst
 /// (a thousand files renamed into the inbox) costs a few passes, not one per file. A
 /// worker's wake-up never waits: a finished task frees a slot that should be refilled.
-fn wait(phase: &dyn Phase, wakes: &Receiver<Wake>, wake_at: Instant, quiet_from: Instant) -> Next {
-    loop {
-        match wakes.recv_deadline(wake_at) {
-            Err(RecvTimeoutError::Timeout) => return Next::Reconcile,
-            Err(RecvTimeoutError::Disconnected) | Ok(Wake::Shutdown) => return Next::Stop,
-            Ok(Wake::Worker) => return drain_now(wakes),
-            Ok(Wake::Changed(path)) if !phase.wakes_on(Path::new(&path)) => continue,
-            Ok(_) => break,
-        }
+fn wait(wakes: &Receiver<Wake>, wake_at: Instant, quiet_from: Instant) -> Next {
+    match wakes.recv_deadline(wake_at) {
+        Err(RecvTimeoutError::Timeout) => return Next::Reconcile,
+        Err(RecvTimeoutError::Disconnected) | Ok(Wake::Shutdown) => return Next::Stop,
+        Ok(Wake::Worker) => return drain_now(wakes),
+        // A file change (the watcher sends only the paths this phase wakes on).
+        Ok(_) => {}
     }
     loop {
         match wakes.recv_deadline(quiet_from) {

@@ -47,8 +47,9 @@ impl Phases {
             let phase = make(*name, state, config, options, events);
             presences.push(Presence::register(state, name.as_str())?);
             let (tx, rx) = crossbeam_channel::unbounded::<Wake>();
-            // Every phase sees every change; its loop drops what `wakes_on` rejects.
-            subscribers.push(Subscriber::new(Box::new(|_| true), tx.clone()));
+            // A phase is woken only by the changes it cares about: an idle thread is not
+            // woken (and its channel not spun) for every file another phase writes.
+            subscribers.push(Subscriber::new(Box::new(phase.wakes_on()), tx.clone()));
             wakers.push(tx.clone());
             threads.push(phase_loop::spawn(phase, rx, tx, report_tx.clone(), timing)?);
         }

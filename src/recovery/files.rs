@@ -170,7 +170,10 @@ impl<T: StateDoc> Paced<T> {
 
     /// When the pending content check is due, if one is.
     pub(super) fn confirm_at(&self) -> Option<Instant> {
-        self.file.confirm_at()
+        // Not before the pace lets the file be read: a check due during a pause made the
+        // phase spin until the pause ended.
+        let due = self.file.confirm_at()?;
+        Some(self.not_before.map_or(due, |t| due.max(t)))
     }
 }
 

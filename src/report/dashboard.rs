@@ -152,23 +152,29 @@ pub fn write(state: &StateDir, live: LivePhases) -> Result<()> {
     Ok(())
 }
 
-/// Paces the writes of the reporting loop: at most one per [`INTERVAL`].
+/// Paces the writes of the reporting loop: at most one per [`INTERVAL`], and a write may
+/// take at most 1 in [`DUTY`] of the time (on a large state directory the interval grows,
+/// so the engine's throughput stays).
 #[derive(Debug, Default)]
 pub struct Pacer {
-    last: Option<Instant>,
+    next: Option<Instant>,
 }
 
+/// The share of the time writing the dashboard may take (1/50, as the metrics).
+const DUTY: u32 = 50;
+
 impl Pacer {
-    /// Writes the dashboard if [`INTERVAL`] has passed since the last write; a failure is
-    /// logged, never fatal (nothing waits on this file).
+    /// Writes the dashboard if it is due; a failure is logged, never fatal (nothing waits
+    /// on this file).
     pub fn tick(&mut self, state: &StateDir, live: LivePhases) {
-        if self.last.is_some_and(|t| t.elapsed() < INTERVAL) {
+        let started = Instant::now();
+        if self.next.is_some_and(|t| started < t) {
             return;
         }
-        self.last = Some(Instant::now());
         if let Err(e) = write(state, live) {
             tracing::warn!("cannot write {DASHBOARD_FILE}: {e}");
         }
+        self.next = Some(Instant::now() + INTERVAL.max(started.elapsed() * DUTY));
     }
 }
 

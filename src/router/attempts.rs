@@ -106,9 +106,20 @@ impl Attempts {
                 *seen = 0;
             }
             let mut verdict = Verdict::Neutral;
+            // The latest attempt's verdict as of the last read, if nothing changed since:
+            // judging means matching its output against patterns, once is enough.
+            let unchanged = before
+                .get(&result.task_id)
+                .filter(|b| (b.attempt, b.status) == (result.attempt, result.status))
+                .map(|b| &b.verdict);
             for a in &result.attempts {
                 if a.status == Status::Running {
                     *self.running.entry(a.tool_id.clone()).or_default() += 1;
+                    continue;
+                }
+                let latest = a.attempt == result.attempt;
+                let fresh = a.attempt > *seen;
+                if !latest && !fresh {
                     continue;
                 }
                 let at = a
@@ -116,11 +127,14 @@ impl Attempts {
                     .as_deref()
                     .and_then(parse_ms)
                     .unwrap_or_else(now_ms);
-                let judged = self.blame.judge(a, at);
-                if a.attempt == result.attempt {
+                let judged = match unchanged {
+                    Some(v) if latest && !fresh => v.clone(),
+                    _ => self.blame.judge(a, at),
+                };
+                if latest {
                     verdict = judged.clone();
                 }
-                if a.attempt <= *seen {
+                if !fresh {
                     continue;
                 }
                 *seen = a.attempt;

@@ -91,6 +91,57 @@ pub fn list_inbox(state: &StateDir) -> Result<Vec<InboxFile>> {
     Ok(files)
 }
 
+/// Lists `inbox/` only when it may hold something new: a `stat` of the directory per look
+/// while it is quiet, instead of a `readdir` over every entry it ever held (an ext4
+/// directory keeps its size after its files leave; at 10,000 tasks that listing was the
+/// router's largest cost). A rename, creation or removal moves the directory's
+/// fingerprint. A listing within a timestamp granule of the last change is not trusted
+/// (a rename in that same tick would not move it): the next look lists again, and the
+/// watcher's event for such a rename brings that look.
+#[derive(Debug, Default)]
+pub struct InboxWatch {
+    /// The directory's fingerprint at the last listing whose files were all handled,
+    /// unless that listing was racy.
+    listed: Option<Option<Fingerprint>>,
+    /// The same for the last listing, until [`InboxWatch::handled`] says so.
+    pending: Option<Option<Fingerprint>>,
+}
+
+impl InboxWatch {
+    /// Whether the inbox is as it was at the last listing (a `stat`, nothing listed).
+    pub fn is_unchanged(&self, state: &StateDir) -> Result<bool> {
+        Ok(self.listed.is_some() && self.listed == Some(inbox_dir_fingerprint(state)?))
+    }
+
+    /// The inbox's task files (as [`list_inbox`]). Until [`InboxWatch::handled`], the next
+    /// look lists again.
+    pub fn list(&mut self, state: &StateDir) -> Result<Vec<InboxFile>> {
+        let observed_at = SystemTime::now();
+        let fingerprint = inbox_dir_fingerprint(state)?;
+        let files = list_inbox(state)?;
+        let racy = fingerprint.is_some_and(|f| f.is_racy(observed_at));
+        self.listed = None;
+        self.pending = (!racy).then_some(fingerprint);
+        Ok(files)
+    }
+
+    /// Every file of the last listing was routed or rejected (none failed, none left
+    /// for later): until the directory changes, there is nothing new to list.
+    pub fn handled(&mut self) {
+        self.listed = self.pending.take();
+    }
+}
+
+/// The fingerprint of `inbox/` itself (`None`: there is none).
+fn inbox_dir_fingerprint(state: &StateDir) -> Result<Option<Fingerprint>> {
+    let dir = state.inbox();
+    match std::fs::symlink_metadata(&dir) {
+        Ok(m) => Ok(Some(Fingerprint::of_metadata(&m))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&dir, "stat", e)),
+    }
+}
+
 /// The fingerprint of an inbox file as listed (`lstat`: a symlink is itself, not its
 /// target); `Ok(None)` if it is gone.
 pub fn inbox_fingerprint(path: &Path) -> Result<Option<Fingerprint>> {
@@ -345,5 +396,46 @@ mod tests {
         let (t2, r2) = free_slot(dir.path(), OsStr::new("a.json"));
         assert_eq!(t2, dir.path().join("a.2.json"));
         assert_eq!(r2, dir.path().join("a.2.json.error.json"));
+    }
+
+    /// Past the timestamp granule of the inbox's last change (see `Fingerprint::is_racy`).
+    fn age_past_granule() {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+
+    #[test]
+    fn the_inbox_is_listed_again_only_when_it_changed_or_was_not_handled() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join(".state"));
+        std::fs::create_dir_all(state.inbox()).unwrap();
+        let mut watch = InboxWatch::default();
+        assert!(!watch.is_unchanged(&state).unwrap(), "never listed");
+        age_past_granule();
+        assert!(watch.list(&state).unwrap().is_empty());
+        assert!(
+            !watch.is_unchanged(&state).unwrap(),
+            "listed, not handled yet"
+        );
+        watch.handled();
+        assert!(watch.is_unchanged(&state).unwrap(), "handled, nothing new");
+
+        std::fs::write(state.inbox().join("a.json"), "{}").unwrap();
+        assert!(!watch.is_unchanged(&state).unwrap(), "a file arrived");
+        // Listed within the granule of that change: not trusted, even once handled.
+        assert_eq!(watch.list(&state).unwrap().len(), 1);
+        watch.handled();
+        assert!(
+            !watch.is_unchanged(&state).unwrap(),
+            "a racy listing is repeated"
+        );
+        age_past_granule();
+        assert_eq!(watch.list(&state).unwrap().len(), 1);
+        // The pass failed (no `handled`): the file is looked at again.
+        assert!(
+            !watch.is_unchanged(&state).unwrap(),
+            "a failed pass lists again"
+        );
+        watch.handled();
+        assert!(watch.is_unchanged(&state).unwrap());
     }
 }

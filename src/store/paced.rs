@@ -59,13 +59,69 @@ impl<T: StateDoc> PacedFile<T> {
         Ok(polled)
     }
 
-    /// When a pending content check is due, if one is.
+    /// When a pending content check is due, if one is: not before the pace lets the file
+    /// be read (a check due during a pause made the phase spin until the pause ended).
     pub fn confirm_at(&self) -> Option<Instant> {
-        self.file.confirm_at()
+        let due = self.file.confirm_at()?;
+        Some(self.not_before.map_or(due, |t| due.max(t)))
     }
 
     /// Whether the file is invalid.
     pub fn is_broken(&self) -> bool {
         self.file.is_broken()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventType, ExecutionResults, StateDoc, TaskResult};
+
+    struct NoEvents;
+    impl FileEvents for NoEvents {
+        fn emit_file_event(&self, kind: EventType, _: &str, data: serde_json::Value) {
+            panic!("{kind:?}: {data}");
+        }
+    }
+
+    /// A content check falls due during a pause (the file was read just after it
+    /// changed): it must wait for the pause, or the phase wakes at once, finds it may not
+    /// read, and wakes again — a busy loop for up to `MAX_PAUSE` (96,615 passes of
+    /// recovery in a 10,000-task run).
+    #[test]
+    fn a_content_check_never_falls_due_inside_a_pause() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = StateDir::new(dir.path());
+        let mut doc = ExecutionResults::default();
+        doc.stamp("run");
+        doc.results = (0..4_000)
+            .map(|i| TaskResult {
+                task_id: format!("task-{i:05}"),
+                tool_id: "shell".to_string(),
+                ..TaskResult::default()
+            })
+            .collect();
+        let bytes = serde_json::to_vec(&doc).expect("serialize");
+        assert!(
+            bytes.len() as u64 > SMALL_BYTES,
+            "{} bytes: not large",
+            bytes.len()
+        );
+        std::fs::write(state.file(ExecutionResults::FILE), bytes).expect("write");
+
+        let mut file = PacedFile::<ExecutionResults>::new(&state, "router");
+        let first = file.poll(&NoEvents);
+        assert!(matches!(first, Ok(Ok(Poll::Changed(_)))), "{first:?}");
+        let paused_until = match file.poll(&NoEvents) {
+            Err(until) => until,
+            Ok(_) => panic!("a large file read twice without a pause"),
+        };
+        let check = file
+            .confirm_at()
+            .expect("read just after it changed: a check is due");
+        assert!(
+            check >= paused_until,
+            "check due {check:?} inside the pause {paused_until:?}"
+        );
     }
 }

@@ -55,13 +55,14 @@ fn decision_of<'a>(
 fn the_router_is_named_and_wakes_on_its_inputs_only() {
     let b = Bench::new(CONFIG);
     assert_eq!(b.router.name(), "router");
-    assert!(b.router.wakes_on("inbox/a.json".as_ref()));
-    assert!(b.router.wakes_on("routing_decisions.json".as_ref()));
-    assert!(b.router.wakes_on("adapter_assignments.json".as_ref()));
+    let wakes_on = b.router.wakes_on();
+    assert!(wakes_on("inbox/a.json".as_ref()));
+    assert!(wakes_on("routing_decisions.json".as_ref()));
+    assert!(wakes_on("adapter_assignments.json".as_ref()));
     // The attempts its circuits follow, and its own tool_health.json.
-    assert!(b.router.wakes_on("execution_results.json".as_ref()));
-    assert!(b.router.wakes_on("tool_health.json".as_ref()));
-    assert!(!b.router.wakes_on("fix_patches.json".as_ref()));
+    assert!(wakes_on("execution_results.json".as_ref()));
+    assert!(wakes_on("tool_health.json".as_ref()));
+    assert!(!wakes_on("fix_patches.json".as_ref()));
 }
 
 #[test]
