@@ -38,6 +38,8 @@ pub enum SchemaName {
     Plans,
     /// `runs.json`: the ledger of runs.
     Runs,
+    /// `fixes_in_progress.json`: the recovery fix steps running now.
+    FixesInProgress,
     /// `hooks.json`: each hook's place in the event log.
     Hooks,
 }
@@ -53,7 +55,7 @@ pub struct Violation {
 
 impl SchemaName {
     /// Every schema, in the order `phase schema` lists them.
-    pub const ALL: [SchemaName; 14] = [
+    pub const ALL: [SchemaName; 15] = [
         SchemaName::Task,
         SchemaName::RoutingDecisions,
         SchemaName::AdapterAssignments,
@@ -68,6 +70,7 @@ impl SchemaName {
         SchemaName::Plans,
         SchemaName::Runs,
         SchemaName::Hooks,
+        SchemaName::FixesInProgress,
     ];
 
     /// The short name (`execution_results`), also the file stem in `schemas/`.
@@ -87,6 +90,7 @@ impl SchemaName {
             SchemaName::Plans => "plans",
             SchemaName::Runs => "runs",
             SchemaName::Hooks => "hooks",
+            SchemaName::FixesInProgress => "fixes_in_progress",
         }
     }
 
@@ -119,6 +123,9 @@ impl SchemaName {
             SchemaName::Plans => include_str!("../schemas/plans.schema.json"),
             SchemaName::Runs => include_str!("../schemas/runs.schema.json"),
             SchemaName::Hooks => include_str!("../schemas/hooks.schema.json"),
+            SchemaName::FixesInProgress => {
+                include_str!("../schemas/fixes_in_progress.schema.json")
+            }
         }
     }
 

@@ -47,7 +47,9 @@ pub use contain::{dir_below, open_below, symlink_error};
 pub use edit::{EDITABLE, EditOutcome, EditSession};
 pub use fence::{FENCE_BYTES, Fence, FencedClaim};
 pub use file_name::MAX_TASK_FILE_NAME_BYTES;
-pub use fixes_in_progress::{FIXES_IN_PROGRESS, FixInProgress, begin_fix, end_fix};
+pub use fixes_in_progress::{
+    FIXES_IN_PROGRESS, FixInProgress, FixesInProgress, begin_fix, end_fix, read_fixes_in_progress,
+};
 pub use fixes_in_progress::{fixes_in_progress_path, is_fixes_in_progress, live_fixes};
 pub use inbox::{
     InboxFile, InboxLock, InboxWatch, RejectionNote, accept_task_file, accepted_task_exists,

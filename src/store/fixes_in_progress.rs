@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Claim, LockGuard, LockWait, StateDir};
+use crate::schema::SchemaName;
 use crate::{Error, Result};
 
 /// The file's name in the state directory.
@@ -51,34 +52,34 @@ impl FixInProgress {
     }
 }
 
-/// The file's content.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The file's content (`schemas/fixes_in_progress.schema.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Document {
-    schema_version: u32,
-    fixes: Vec<FixInProgress>,
+pub struct FixesInProgress {
+    /// Always 1 for this format.
+    pub schema_version: u32,
+    /// One entry per task being fixed, oldest first.
+    pub fixes: Vec<FixInProgress>,
 }
 
 fn path(state: &StateDir) -> PathBuf {
     state.file(FIXES_IN_PROGRESS)
 }
 
-/// Every recorded fix, live or stale; none when the file does not exist. A file that does
-/// not parse is an error naming it.
+/// Every recorded fix, live or stale; none when the file does not exist.
 fn read_all(state: &StateDir) -> Result<Vec<FixInProgress>> {
-    let path = path(state);
-    let bytes = match std::fs::read(&path) {
+    Ok(read_fixes_in_progress(&path(state))?.fixes)
+}
+
+/// Reads and schema-checks a fixes-in-progress file (a missing one records no fix). A file
+/// that does not parse or fit the schema is an error naming it and the field.
+pub fn read_fixes_in_progress(path: &Path) -> Result<FixesInProgress> {
+    let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&path, "read", e)),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(FixesInProgress::default()),
+        Err(e) => return Err(Error::io(path, "read", e)),
     };
-    let doc: Document = serde_json::from_slice(&bytes).map_err(|e| Error::Syntax {
-        path: path.clone(),
-        line: e.line(),
-        column: e.column(),
-        message: format!("invalid fixes-in-progress record: {e}"),
-    })?;
-    Ok(doc.fixes)
+    super::parse_json_document(path, &bytes, SchemaName::FixesInProgress)
 }
 
 /// Rewrites the file under its lock with `change` applied to the recorded fixes.
@@ -91,7 +92,7 @@ fn edit(state: &StateDir, change: impl FnOnce(&mut Vec<FixInProgress>)) -> Resul
     // A broken file is replaced: it holds nothing back anyway (see [`live_fixes`]).
     let mut fixes = read_all(state).unwrap_or_default();
     change(&mut fixes);
-    let doc = Document {
+    let doc = FixesInProgress {
         schema_version: 1,
         fixes,
     };

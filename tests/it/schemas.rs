@@ -29,8 +29,14 @@ const DOCUMENT_SCHEMAS: [SchemaName; 9] = [
     SchemaName::ToolHealth,
 ];
 
-/// The operator's files (issue 12): fixtures and the same form, but no broken samples yet.
-const OPERATOR_SCHEMAS: [SchemaName; 3] = [SchemaName::Plans, SchemaName::Runs, SchemaName::Hooks];
+/// The operator's files (issue 12) and the record of fixes in progress (issue 9): fixtures
+/// and the same form, but no broken samples yet.
+const OPERATOR_SCHEMAS: [SchemaName; 4] = [
+    SchemaName::Plans,
+    SchemaName::Runs,
+    SchemaName::Hooks,
+    SchemaName::FixesInProgress,
+];
 
 fn schema_json(schema: SchemaName) -> Value {
     serde_json::from_str(schema.source()).expect("schema is JSON")

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use phase_coordinator::model::*;
 use phase_coordinator::schema::SchemaName;
-use phase_coordinator::store::{StateFile, read_task_file};
+use phase_coordinator::store::{
+    FixesInProgress, StateFile, read_fixes_in_progress, read_task_file,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -76,6 +78,7 @@ fn reserialise(schema: SchemaName, value: &Value) -> Result<Value, String> {
         SchemaName::Plans => via::<Plans>(value),
         SchemaName::Runs => via::<Runs>(value),
         SchemaName::Hooks => via::<HookCursors>(value),
+        SchemaName::FixesInProgress => via::<FixesInProgress>(value),
     }
 }
 
@@ -144,6 +147,9 @@ fn fixtures_read_through_the_store() {
             SchemaName::Plans => read_through_store::<Plans>(&path),
             SchemaName::Runs => read_through_store::<Runs>(&path),
             SchemaName::Hooks => read_through_store::<HookCursors>(&path),
+            SchemaName::FixesInProgress => read_fixes_in_progress(&path)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             SchemaName::Event | SchemaName::Config | SchemaName::AttemptOutcome => Ok(()),
         };
         if let Err(e) = read {
