@@ -69,7 +69,8 @@ fn schema_lists_names() {
     Project::empty().phase(&["schema"]).expect(
         0,
         "task\nrouting_decisions\nadapter_assignments\nexecution_results\nerror_analysis\n\
-         fix_patches\ncontrol\nevent\nattempt_outcome\nconfig\ntool_health\nplans\nruns\nhooks\n",
+         fix_patches\ncontrol\nevent\nattempt_outcome\nconfig\ntool_health\nplans\nruns\nhooks\n\
+         fixes_in_progress\n",
         "",
     );
 }
@@ -115,7 +116,7 @@ fn unknown_schema_is_a_usage_error_listing_the_names() {
         "",
         "error: unknown schema \"tasks\" (expected one of: task, routing_decisions, \
          adapter_assignments, execution_results, error_analysis, fix_patches, control, event, \
-         attempt_outcome, config, tool_health, plans, runs, hooks)\n",
+         attempt_outcome, config, tool_health, plans, runs, hooks, fixes_in_progress)\n",
     );
 }
 
