@@ -252,7 +252,11 @@ impl Phase for Router {
     }
 
     fn shutdown(&mut self, _grace: Duration) -> Result<()> {
-        self.events.flush()
+        let caught_up =
+            self.fleet
+                .catch_up(&self.config, &self.book, self.lock_timeout(), &self.events);
+        let flushed = self.events.flush();
+        caught_up.and(flushed)
     }
 }
 

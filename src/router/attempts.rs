@@ -194,6 +194,11 @@ impl Attempts {
         self.running.get(tool).copied().unwrap_or(0)
     }
 
+    /// Lifts the read pause: the next refresh reads the file if it changed.
+    pub(super) fn unpause(&mut self) {
+        self.file.unpause();
+    }
+
     /// When a pending content check of the file is due.
     pub(super) fn confirm_at(&self) -> Option<Instant> {
         self.file.confirm_at()

@@ -217,6 +217,20 @@ impl Fleet {
         self.tools.write(lock_timeout, events)
     }
 
+    /// Reads the results now, whatever the pace, and writes what they changed: the last
+    /// look before the router stops, so `tool_health.json` counts every attempt.
+    pub(super) fn catch_up(
+        &mut self,
+        config: &Config,
+        book: &RoutingBook,
+        lock_timeout: Duration,
+        events: &EventLog,
+    ) -> Result<()> {
+        self.attempts.unpause();
+        self.observe(config, book, events)?;
+        self.write(lock_timeout, events)
+    }
+
     /// When the router must look again without an event: a circuit's cool-down, a rate
     /// limit's end, a periodic health check, a deferred read of the results.
     pub(super) fn next_wake(&self, config: &Config) -> Option<Instant> {
@@ -242,11 +256,12 @@ impl Fleet {
         .min()
     }
 
-    /// Whether work is pending that `--once` must wait for: checks in flight, a deferred
-    /// read, or tasks waiting for a time.
+    /// Whether work is pending that `--once` must wait for: checks in flight, or tasks
+    /// waiting for a time. A deferred read of the results is not: it can only hold ended
+    /// attempts (for the circuits; [`Fleet::catch_up`] reads them before the router
+    /// stops), and waiting out its pause (up to 10 s) made every large run end that late.
     pub(super) fn busy(&self, book: &RoutingBook) -> bool {
         self.health.busy()
-            || self.read_again_at.is_some()
             || book
                 .decisions()
                 .iter()

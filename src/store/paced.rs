@@ -63,6 +63,11 @@ impl<T: StateDoc> PacedFile<T> {
         Ok(polled)
     }
 
+    /// Lifts the current pause: the next poll reads (a last look before the reader stops).
+    pub fn unpause(&mut self) {
+        self.not_before = None;
+    }
+
     /// When a pending content check is due, if one is: not before the pace lets the file
     /// be read (a check due during a pause made the phase spin until the pause ended).
     pub fn confirm_at(&self) -> Option<Instant> {
