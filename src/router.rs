@@ -107,43 +107,13 @@ impl Router {
             });
         }
         self.fleet.recount_load(&self.config, &self.book);
-        let mut settle_at = None;
-        // The inbox lock and a listing only when the inbox changed: most passes come from
-        // the results the circuits follow.
         let lock_timeout = self.lock_timeout();
-        let mut applied = Applied::default();
-        if !self.inbox.is_unchanged(&self.state)? {
-            let Some(lock) = try_lock_inbox(&self.state)? else {
-                return Ok(Outcome {
-                    next_wake: Some(now + BUSY_RETRY),
-                    idle: false,
-                });
-            };
-            let files = self.inbox.list(&self.state)?;
-            let observation = self.intake.observe(files, now)?;
-            self.settling = observation.settling;
-            settle_at = observation.next_wake;
-            let plan = batch::plan(
-                observation.ready,
-                &self.book,
-                &mut self.fleet.selector(&self.config),
-                &self.state,
-            );
-            applied = apply::apply(
-                plan,
-                Context {
-                    state: &self.state,
-                    events: &self.events,
-                    book: &mut self.book,
-                    lock: &lock,
-                    lock_timeout,
-                },
-            )?;
-            // A failed pass (`?` above) or a file left behind lists again next time.
-            if applied.left_behind == 0 && self.settling == 0 {
-                self.inbox.handled();
-            }
-        }
+        let Some((applied, settle_at)) = self.route_inbox(now, lock_timeout)? else {
+            return Ok(Outcome {
+                next_wake: Some(now + BUSY_RETRY),
+                idle: false,
+            });
+        };
         report_batch(&self.events, &applied);
         self.fleet
             .reroute(&self.config, &mut self.book, &self.events, lock_timeout)?;
@@ -163,6 +133,49 @@ impl Router {
             next_wake,
             idle: self.settling == 0 && !left_behind && !self.fleet.busy(&self.book),
         })
+    }
+}
+
+impl Router {
+    /// Routes or rejects what is ready in `inbox/`, under its lock; nothing (not even the
+    /// lock) when the inbox did not change: most passes come from the results the circuits
+    /// follow. `None`: another router holds the inbox. Else what was done, and when the
+    /// first file still settling will have settled.
+    fn route_inbox(
+        &mut self,
+        now: Instant,
+        lock_timeout: Duration,
+    ) -> Result<Option<(Applied, Option<Instant>)>> {
+        if self.inbox.is_unchanged(&self.state)? {
+            return Ok(Some((Applied::default(), None)));
+        }
+        let Some(lock) = try_lock_inbox(&self.state)? else {
+            return Ok(None);
+        };
+        let files = self.inbox.list(&self.state)?;
+        let observation = self.intake.observe(files, now)?;
+        self.settling = observation.settling;
+        let plan = batch::plan(
+            observation.ready,
+            &self.book,
+            &mut self.fleet.selector(&self.config),
+            &self.state,
+        );
+        let applied = apply::apply(
+            plan,
+            Context {
+                state: &self.state,
+                events: &self.events,
+                book: &mut self.book,
+                lock: &lock,
+                lock_timeout,
+            },
+        )?;
+        // A failed pass (`?` above) or a file left behind lists again next time.
+        if applied.left_behind == 0 && self.settling == 0 {
+            self.inbox.handled();
+        }
+        Ok(Some((applied, observation.next_wake)))
     }
 }
 
