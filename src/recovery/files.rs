@@ -76,11 +76,10 @@ fn assess<T>(outcome: &Result<Poll<T>>, changed: &mut bool) -> bool {
 /// Re-reading an input may take this share of the time at most: after a read that took
 /// `d`, the next waits `(PACE - 1) × (d - UNPACED)`. Reading a 10,000-task results file
 /// takes ~0.1 s, and the executor rewrites it every `flush_interval_ms`; recovery only
-/// needs the failures, so it must not spend a core re-reading successes (at 1 in 10 it
-/// was still 14% of a 10,000-task run's CPU time). A failure in such a run is seen up to
-/// [`MAX_PAUSE`] later; in a run of a few hundred tasks, at once (reads shorter than
-/// [`UNPACED`] are not paced).
-const PACE: u32 = 20;
+/// needs the failures, so it must not spend a core re-reading successes. (1 in 20 was
+/// tried: on a loaded machine a 150-task run's reads pass `UNPACED`, and the longer pauses
+/// delayed every hand-off to recovery enough that a crash test timed out.)
+const PACE: u32 = 10;
 /// The first milliseconds of a read are not paced: a few-hundred-task results file takes
 /// 1–3 ms to read, and pausing 9× that held every hand-off to recovery (a failure, an
 /// acceptance gate) back by 10–25 ms. Reads this short cost little without a pause: the
