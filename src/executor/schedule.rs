@@ -128,6 +128,11 @@ impl Schedule {
         }
     }
 
+    /// Queues `key` again, as it was before [`Schedule::pop`].
+    pub(super) fn put_back(&mut self, key: Key) {
+        self.queue.push(key);
+    }
+
     /// Whether no task is queued to run now.
     pub(super) fn is_empty(&self) -> bool {
         self.queue.is_empty()

@@ -313,6 +313,11 @@ impl Supervisor {
         command::prepare(site, decision, attempt, &mut self.git_roots)
     }
 
+    /// Whether `dir` is in a git work tree (looked up once per directory).
+    pub(super) fn in_git_work_tree(&mut self, dir: &std::path::Path) -> bool {
+        changes::git_root(dir, &mut self.git_roots).is_some()
+    }
+
     /// How long to wait before trying `id` again after another refusal for a passing
     /// error: `poll`, doubling with each refusal in a row, at most 10 s.
     pub(super) fn unfenced_delay(&mut self, id: &str, poll: Duration) -> Duration {

@@ -66,6 +66,12 @@ pub struct RunRequest {
     /// How much of stderr's end to report.
     #[serde(default)]
     pub tail_bytes: usize,
+    /// Start it only while fewer than this many of the runner's attempts run; until
+    /// then it waits in the runner's queue, in the order asked (none: start at once). The
+    /// engine hands over its next attempts before a slot frees, so a slot is refilled
+    /// without a round trip through the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<u32>,
 }
 
 /// What the runner tells the engine.
@@ -121,6 +127,8 @@ pub enum Refusal {
     Started,
     /// The runner is shutting down.
     ShuttingDown,
+    /// Canceled while it waited in the runner's queue: it never started.
+    Withdrawn,
     /// The claim could not be taken or its fence not read or written (the message says
     /// which file and why).
     Error,

@@ -2,7 +2,7 @@
 //! said, what the attempts did, which timers are due — until the engine is gone (or asked
 //! for a shutdown) and no attempt is left.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -29,6 +29,8 @@ pub(super) struct Runner {
     signals: Option<UnixStream>,
     attempts: HashMap<u64, Attempt>,
     by_task: HashMap<String, u64>,
+    /// Runs asked for while every slot was taken, in order (see [`RunRequest::slots`]).
+    queue: VecDeque<RunRequest>,
     next_id: u64,
     timers: Timers,
     shutting_down: bool,
@@ -59,6 +61,7 @@ impl Runner {
             signals,
             attempts: HashMap::new(),
             by_task: HashMap::new(),
+            queue: VecDeque::new(),
             next_id: 0,
             timers: Timers::default(),
             shutting_down: false,
@@ -85,8 +88,29 @@ impl Runner {
             while let Some(timer) = self.timers.pop_due(now) {
                 self.on_timer(timer);
             }
+            self.start_queued();
         }
         Ok(())
+    }
+
+    /// How many attempts have not ended yet (ended ones may still wait for their ack).
+    fn live(&self) -> usize {
+        self.attempts
+            .values()
+            .filter(|a| a.finished().is_none())
+            .count()
+    }
+
+    /// Starts queued runs, in order, while slots are free.
+    fn start_queued(&mut self) {
+        while let Some(next) = self.queue.front() {
+            if next.slots.is_some_and(|n| self.live() >= n as usize) {
+                return;
+            }
+            if let Some(req) = self.queue.pop_front() {
+                self.start(&req);
+            }
+        }
     }
 
     fn done(&self) -> bool {
@@ -133,7 +157,18 @@ impl Runner {
         match message {
             EngineMessage::Run(req) => self.run(&req),
             EngineMessage::Cancel { task, attempt } => {
-                if let Some(id) = self.find(&task, attempt)
+                if let Some(at) =
+                    (self.queue.iter()).position(|r| r.task == task && r.attempt == attempt)
+                {
+                    self.queue.remove(at);
+                    self.link.send(&RunnerMessage::Fenced {
+                        task,
+                        attempt,
+                        why: Refusal::Withdrawn,
+                        recorded: None,
+                        message: "canceled before it started".into(),
+                    });
+                } else if let Some(id) = self.find(&task, attempt)
                     && let Some(kill_at) = self
                         .attempts
                         .get_mut(&id)
@@ -183,6 +218,9 @@ impl Runner {
             // flock would refuse it too; this saves the open.
             let message = format!("{}: held by this runner", a.claim().path().display());
             Some(fenced(Refusal::Busy, Some(a.attempt), message))
+        } else if let Some(q) = self.queue.iter().find(|r| r.task == req.task) {
+            let message = format!("{}: queued in this runner", req.task);
+            Some(fenced(Refusal::Busy, Some(q.attempt), message))
         } else {
             None
         };
@@ -190,6 +228,23 @@ impl Runner {
             self.link.send(&refusal);
             return;
         }
+        // Behind the ones already waiting, or while every slot is taken: queued.
+        if !self.queue.is_empty() || req.slots.is_some_and(|n| self.live() >= n as usize) {
+            self.queue.push_back(req.clone());
+            return;
+        }
+        self.start(req);
+    }
+
+    /// Takes the claim, writes the fence, spawns the command: the attempt starts here.
+    fn start(&mut self, req: &RunRequest) {
+        let fenced = |why, recorded, message| RunnerMessage::Fenced {
+            task: req.task.clone(),
+            attempt: req.attempt,
+            why,
+            recorded,
+            message,
+        };
         let (claim, fence) = match admit(&self.state, &self.id, req) {
             Admission::Admitted(claim, fence) => (claim, fence),
             Admission::Refused {
@@ -269,6 +324,15 @@ impl Runner {
 
     fn shutdown(&mut self, grace: Duration) {
         self.shutting_down = true;
+        for req in std::mem::take(&mut self.queue) {
+            self.link.send(&RunnerMessage::Fenced {
+                task: req.task,
+                attempt: req.attempt,
+                why: Refusal::ShuttingDown,
+                recorded: None,
+                message: "the runner is shutting down".into(),
+            });
+        }
         self.timers.set(Instant::now() + grace, Timer::Shutdown);
     }
 

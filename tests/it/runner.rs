@@ -5,6 +5,7 @@
 mod basics;
 mod crashes;
 mod logs;
+mod queue;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -74,6 +75,7 @@ impl Bench {
             out_log: logs.join(format!("{attempt}.out")),
             err_log: logs.join(format!("{attempt}.err")),
             tail_bytes: 200,
+            slots: None,
         }
     }
 

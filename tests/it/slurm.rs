@@ -113,6 +113,7 @@ impl Bench {
             out_log: logs.join(format!("{attempt}.out")),
             err_log: logs.join(format!("{attempt}.err")),
             tail_bytes: 4096,
+            slots: None,
         }
     }
 

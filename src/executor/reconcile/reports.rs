@@ -23,9 +23,12 @@ impl Executor {
     /// One report.
     pub(in crate::executor) fn on_report(&mut self, report: RunnerEvent) {
         match report {
-            RunnerEvent::Message(RunnerMessage::Started { task, attempt, .. }) => {
-                self.on_started(&task, attempt);
-            }
+            RunnerEvent::Message(RunnerMessage::Started {
+                task,
+                attempt,
+                started_at,
+                ..
+            }) => self.on_started(&task, attempt, Some(started_at)),
             RunnerEvent::Message(RunnerMessage::Finished(f)) => self.on_finished(&f),
             RunnerEvent::Message(RunnerMessage::Fenced {
                 task,
@@ -39,12 +42,16 @@ impl Executor {
         }
     }
 
-    /// Our attempt `attempt` of `id` runs: recorded `running`, TASK_STARTED.
-    fn on_started(&mut self, id: &str, attempt: u32) {
+    /// Our attempt `attempt` of `id` runs: recorded `running` (from when the runner
+    /// started it: it may have waited in the runner's queue), TASK_STARTED.
+    fn on_started(&mut self, id: &str, attempt: u32, started_at: Option<String>) {
         if let Some(task) = self.supervisor.get_mut(id)
             && task.attempt == attempt
-            && let Some(launch) = task.launch.take()
+            && let Some(mut launch) = task.launch.take()
         {
+            if let Some(at) = started_at {
+                launch.record.started_at = at;
+            }
             self.supervisor.started_fine(id);
             self.book.start_attempt(id, launch.record, launch.metadata);
             self.site.events.emit(
@@ -69,7 +76,7 @@ impl Executor {
             return;
         }
         // A report without `started` before it: recorded as started now.
-        self.on_started(id, f.attempt);
+        self.on_started(id, f.attempt, None);
         let Some(mut task) = self.supervisor.remove(id) else {
             return;
         };
@@ -112,7 +119,7 @@ impl Executor {
             // The fence names this attempt or a later one: that one is recorded (from
             // its outcome record, or as interrupted) before the next starts.
             Refusal::Started => self.supervisor.foreign.watch(id, now),
-            Refusal::ShuttingDown => {}
+            Refusal::ShuttingDown | Refusal::Withdrawn => {}
             Refusal::Error => self.on_unfenced(id, task, &message),
         }
     }

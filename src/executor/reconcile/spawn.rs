@@ -8,6 +8,10 @@
 
 use std::time::{Duration, Instant};
 
+/// At most this many attempts wait in the runner's queue (and no more than can run at
+/// once): enough to refill every slot the moment it frees.
+const MAX_QUEUED: usize = 8;
+
 use crate::config::ToolBackend;
 use crate::executor::reconcile::reports::started_event;
 use crate::executor::supervisor::{
@@ -15,23 +19,29 @@ use crate::executor::supervisor::{
 };
 use crate::executor::{Executor, times};
 use crate::lifecycle::{Next, next_step};
-use crate::model::{Attempt, Metadata, now_rfc3339};
+use crate::model::{Attempt, Isolation, Metadata, now_rfc3339};
 use crate::runner::RunRequest;
 
 impl Executor {
-    /// Starts ready tasks until the parallel limit is reached or none is left.
+    /// Starts ready tasks until the parallel limit is reached or none is left; then hands
+    /// the runner up to as many again to queue (see [`Executor::may_queue`]).
     pub(in crate::executor) fn dispatch(&mut self) {
         if !self.can_start() {
             return;
         }
         let limit = self.site.parallelism();
-        while self.supervisor.count() < limit && self.can_start() {
+        while self.supervisor.count() < limit + limit.min(MAX_QUEUED) && self.can_start() {
+            let queued = self.supervisor.count() >= limit;
             let Some(key) = self.schedule.pop() else {
                 break;
             };
             let t = key.task();
             if t >= self.schedule.graph().len() {
                 continue;
+            }
+            if queued && !self.may_queue(t) {
+                self.schedule.put_back(key);
+                break;
             }
             let Some((attempt, patch_id)) = self.runnable(t) else {
                 continue;
@@ -48,8 +58,25 @@ impl Executor {
                 self.schedule.wait_for_tool(&tool, key);
                 continue;
             }
-            self.launch(t, attempt, patch_id);
+            self.launch(t, attempt, patch_id, queued.then_some(limit));
         }
+    }
+
+    /// Whether task `t` may wait in the runner's queue for a slot, started by the runner
+    /// the moment another attempt ends, without a round trip through this thread: only an
+    /// attempt that is the same whenever it starts. One whose changes are measured (listed
+    /// files, a git work tree: the "before" is looked at when it is handed over), one in a
+    /// worktree, or a cluster job is handed over only when it can start at once.
+    fn may_queue(&mut self, t: usize) -> bool {
+        let decision = self.schedule.graph().decision(t);
+        let task = &decision.task;
+        let Some(tool) = self.site.config.tools.get(&decision.selected_tool) else {
+            return false;
+        };
+        tool.backend == ToolBackend::Local
+            && task.files.is_empty()
+            && task.isolation.or(tool.isolation) != Some(Isolation::Worktree)
+            && !self.supervisor.in_git_work_tree(&self.site.project_root)
     }
 
     /// The attempt task `t` may start now, if any: its result asks for one, its back-off
@@ -101,7 +128,7 @@ impl Executor {
 
     /// Starts `attempt` of task `t`: builds its command and hands it to the runner; a
     /// command that cannot be built is a failed attempt.
-    fn launch(&mut self, t: usize, attempt: u32, patch_id: Option<String>) {
+    fn launch(&mut self, t: usize, attempt: u32, patch_id: Option<String>, slots: Option<usize>) {
         let id = self.schedule.graph().id(t).to_string();
         // Its claim stays held until the next write (an unacked attempt, or a claim this
         // process took): the runner would find it busy. Written first.
@@ -121,6 +148,15 @@ impl Executor {
             state: &self.site.state,
         };
         let prepared = self.supervisor.prepare(&site, decision, attempt);
+        // A workdir in a git work tree of its own below the project: measured, so not
+        // queued after all (see `may_queue`); looked at again when a slot is free.
+        if slots.is_some()
+            && let Ok(p) = &prepared
+            && !matches!(p.probe, Probe::None)
+        {
+            self.schedule.at(Instant::now(), t);
+            return;
+        }
         let record = Attempt {
             attempt,
             tool_id: decision.selected_tool.clone(),
@@ -138,7 +174,10 @@ impl Executor {
         };
         let task = RunningTask::new(attempt, record.tool_id.clone());
         match prepared {
-            Ok(prepared) => self.start_attempt(t, &id, task, prepared, record, metadata),
+            Ok(prepared) => {
+                let slots = slots.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+                self.start_attempt(t, &id, task, (prepared, slots), record, metadata);
+            }
             Err(reason) => {
                 let log_err = self.site.state.root().join(&record.log_err);
                 self.book.start_attempt(&id, record, metadata);
@@ -156,7 +195,7 @@ impl Executor {
         t: usize,
         id: &str,
         mut task: RunningTask,
-        prepared: Prepared,
+        (prepared, slots): (Prepared, Option<u32>),
         record: Attempt,
         metadata: Metadata,
     ) {
@@ -179,6 +218,7 @@ impl Executor {
             out_log: root.join(&record.log_out),
             err_log: root.join(&record.log_err),
             tail_bytes: config.events.stderr_tail_bytes,
+            slots,
         };
         // Before the command can start: `git status` or the listed files' hashes.
         let before = match prepared.probe {

@@ -70,11 +70,7 @@ impl Probe {
                 skip: state_root.to_path_buf(),
             };
         }
-        let root = git_roots
-            .entry(workdir.to_path_buf())
-            .or_insert_with(|| git_work_tree(workdir))
-            .clone();
-        let Some(root) = root else {
+        let Some(root) = git_root(workdir, git_roots) else {
             return Probe::None;
         };
         let Ok(real) = std::fs::canonicalize(workdir) else {
@@ -228,6 +224,17 @@ fn expand(base: &Path, files: &[String], skip: &Path) -> Vec<(String, PathBuf)> 
 
 /// The root of the git work tree containing `dir`, if any (a `.git` entry in it or an
 /// ancestor).
+/// The git work tree `dir` is in, remembered in `git_roots`.
+pub(in crate::executor) fn git_root(
+    dir: &Path,
+    git_roots: &mut HashMap<PathBuf, Option<PathBuf>>,
+) -> Option<PathBuf> {
+    git_roots
+        .entry(dir.to_path_buf())
+        .or_insert_with(|| git_work_tree(dir))
+        .clone()
+}
+
 fn git_work_tree(dir: &Path) -> Option<PathBuf> {
     let real = std::fs::canonicalize(dir).ok()?;
     real.ancestors()

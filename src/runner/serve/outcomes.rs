@@ -36,6 +36,8 @@ impl Runner {
     /// Idempotent: records being retried are left to their timers.
     pub(super) fn engine_gone(&mut self) {
         self.link.close(&self.poller);
+        // Never started, so nothing of them was written: nobody is left to ask for them.
+        self.queue.clear();
         let ended: Vec<u64> = self
             .attempts
             .iter()

@@ -37,6 +37,7 @@ impl Drive {
             out_log: self.state.task_logs("t").join("1.out"),
             err_log: self.state.task_logs("t").join("1.err"),
             tail_bytes: 100,
+            slots: None,
         }
     }
 
