@@ -31,6 +31,7 @@ use crate::model::{
     EventType, FixPatches, Gate, GateRun, GateStep, GateVerdict, RoutingDecision, Status,
     TaskResult, TaskSpec, now_rfc3339,
 };
+use crate::store::Durability;
 use step::StepRun;
 
 /// An attempt that exited 0 and waits for its gate.
@@ -226,11 +227,14 @@ fn record(
     );
     shared.events.flush()?;
     let mut files = shared.files();
-    files.patches.update(
+    // Not fsynced: the executor waits on this write, and a verdict lost in a power cut
+    // only means the gate runs again (as it does after a shutdown). The task's result
+    // becomes durable in the executor's own write.
+    files.patches.update_with(
         shared.lock_wait(),
-        shared.events.run_id(),
-        &shared.events,
+        (shared.events.run_id(), &shared.events),
         move |doc| upsert(doc, verdict),
+        Durability::Unsynced,
     )?;
     Ok(())
 }

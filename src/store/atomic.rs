@@ -80,15 +80,37 @@ pub fn write_atomic_with(
     target: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<Fingerprint> {
+    replace_with(target, fill, Durability::Synced)
+}
+
+/// Whether a replace waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The file and the rename are fsynced: the new content survives a power cut.
+    Synced,
+    /// No `fsync`: readers still see the old or the new content, never a mix, and a
+    /// process crash loses nothing; a power cut may bring the previous version back. For
+    /// writes whose loss only means work done again.
+    Unsynced,
+}
+
+/// [`write_atomic_with`] with the choice of [`Durability`].
+pub(crate) fn replace_with(
+    target: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    durability: Durability,
+) -> Result<Fingerprint> {
     let dir = parent_dir(target);
-    let tmp = synced_temp_file(dir, fill)?;
+    let tmp = temp_file(dir, fill, durability)?;
     let file = tmp
         .persist(target)
         .map_err(|e| Error::io(target, "rename into place", e.error))?;
     // Stat after the rename (it changes the ctime) and through our descriptor, so the
     // fingerprint is of the version we wrote even if someone replaced it since.
     let meta = file.metadata().map_err(|e| Error::io(target, "stat", e))?;
-    sync_dir(dir)?;
+    if durability == Durability::Synced {
+        sync_dir(dir)?;
+    }
     Ok(Fingerprint::of_metadata(&meta))
 }
 
@@ -101,19 +123,24 @@ pub fn create_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
 /// Like [`create_atomic`] but leaves the directory's fsync to the caller, who publishes
 /// a batch of files and syncs the directory once.
 pub(crate) fn create_unsynced_dir(target: &Path, bytes: &[u8]) -> Result<()> {
-    synced_temp_file(parent_dir(target), |w| w.write_all(bytes))?
-        .persist_noclobber(target)
-        .map_err(|e| Error::io(target, "publish", e.error))?;
+    temp_file(
+        parent_dir(target),
+        |w| w.write_all(bytes),
+        Durability::Synced,
+    )?
+    .persist_noclobber(target)
+    .map_err(|e| Error::io(target, "publish", e.error))?;
     Ok(())
 }
 
-/// A temp file `.tmp-<pid>-…` in `dir` holding what `fill` wrote, fsynced: ready to be
-/// renamed into place. Created with mode 0666 so the kernel applies the umask, as for
+/// A temp file `.tmp-<pid>-…` in `dir` holding what `fill` wrote, fsynced unless
+/// `durability` says not to: ready to be renamed into place. Created with mode 0666 so the kernel applies the umask, as for
 /// any new file (tempfile's own default, 0600, would hide state files from other
 /// readers; forcing 0644 would publish secrets whatever the umask says).
-fn synced_temp_file(
+fn temp_file(
     dir: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    durability: Durability,
 ) -> Result<tempfile::NamedTempFile> {
     let mut tmp = tempfile::Builder::new()
         .permissions(Permissions::from_mode(0o666))
@@ -128,8 +155,10 @@ fn synced_temp_file(
             .and_then(|()| buffered.flush())
             .map_err(|e| Error::io(&tmp_path, "write", e))?;
     }
-    file.sync_all()
-        .map_err(|e| Error::io(&tmp_path, "fsync", e))?;
+    if durability == Durability::Synced {
+        file.sync_all()
+            .map_err(|e| Error::io(&tmp_path, "fsync", e))?;
+    }
     Ok(tmp)
 }
 
@@ -146,4 +175,28 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, "fsync directory", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsynced_replace_publishes_the_whole_content_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("fix_patches.json");
+        write_atomic(&target, b"old\n").expect("first write");
+        let fingerprint = replace_with(&target, |w| w.write_all(b"new\n"), Durability::Unsynced)
+            .expect("unsynced write");
+        assert_eq!(std::fs::read(&target).expect("read"), b"new\n");
+        assert_eq!(
+            Fingerprint::of_path(&target).expect("stat"),
+            Some(fingerprint)
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["fix_patches.json"], "no temp file left behind");
+    }
 }

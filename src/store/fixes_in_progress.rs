@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::atomic::{Durability, replace_with};
 use super::{Claim, LockGuard, LockWait, StateDir};
 use crate::schema::SchemaName;
 use crate::{Error, Result};
@@ -99,28 +100,10 @@ fn edit(state: &StateDir, change: impl FnOnce(&mut Vec<FixInProgress>)) -> Resul
     let mut bytes = serde_json::to_vec_pretty(&doc)
         .map_err(|e| Error::invalid(&path, format!("cannot encode the record: {e}")))?;
     bytes.push(b'\n');
-    publish_unsynced(&path, &bytes)
-}
-
-/// Replaces `path` by a rename of a temp file (`.tmp-…`, which readers and the watcher
-/// ignore), without `fsync`: readers see the old or the new content, never a mix. Not
-/// durable on purpose: a record only counts while its recovery job's claim is held, and
-/// after a crash none is, so a lost write loses nothing, and the fix step's critical path
-/// saves two `fsync`s of file and directory (see docs/PERFORMANCE.md).
-fn publish_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::PermissionsExt as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .prefix(&format!("{}{}-", super::TEMP_PREFIX, std::process::id()))
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, "create temp file", e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| Error::io(tmp.path(), "write", e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io(path, "publish", e.error))?;
-    Ok(())
+    // Not durable on purpose: a record only counts while its recovery job's claim is
+    // held, and after a crash none is, so a lost write loses nothing, and the fix step's
+    // critical path saves two `fsync`s of file and directory (docs/PERFORMANCE.md).
+    replace_with(&path, |w| w.write_all(&bytes), Durability::Unsynced).map(drop)
 }
 
 /// Records `fix` (readers see it before this returns), replacing an earlier record

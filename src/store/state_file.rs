@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::StateDir;
-use super::atomic::{Fingerprint, write_atomic_with};
+use super::atomic::{Durability, Fingerprint, replace_with};
 use super::contain::{Access, open_below};
 use super::lock::{LockGuard, LockWait};
 use super::parse::parse_state_reader;
@@ -218,24 +218,31 @@ impl<T: StateDoc> Locked<'_, T> {
     /// Stamps `doc` (`schema_version`, `run_id`, `updated_at`), writes it atomically and
     /// releases the lock.
     pub fn commit(self, doc: &mut T, run_id: &str) -> Result<()> {
-        self.commit_fingerprint(doc, run_id).map(drop)
+        self.commit_fingerprint(doc, run_id, Durability::Synced)
+            .map(drop)
     }
 
     /// [`commit`](Self::commit), returning the written file's fingerprint.
-    pub(super) fn commit_fingerprint(self, doc: &mut T, run_id: &str) -> Result<Fingerprint> {
+    pub(super) fn commit_fingerprint(
+        self,
+        doc: &mut T,
+        run_id: &str,
+        durability: Durability,
+    ) -> Result<Fingerprint> {
         doc.stamp(run_id);
         let observed_at = SystemTime::now();
         let mut hasher = DefaultHasher::new();
         // Serialised straight into the temp file, hashed on the way: a 10,000-task
         // document is never held as one string.
-        let fingerprint = write_atomic_with(&self.file.path, |w| {
+        let fill = |w: &mut dyn Write| {
             let mut tee = HashingWriter {
                 inner: w,
                 hasher: &mut hasher,
             };
             serde_json::to_writer_pretty(&mut tee, &*doc)?;
             tee.write_all(b"\n")
-        })?;
+        };
+        let fingerprint = replace_with(&self.file.path, fill, durability)?;
         self.file.seen = Some(Seen::new(Some(fingerprint), hasher.finish(), observed_at));
         Ok(fingerprint)
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::breakage::{Breakage, FileEvents};
 use super::lock::LockWait;
 use super::state_file::{Locked, StateFile};
-use super::{Fingerprint, StateDir};
+use super::{Durability, Fingerprint, StateDir};
 use crate::model::StateDoc;
 use crate::{Error, Result};
 
@@ -173,7 +173,12 @@ impl<T: StateDoc> WatchedLock<'_, T> {
     /// every write would double the cost of writing it, and the next write checks the
     /// content under the lock anyway.
     pub fn commit(self, doc: &mut T, run_id: &str) -> Result<()> {
-        let fingerprint = self.locked.commit_fingerprint(doc, run_id)?;
+        self.commit_with(doc, run_id, Durability::Synced)
+    }
+
+    /// [`commit`](Self::commit), with the choice of [`Durability`].
+    pub fn commit_with(self, doc: &mut T, run_id: &str, durability: Durability) -> Result<()> {
+        let fingerprint = self.locked.commit_fingerprint(doc, run_id, durability)?;
         self.seen.known = Some(Some(fingerprint));
         self.seen.confirm_at = None;
         Ok(())

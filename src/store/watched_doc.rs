@@ -5,10 +5,10 @@
 
 use std::time::Instant;
 
-use super::StateDir;
 use super::breakage::FileEvents;
 use super::lock::LockWait;
 use super::watched::{Poll, WatchedFile};
+use super::{Durability, StateDir};
 use crate::Result;
 use crate::model::StateDoc;
 
@@ -79,6 +79,17 @@ impl<T: StateDoc> WatchedDoc<T> {
         events: &dyn FileEvents,
         change: impl FnOnce(&mut T),
     ) -> Result<()> {
+        self.update_with(wait, (run_id, events), change, Durability::Synced)
+    }
+
+    /// [`update`](Self::update), with the choice of [`Durability`].
+    pub fn update_with(
+        &mut self,
+        wait: LockWait,
+        (run_id, events): (&str, &dyn FileEvents),
+        change: impl FnOnce(&mut T),
+        durability: Durability,
+    ) -> Result<()> {
         let mut locked = self.file.lock(wait, events)?;
         if let Some(theirs) = locked.take_external() {
             // Kept at once: the handle has now seen their version, so no later poll
@@ -87,7 +98,7 @@ impl<T: StateDoc> WatchedDoc<T> {
         }
         let mut doc = self.doc.clone();
         change(&mut doc);
-        locked.commit(&mut doc, run_id)?;
+        locked.commit_with(&mut doc, run_id, durability)?;
         self.doc = doc;
         Ok(())
     }
