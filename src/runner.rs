@@ -16,6 +16,7 @@ mod link;
 mod logs;
 mod poller;
 mod serve;
+mod spawner;
 mod supervise;
 mod timers;
 

@@ -1,6 +1,7 @@
-//! The runner's loop: one thread, one epoll wait, then ordered passes — what the engine
-//! said, what the attempts did, which timers are due — until the engine is gone (or asked
-//! for a shutdown) and no attempt is left.
+//! The runner's loop: one thread (commands are spawned by another, see `spawner.rs`), one
+//! epoll wait, then ordered passes — what the engine said, what the attempts did, which
+//! timers are due — until the engine is gone (or asked for a shutdown) and no attempt is
+//! left.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
@@ -11,6 +12,7 @@ use super::admit::{Admission, admit};
 use super::link::{EngineLink, Inbound};
 use super::poller::{Poller, Source, Stream};
 use super::protocol::{EngineMessage, Refusal, RunRequest, RunnerMessage};
+use super::spawner::Spawner;
 use super::supervise::{Attempt, StopCause};
 use super::timers::{Timer, Timers};
 use crate::store::StateDir;
@@ -25,6 +27,8 @@ pub(super) struct Runner {
     id: String,
     host: String,
     poller: Poller,
+    /// Spawns the commands with a small descriptor table (none: from the runner's own).
+    spawner: Option<Spawner>,
     link: EngineLink,
     signals: Option<UnixStream>,
     attempts: HashMap<u64, Attempt>,
@@ -47,6 +51,10 @@ impl Runner {
         host: String,
         signals: Option<UnixStream>,
     ) -> std::io::Result<Runner> {
+        // First, while the runner holds few descriptors (see `spawner.rs`).
+        let spawner = Spawner::start()
+            .inspect_err(|e| tracing::warn!("spawning from the runner's own thread: {e}"))
+            .ok();
         let poller = Poller::new()?;
         let link = EngineLink::open(&poller)?;
         if let Some(s) = &signals {
@@ -57,6 +65,7 @@ impl Runner {
             id,
             host,
             poller,
+            spawner,
             link,
             signals,
             attempts: HashMap::new(),
@@ -258,7 +267,8 @@ impl Runner {
         };
         let id = self.next_id;
         self.next_id += 1;
-        let attempt = Attempt::spawn(id, req, claim, fence, &self.poller);
+        let spawning = (&self.poller, self.spawner.as_mut());
+        let attempt = Attempt::spawn(id, req, claim, fence, spawning);
         if let Some(pid) = attempt.pid() {
             let started = RunnerMessage::Started {
                 task: req.task.clone(),

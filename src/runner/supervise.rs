@@ -16,6 +16,7 @@ use rustix::process::{Pid, PidfdFlags, Signal};
 use super::logs::{Log, Tail};
 use super::poller::{Poller, Source, Stream};
 use super::protocol::{AttemptFinished, RunRequest};
+use super::spawner::Spawner;
 use crate::model::now_rfc3339;
 use crate::process::kill_group;
 use crate::store::{Fence, FencedClaim};
@@ -87,7 +88,7 @@ impl Attempt {
         req: &RunRequest,
         claim: FencedClaim,
         mut fence: Fence,
-        poller: &Poller,
+        (poller, spawner): (&Poller, Option<&mut Spawner>),
     ) -> Attempt {
         let mut a = Attempt {
             id,
@@ -110,7 +111,7 @@ impl Attempt {
             duration: Duration::ZERO,
             reported: false,
         };
-        match start_command(req) {
+        match start_command(req, spawner) {
             Ok(child) => {
                 (fence.pid, fence.pgid) = (Some(child.id()), Some(child.id()));
                 if let Err(e) = a.claim.set_fence(&fence) {

@@ -5,9 +5,14 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
 use crate::runner::protocol::RunRequest;
+use crate::runner::spawner::Spawner;
 
-/// Spawns the command, or says why it cannot start (`cannot start …`).
-pub(super) fn start_command(req: &RunRequest) -> Result<Child, String> {
+/// Spawns the command (through `spawner` when there is one), or says why it cannot start
+/// (`cannot start …`). The child has its stdout and stderr pipes.
+pub(super) fn start_command(
+    req: &RunRequest,
+    spawner: Option<&mut Spawner>,
+) -> Result<Child, String> {
     // Checked first so the reason names the real problem (a missing cwd would read as a
     // missing program).
     if !req.cwd.is_dir() {
@@ -19,14 +24,19 @@ pub(super) fn start_command(req: &RunRequest) -> Result<Child, String> {
     let Some((program, args)) = req.argv.split_first() else {
         return Err("cannot start: the command is empty".into());
     };
-    Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .current_dir(&req.cwd)
         .envs(req.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot start {program:?}: {e}"))
+        .process_group(0);
+    match spawner {
+        Some(spawner) => spawner.spawn(command),
+        None => command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn(),
+    }
+    .map_err(|e| format!("cannot start {program:?}: {e}"))
 }

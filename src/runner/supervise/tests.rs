@@ -59,7 +59,7 @@ impl Drive {
         };
         claim.set_fence(&fence).unwrap();
         let mut poller = Poller::new().expect("epoll");
-        let mut a = Attempt::spawn(1, req, claim, fence, &poller);
+        let mut a = Attempt::spawn(1, req, claim, fence, (&poller, None));
         if let Some(pid) = a.pid() {
             let written = Fence::read(&self.state, &req.task).unwrap().expect("fence");
             assert_eq!((written.pid, written.pgid), (Some(pid), Some(pid)));
