@@ -158,6 +158,10 @@ pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Resul
     let presences = phases.stop();
     let (snapshot, signaled) = outcome?;
     drop(presences);
+    // The phases are gone: the files no longer move, and what follows (the run's tasks,
+    // the report, the archive check, the final metrics and dashboard) reads them over
+    // and over. One parse each.
+    let _memo = crate::store::memoize_reads();
     let snapshot = match snapshot {
         Some(s) if !options.all => Some(crate::runs::of_run(
             state,

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::Result;
 use crate::lifecycle::{self, Facts, RejectedFile, RejectionView};
 use crate::model::{Control, ExecutionResults, FixPatches, RoutingDecisions, StateDoc};
-use crate::store::{StateDir, list_task_files, live_fixes, read_view};
+use crate::store::{StateDir, list_task_files, live_fixes, read_shared_view, read_view};
 
 pub use crate::lifecycle::{LivePhases, Snapshot, TaskState, TaskView};
 
@@ -38,10 +38,10 @@ pub fn read_facts(state: &StateDir) -> Result<Facts> {
         })
         .collect();
     Ok(Facts {
-        decisions: read_view(&state.file(RoutingDecisions::FILE))?,
-        results: read_view(&state.file(ExecutionResults::FILE))?,
-        patches: read_view(&state.file(FixPatches::FILE))?,
-        control: read_view(&state.file(Control::FILE)).unwrap_or_default(),
+        decisions: read_shared_view(&state.file(RoutingDecisions::FILE))?,
+        results: read_shared_view(&state.file(ExecutionResults::FILE))?,
+        patches: read_shared_view(&state.file(FixPatches::FILE))?,
+        control: read_shared_view(&state.file(Control::FILE)).unwrap_or_default(),
         inbox: list_task_files(&state.inbox())?,
         rejected,
         // Only says why a task waits: an unreadable record holds nothing back here.

@@ -28,13 +28,13 @@ pub struct Facts {
 }
 
 /// The fields of `routing_decisions.json` that the lifecycle needs.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct DecisionsView {
     #[serde(default)]
     pub(crate) decisions: Vec<DecisionView>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct DecisionView {
     pub(crate) task_id: String,
     #[serde(default)]
@@ -49,14 +49,14 @@ pub(crate) struct DecisionView {
 }
 
 /// What a held-back task waits for, and until when.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct WaitingView {
     pub(crate) reason: String,
     #[serde(default)]
     pub(crate) until: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct SpecView {
     #[serde(default)]
     pub(crate) depends_on: Vec<String>,
@@ -68,13 +68,13 @@ pub(crate) struct SpecView {
 }
 
 /// The fields of `execution_results.json` that the lifecycle needs.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct ResultsView {
     #[serde(default)]
     pub(crate) results: Vec<ResultView>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct ResultView {
     pub(crate) task_id: String,
     #[serde(default)]
@@ -101,7 +101,7 @@ pub(crate) struct ResultView {
 }
 
 /// Of one attempt record, only its Slurm job id (docs/SLURM.md).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct AttemptJobView {
     #[serde(default)]
     pub(crate) job_id: Option<String>,
@@ -120,7 +120,7 @@ impl ResultView {
 }
 
 /// The fields of `fix_patches.json` that the lifecycle needs.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct PatchesView {
     #[serde(default)]
     pub(crate) retries: Vec<RetryView>,
@@ -130,7 +130,7 @@ pub(crate) struct PatchesView {
 }
 
 /// Recovery's verdict on one attempt's acceptance gate.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct GateView {
     pub(crate) task_id: String,
     pub(crate) attempt: u32,
@@ -141,7 +141,7 @@ pub(crate) struct GateView {
     pub(crate) decided_at: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct RetryView {
     pub(crate) task_id: String,
     pub(crate) attempt: u32,
@@ -153,13 +153,13 @@ pub(crate) struct RetryView {
 }
 
 /// The fields of `control.json` that the lifecycle needs: which requests exist.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct ControlView {
     #[serde(default)]
     pub(crate) requests: Vec<RequestView>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct RequestView {
     pub(crate) request_id: String,
     pub(crate) task_id: String,
@@ -178,7 +178,7 @@ pub(crate) struct RejectedFile {
 }
 
 /// The field of `rejected/<file>.error.json` that says why.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct RejectionView {
     #[serde(default)]
     pub(crate) error: Option<String>,

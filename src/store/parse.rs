@@ -1,6 +1,9 @@
 //! Bytes → validated document, with errors that name file, line, column or JSON pointer.
 
+mod memo;
 mod strict;
+
+pub use memo::{ReadMemo, memoize_reads};
 
 use std::path::Path;
 
@@ -119,25 +122,53 @@ pub fn validate_value(path: &Path, value: &Value, schema: SchemaName) -> Result<
 /// summaries (`phase status`) that must stay small next to the phases' own copies. A
 /// missing file is `V::default()`; a syntax error names line and column.
 pub fn read_view<V: DeserializeOwned + Default>(path: &Path) -> Result<V> {
+    match open_view(path)? {
+        Some((reader, _)) => parse_view(path, reader),
+        None => Ok(V::default()),
+    }
+}
+
+/// [`read_view`], reusing the last parse of an unchanged file while this thread has a
+/// [`ReadMemo`] (see [`memoize_reads`]).
+pub fn read_shared_view<V: DeserializeOwned + Default + Clone + 'static>(path: &Path) -> Result<V> {
+    let Some((reader, seen)) = open_view(path)? else {
+        return Ok(V::default());
+    };
+    if !memo::is_on() {
+        return parse_view(path, reader);
+    }
+    if let Some(view) = memo::recall::<V>(path, seen) {
+        return Ok(view);
+    }
+    let view = parse_view(path, reader)?;
+    memo::keep(path, seen, &view);
+    Ok(view)
+}
+
+/// The file open for reading past a byte-order mark, with the fingerprint of the version
+/// opened; `None` if there is no file.
+fn open_view(
+    path: &Path,
+) -> Result<Option<(std::io::BufReader<std::fs::File>, super::Fingerprint)>> {
     // Never through a planted link (issue 8).
     let file = match super::open_below(path, 1, super::Access::Read) {
         Ok(file) => file,
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(V::default());
+            return Ok(None);
         }
         Err(e) => return Err(e),
     };
     // A directory or a named pipe in its place would fail or block the read below.
-    match file.metadata() {
+    let seen = match file.metadata() {
         Ok(meta) if !meta.is_file() => {
             return Err(Error::invalid(
                 path,
                 "is not a regular file, not a state file",
             ));
         }
-        Ok(_) => {}
+        Ok(meta) => super::Fingerprint::of_metadata(&meta),
         Err(e) => return Err(Error::io(path, "stat", e)),
-    }
+    };
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
     {
         use std::io::BufRead;
@@ -146,6 +177,13 @@ pub fn read_view<V: DeserializeOwned + Default>(path: &Path) -> Result<V> {
             reader.consume(3);
         }
     }
+    Ok(Some((reader, seen)))
+}
+
+fn parse_view<V: DeserializeOwned>(
+    path: &Path,
+    reader: std::io::BufReader<std::fs::File>,
+) -> Result<V> {
     match serde_json::from_reader(reader) {
         Ok(view) => Ok(view),
         // The full parse names the problem precisely (encoding, line and column).
