@@ -185,7 +185,6 @@ impl Recovery {
     /// re-read was deferred (see [`files::Paced`]) may be read.
     fn refresh(&mut self) -> (plan::Valid, Option<Instant>) {
         let events = &self.shared.events;
-        let now = Instant::now();
         let mut changed = false;
         let mut deferred: Option<Instant> = None;
         let (analyses, patches) = self.shared.files().poll(events, &mut changed);
@@ -193,7 +192,7 @@ impl Recovery {
             Ok(new) => changed |= new,
             Err(when) => deferred = Some(deferred.map_or(when, |d| d.min(when))),
         };
-        input(self.inputs.results.refresh(now, events));
+        input(self.inputs.results.refresh(events));
         // The task specs are only needed while there is a failure or a person's patch to
         // handle; a run of successes never loads them a second time.
         let needed = self
@@ -212,7 +211,7 @@ impl Recovery {
                 .iter()
                 .any(hand_patch::is_pending);
         if needed {
-            input(self.inputs.decisions.refresh(now, events));
+            input(self.inputs.decisions.refresh(events));
         } else {
             self.inputs.decisions.unload();
         }

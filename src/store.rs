@@ -61,7 +61,7 @@ pub use listing::list_task_files;
 pub use lock::{LockGuard, LockWait};
 pub use outcome::{attempts_dir, list_outcomes, outcome_path, read_outcome};
 pub use outcome::{remove_outcome, write_outcome};
-pub use paced::PacedFile;
+pub use paced::{Pace, PacedFile};
 pub use parse::{ReadMemo, memoize_reads, read_shared_view};
 pub use parse::{parse_json_document, parse_state_document, parse_state_reader};
 pub use parse::{parse_json_value, read_view, validate_value};

@@ -8,7 +8,7 @@ use crate::events::EventLog;
 use crate::model::{
     ErrorAnalyses, ExecutionResults, FixPatches, RoutingDecisions, StateDoc, Status,
 };
-use crate::store::{Poll, StateDir, WatchedDoc, WatchedFile};
+use crate::store::{Pace, PacedFile, Poll, StateDir, WatchedDoc};
 
 use super::PHASE;
 
@@ -73,28 +73,27 @@ fn assess<T>(outcome: &Result<Poll<T>>, changed: &mut bool) -> bool {
     }
 }
 
-/// Re-reading an input may take this share of the time at most: after a read that took
-/// `d`, the next waits `(PACE - 1) × (d - UNPACED)`. Reading a 10,000-task results file
-/// takes ~0.1 s, and the executor rewrites it every `flush_interval_ms`; recovery only
-/// needs the failures, so it must not spend a core re-reading successes. (1 in 20 was
-/// tried: on a loaded machine a 150-task run's reads pass `UNPACED`, and the longer pauses
-/// delayed every hand-off to recovery enough that a crash test timed out.)
-const PACE: u32 = 10;
-/// The first milliseconds of a read are not paced: a few-hundred-task results file takes
-/// 1–3 ms to read, and pausing 9× that held every hand-off to recovery (a failure, an
-/// acceptance gate) back by 10–25 ms. Reads this short cost little without a pause: the
-/// executor writes at most once per `flush_interval_ms` but for those hand-offs.
-const UNPACED: Duration = Duration::from_millis(3);
-/// The longest pause between two reads of an input.
-const MAX_PAUSE: Duration = Duration::from_secs(2);
+/// How often recovery re-reads an input: at most 1 in 10 of the time, after a read that
+/// took `d` the next waits `9 × (d - 3 ms)`, at most 2 s. Reading a 10,000-task results
+/// file takes ~0.1 s, and the executor rewrites it every `flush_interval_ms`; recovery
+/// only needs the failures, so it must not spend a core re-reading successes. The first
+/// 3 ms are not paced: a few-hundred-task file takes 1–3 ms to read, and pausing 9× that
+/// held every hand-off to recovery (a failure, an acceptance gate) back by 10–25 ms. (1 in
+/// 20 was tried: on a loaded machine a 150-task run's reads pass 3 ms, and the longer
+/// pauses delayed every hand-off to recovery enough that a crash test timed out.)
+const PACE: Pace = Pace {
+    share: 10,
+    unpaced: Duration::from_millis(3),
+    max_pause: Duration::from_secs(2),
+    small_bytes: 0,
+};
 
-/// An input file, re-read at a bounded cost.
+/// An input file, re-read at a bounded cost, with its last valid content.
 #[derive(Debug)]
 pub(super) struct Paced<T: StateDoc> {
-    file: WatchedFile<T>,
+    file: PacedFile<T>,
     /// The last valid content, as `prune` left it.
     doc: T,
-    not_before: Option<Instant>,
     valid: bool,
     prune: fn(&mut T),
     /// Counts the content's changes, so what is derived from it can be cached.
@@ -105,9 +104,8 @@ impl<T: StateDoc> Paced<T> {
     /// A handle on `T::FILE` in `state`.
     pub(super) fn new(state: &StateDir) -> Self {
         Paced {
-            file: WatchedFile::new(state, PHASE),
+            file: PacedFile::new(state, PHASE, PACE),
             doc: T::default(),
-            not_before: None,
             valid: true,
             prune: |_| {},
             version: 0,
@@ -129,16 +127,8 @@ impl<T: StateDoc> Paced<T> {
 
     /// Polls the file unless the last read was too recent: then `Err(when)` says when it
     /// may be read again. `Ok(true)`: something new to plan from.
-    pub(super) fn refresh(
-        &mut self,
-        now: Instant,
-        events: &EventLog,
-    ) -> std::result::Result<bool, Instant> {
-        if let Some(t) = self.not_before.filter(|t| *t > now) {
-            return Err(t);
-        }
-        let started = Instant::now();
-        let outcome = self.file.poll(events);
+    pub(super) fn refresh(&mut self, events: &EventLog) -> std::result::Result<bool, Instant> {
+        let outcome = self.file.poll(events)?;
         let mut changed = false;
         self.valid = assess(&outcome, &mut changed);
         if let Ok(Poll::Changed(mut doc)) = outcome {
@@ -146,9 +136,6 @@ impl<T: StateDoc> Paced<T> {
             self.doc = doc;
             self.version += 1;
         }
-        let spent = started.elapsed();
-        let paced = spent.saturating_sub(UNPACED);
-        self.not_before = Some(Instant::now() + (paced * (PACE - 1)).min(MAX_PAUSE));
         Ok(changed)
     }
 
@@ -157,7 +144,6 @@ impl<T: StateDoc> Paced<T> {
         self.doc = T::default();
         self.version += 1;
         self.file.forget();
-        self.not_before = None;
     }
 
     /// Changes with every new content.
@@ -170,12 +156,9 @@ impl<T: StateDoc> Paced<T> {
         self.valid
     }
 
-    /// When the pending content check is due, if one is.
+    /// When the pending content check is due, if one is (never inside a pause).
     pub(super) fn confirm_at(&self) -> Option<Instant> {
-        // Not before the pace lets the file be read: a check due during a pause made the
-        // phase spin until the pause ended.
-        let due = self.file.confirm_at()?;
-        Some(self.not_before.map_or(due, |t| due.max(t)))
+        self.file.confirm_at()
     }
 }
 

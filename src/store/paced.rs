@@ -1,12 +1,10 @@
-//! A watched state file another phase owns, re-read at a bounded cost: after a read of a
-//! large file (over [`SMALL_BYTES`]) that took `d`, the next waits `(PACE - 1) × d` (at most
-//! [`MAX_PAUSE`]). Reading a 10,000-task results file takes ~0.1 s and its owner rewrites
-//! it every flush interval; a phase that only needs a summary of it must not spend a core
-//! re-reading it. A small file is read whenever it changes: it costs little, and on a
-//! loaded machine its read may take long enough that a pause would make the reader late.
-//!
-//! (recovery keeps its own copy of this, `recovery::files::Paced`, which also keeps the
-//! document; this one hands each new version over and keeps nothing.)
+//! A watched state file another phase owns, re-read at a bounded cost: after a read that
+//! took `d`, the next waits `(share - 1) × (d - unpaced)` (at most `max_pause`). Reading a
+//! 10,000-task results file takes ~0.1 s and its owner rewrites it every flush interval; a
+//! phase that only needs part of it must not spend a core re-reading it. Each reader says
+//! its [`Pace`]: how large a share of its time reads may take, and which reads are too
+//! small to pause after (a short read costs little, and on a loaded machine a pause after
+//! it would make the reader late).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,31 +15,35 @@ use super::watched::{Poll, WatchedFile};
 use crate::Result;
 use crate::model::StateDoc;
 
-/// Re-reading may take this share of the time at most (1 in `PACE`). The router (this
-/// type's reader) needs the results for its circuits and load counts only: a failure that
-/// reaches a circuit up to [`MAX_PAUSE`] later costs little, a core-share spent re-reading
-/// 10,000 successes costs every task (it was the largest part of the router's time).
-const PACE: u32 = 40;
-/// The longest pause between two reads: the pace holds up to a ~25 MB file (30,000
-/// tasks; a read of 10,000 takes 0.1–0.3 s under load), beyond it reads take a larger share.
-const MAX_PAUSE: Duration = Duration::from_secs(10);
-/// Files up to this size are read without a pause.
-const SMALL_BYTES: u64 = 512 * 1024;
+/// How often a reader may re-read a file.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Reads may take 1 in `share` of the time at most.
+    pub share: u32,
+    /// The first this-much of each read is not paced.
+    pub unpaced: Duration,
+    /// The longest pause between two reads.
+    pub max_pause: Duration,
+    /// A file up to this size is read without a pause.
+    pub small_bytes: u64,
+}
 
 /// An input file, re-read at a bounded cost.
 #[derive(Debug)]
 pub struct PacedFile<T: StateDoc> {
     file: WatchedFile<T>,
     path: PathBuf,
+    pace: Pace,
     not_before: Option<Instant>,
 }
 
 impl<T: StateDoc> PacedFile<T> {
-    /// `T::FILE` in `state`, read by `phase`.
-    pub fn new(state: &StateDir, phase: &'static str) -> Self {
+    /// `T::FILE` in `state`, read by `phase` at `pace`.
+    pub fn new(state: &StateDir, phase: &'static str, pace: Pace) -> Self {
         PacedFile {
             file: WatchedFile::new(state, phase),
             path: state.file(T::FILE),
+            pace,
             not_before: None,
         }
     }
@@ -57,14 +59,27 @@ impl<T: StateDoc> PacedFile<T> {
             return Err(t);
         }
         let polled = self.file.poll(events);
-        let spent = now.elapsed();
-        let large = std::fs::metadata(&self.path).is_ok_and(|m| m.len() > SMALL_BYTES);
-        self.not_before = large.then(|| Instant::now() + (spent * (PACE - 1)).min(MAX_PAUSE));
+        let spent = now.elapsed().saturating_sub(self.pace.unpaced);
+        let Pace {
+            share,
+            max_pause,
+            small_bytes,
+            ..
+        } = self.pace;
+        let large =
+            small_bytes == 0 || std::fs::metadata(&self.path).is_ok_and(|m| m.len() > small_bytes);
+        self.not_before = large.then(|| Instant::now() + (spent * (share - 1)).min(max_pause));
         Ok(polled)
     }
 
     /// Lifts the current pause: the next poll reads (a last look before the reader stops).
     pub fn unpause(&mut self) {
+        self.not_before = None;
+    }
+
+    /// Forgets what was read and lifts the pause: the next poll reads the file again.
+    pub fn forget(&mut self) {
+        self.file.forget();
         self.not_before = None;
     }
 
@@ -111,14 +126,20 @@ mod tests {
             })
             .collect();
         let bytes = serde_json::to_vec(&doc).expect("serialize");
+        let pace = Pace {
+            share: 40,
+            unpaced: Duration::ZERO,
+            max_pause: Duration::from_secs(10),
+            small_bytes: 512 * 1024,
+        };
         assert!(
-            bytes.len() as u64 > SMALL_BYTES,
+            bytes.len() as u64 > pace.small_bytes,
             "{} bytes: not large",
             bytes.len()
         );
         std::fs::write(state.file(ExecutionResults::FILE), bytes).expect("write");
 
-        let mut file = PacedFile::<ExecutionResults>::new(&state, "router");
+        let mut file = PacedFile::<ExecutionResults>::new(&state, "router", pace);
         let first = file.poll(&NoEvents);
         assert!(matches!(first, Ok(Ok(Poll::Changed(_)))), "{first:?}");
         let paused_until = match file.poll(&NoEvents) {
