@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::StateDir;
-use super::outcome::{attempts_dir, create_dirs, outcome_path, read_dir_or_empty};
-use crate::model::is_valid_task_id;
+use super::outcome::{
+    attempts_dir, create_dirs, list_attempt_records, outcome_path, remove_record,
+};
 use crate::{Error, Result};
 
 /// The suffix that tells a submission record from an outcome record (`<n>.json`).
@@ -122,37 +123,12 @@ pub fn read_cluster_job(
 
 /// Every submission record present, as `(task, attempt)`, sorted.
 pub fn list_cluster_jobs(state: &StateDir) -> Result<Vec<(String, u32)>> {
-    let mut found = Vec::new();
-    for task_dir in read_dir_or_empty(&attempts_dir(state))? {
-        let Some(task) = task_dir.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        if !is_valid_task_id(task) || !task_dir.is_dir() {
-            continue;
-        }
-        for file in read_dir_or_empty(&task_dir)? {
-            let attempt = file
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(SUFFIX))
-                .and_then(|n| n.parse::<u32>().ok());
-            if let Some(attempt) = attempt.filter(|a| *a > 0) {
-                found.push((task.to_string(), attempt));
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
+    list_attempt_records(state, SUFFIX)
 }
 
 /// Deletes a record once the engine has recorded the attempt; `Ok(false)` if there was none.
 pub fn remove_cluster_job(state: &StateDir, task_id: &str, attempt: u32) -> Result<bool> {
-    let path = cluster_job_path(state, task_id, attempt)?;
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io(&path, "remove", e)),
-    }
+    remove_record(&cluster_job_path(state, task_id, attempt)?)
 }
 
 #[cfg(test)]

@@ -88,9 +88,14 @@ pub fn read_outcome(
 /// Every record present, as `(task, attempt)`, sorted. Names that are not records
 /// (temp files, a stray `notes.txt`) are skipped.
 pub fn list_outcomes(state: &StateDir) -> Result<Vec<(String, u32)>> {
-    let dir = attempts_dir(state);
+    list_attempt_records(state, ".json")
+}
+
+/// Every `attempts/<task>/<n><suffix>` present, as `(task, n)`, sorted; other names are
+/// skipped.
+pub(super) fn list_attempt_records(state: &StateDir, suffix: &str) -> Result<Vec<(String, u32)>> {
     let mut found = Vec::new();
-    for task_dir in read_dir_or_empty(&dir)? {
+    for task_dir in read_dir_or_empty(&attempts_dir(state))? {
         let Some(task) = task_dir.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
@@ -101,7 +106,7 @@ pub fn list_outcomes(state: &StateDir) -> Result<Vec<(String, u32)>> {
             let attempt = file
                 .file_name()
                 .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.strip_suffix(suffix))
                 .and_then(|n| n.parse::<u32>().ok());
             if let Some(attempt) = attempt.filter(|a| *a > 0) {
                 found.push((task.to_string(), attempt));
@@ -115,11 +120,15 @@ pub fn list_outcomes(state: &StateDir) -> Result<Vec<(String, u32)>> {
 /// Deletes a record once the engine has recorded it durably elsewhere; `Ok(false)` if
 /// there was none.
 pub fn remove_outcome(state: &StateDir, task_id: &str, attempt: u32) -> Result<bool> {
-    let path = outcome_path(state, task_id, attempt)?;
-    match std::fs::remove_file(&path) {
+    remove_record(&outcome_path(state, task_id, attempt)?)
+}
+
+/// Deletes the record at `path`; `Ok(false)` if there was none.
+pub(super) fn remove_record(path: &Path) -> Result<bool> {
+    match std::fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io(&path, "remove", e)),
+        Err(e) => Err(Error::io(path, "remove", e)),
     }
 }
 
