@@ -4,7 +4,8 @@
 #
 #   scripts/bench.sh N [PARALLEL]      (defaults: 1000, 2)
 #
-# Prints both wall times, the ratio phase/xargs, and the engine's peak RSS.
+# Prints both wall times, the ratio phase/xargs, both CPU times (user + system of the
+# process tree) and their ratio, and the engine's peak RSS.
 # Note: peak RSS is the largest ru_maxrss among the measured command's descendants; the
 # engine is by far the largest (its children are `true`).
 set -euo pipefail
@@ -50,6 +51,8 @@ print(f"tasks            {n} (parallel {par})")
 print(f"xargs -P{par}        {x['wall_s']:.3f} s  ({x['wall_s'] / n * 1000:.3f} ms/task)")
 print(f"phase run --once {p['wall_s']:.3f} s  ({p['wall_s'] / n * 1000:.3f} ms/task), exit {p['exit']}, {ok}/{n} succeeded")
 print(f"ratio            {p['wall_s'] / x['wall_s']:.2f}")
+# CPU time moves less than wall time when the host takes the cores away (steal).
+print(f"cpu              xargs {x['cpu_s']:.2f} s, phase {p['cpu_s']:.2f} s, ratio {p['cpu_s'] / x['cpu_s']:.2f}")
 print(f"peak RSS         {p['max_rss_kib'] / 1024:.1f} MiB")
 if ok != n or p["exit"] != 0:
     sys.exit(1)
