@@ -15,25 +15,12 @@ use serde_json::Value;
 
 use super::{Audit, TOOL, live_runners, reap_runners, task_json, task_script};
 use crate::support::procs::{Rng, wait_output};
-use crate::support::{Project, wait_until};
+use crate::support::{Project, fast_config, wait_until};
 
-const CONFIG: &str = r#"
-[state]
-flush_interval_ms = 20
-debounce_ms = 2
-poll_interval_ms = 100
-
-[execution]
-max_parallel = 3
-kill_grace_ms = 300
-shutdown_grace_ms = 2000
-max_retries = 10
-
-[execution.backoff]
-initial_ms = 5
-factor = 2.0
-max_ms = 50
-"#;
+const CONFIG: &str = fast_config!(
+    "100",
+    "max_parallel = 3\nshutdown_grace_ms = 2000\nmax_retries = 10"
+);
 
 const TASKS: usize = 150;
 

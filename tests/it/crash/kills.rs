@@ -13,24 +13,9 @@ use super::snapshots::Validations;
 use super::{Audit, TOOL, assert_valid, live_runners, reap_runners, task_json, task_script};
 use crate::support::procs::Rng;
 use crate::support::wait::Deadline;
-use crate::support::{Project, wait_until};
+use crate::support::{Project, fast_config, wait_until};
 
-const CONFIG: &str = r#"
-[state]
-flush_interval_ms = 20
-debounce_ms = 2
-poll_interval_ms = 100
-
-[execution]
-max_parallel = 4
-kill_grace_ms = 300
-shutdown_grace_ms = 2000
-
-[execution.backoff]
-initial_ms = 5
-factor = 2.0
-max_ms = 50
-"#;
+const CONFIG: &str = fast_config!("100", "max_parallel = 4\nshutdown_grace_ms = 2000");
 
 fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -9,24 +9,9 @@ use serde_json::{Value, json};
 
 use crate::support::procs::wait_output;
 use crate::support::store::assert_valid_state_files;
-use crate::support::{Project, require_tool, wait_until};
+use crate::support::{Project, fast_config, require_tool, wait_until};
 
-const BASE: &str = r#"
-[state]
-flush_interval_ms = 20
-debounce_ms = 2
-poll_interval_ms = 200
-
-[execution]
-kill_grace_ms = 300
-shutdown_grace_ms = 1000
-max_retries = 10
-
-[execution.backoff]
-initial_ms = 5
-factor = 2.0
-max_ms = 50
-"#;
+const BASE: &str = fast_config!("200", "shutdown_grace_ms = 1000\nmax_retries = 10");
 
 /// The shipped demo's linter (`file:line:col: W291 trailing whitespace`, exit 1 if any)
 /// and its fixer, so the tests also prove the tools the README points at.

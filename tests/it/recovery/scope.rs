@@ -12,25 +12,10 @@ use serde_json::{Value, json};
 
 use crate::support::procs::wait_output;
 use crate::support::store::assert_valid_state_files;
-use crate::support::{Project, require_tool, tool, wait_until};
+use crate::support::{Project, fast_config, require_tool, tool, wait_until};
 
 /// Fast timings and a budget of 3 failures.
-const BASE: &str = r#"
-[state]
-flush_interval_ms = 20
-debounce_ms = 2
-poll_interval_ms = 200
-
-[execution]
-kill_grace_ms = 300
-shutdown_grace_ms = 1000
-max_retries = 10
-
-[execution.backoff]
-initial_ms = 5
-factor = 2.0
-max_ms = 50
-"#;
+const BASE: &str = fast_config!("200", "shutdown_grace_ms = 1000\nmax_retries = 10");
 
 const RUN_LIMIT: Duration = Duration::from_secs(90);
 
