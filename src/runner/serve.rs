@@ -169,14 +169,11 @@ impl Runner {
                 if let Some(at) =
                     (self.queue.iter()).position(|r| r.task == task && r.attempt == attempt)
                 {
-                    self.queue.remove(at);
-                    self.link.send(&RunnerMessage::Fenced {
-                        task,
-                        attempt,
-                        why: Refusal::Withdrawn,
-                        recorded: None,
-                        message: "canceled before it started".into(),
-                    });
+                    if let Some(req) = self.queue.remove(at) {
+                        let message = "canceled before it started".into();
+                        self.link
+                            .send(&fenced(&req, Refusal::Withdrawn, None, message));
+                    }
                 } else if let Some(id) = self.find(&task, attempt)
                     && let Some(kill_at) = self
                         .attempts
@@ -206,13 +203,7 @@ impl Runner {
     }
 
     fn run(&mut self, req: &RunRequest) {
-        let fenced = |why, recorded, message| RunnerMessage::Fenced {
-            task: req.task.clone(),
-            attempt: req.attempt,
-            why,
-            recorded,
-            message,
-        };
+        let fenced = |why, recorded, message| fenced(req, why, recorded, message);
         let refusal = if self.shutting_down {
             Some(fenced(
                 Refusal::ShuttingDown,
@@ -247,13 +238,7 @@ impl Runner {
 
     /// Takes the claim, writes the fence, spawns the command: the attempt starts here.
     fn start(&mut self, req: &RunRequest) {
-        let fenced = |why, recorded, message| RunnerMessage::Fenced {
-            task: req.task.clone(),
-            attempt: req.attempt,
-            why,
-            recorded,
-            message,
-        };
+        let fenced = |why, recorded, message| fenced(req, why, recorded, message);
         let (claim, fence) = match admit(&self.state, &self.id, req) {
             Admission::Admitted(claim, fence) => (claim, fence),
             Admission::Refused {
@@ -335,13 +320,9 @@ impl Runner {
     fn shutdown(&mut self, grace: Duration) {
         self.shutting_down = true;
         for req in std::mem::take(&mut self.queue) {
-            self.link.send(&RunnerMessage::Fenced {
-                task: req.task,
-                attempt: req.attempt,
-                why: Refusal::ShuttingDown,
-                recorded: None,
-                message: "the runner is shutting down".into(),
-            });
+            let message = "the runner is shutting down".into();
+            self.link
+                .send(&fenced(&req, Refusal::ShuttingDown, None, message));
         }
         self.timers.set(Instant::now() + grace, Timer::Shutdown);
     }
@@ -349,6 +330,17 @@ impl Runner {
     fn find(&self, task: &str, attempt: u32) -> Option<u64> {
         let id = *self.by_task.get(task)?;
         (self.attempts.get(&id)?.attempt == attempt).then_some(id)
+    }
+}
+
+/// The answer to `req` when it is not started (and nothing of it was written).
+fn fenced(req: &RunRequest, why: Refusal, recorded: Option<u32>, message: String) -> RunnerMessage {
+    RunnerMessage::Fenced {
+        task: req.task.clone(),
+        attempt: req.attempt,
+        why,
+        recorded,
+        message,
     }
 }
 
