@@ -1,4 +1,5 @@
-//! Many files at once: each routed exactly once, in batches (one commit per batch).
+//! Many files at once: each routed exactly once, in growing batches (one commit per
+//! batch), oldest first.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -47,22 +48,44 @@ fn assert_routed_exactly_once(b: &Bench) {
 }
 
 #[test]
-fn a_thousand_files_dropped_at_once_are_one_batch() {
+fn a_thousand_files_dropped_at_once_are_routed_in_three_growing_batches() {
     let mut b = Bench::new("");
     for (tmp, target) in stage(&b, N) {
         std::fs::rename(tmp, target).unwrap();
     }
     let start = Instant::now();
-    let outcome = b.reconcile();
-    let took = start.elapsed();
-    eprintln!("routed {N} files in one pass: {took:?}");
-    assert!(outcome.idle);
-    assert_routed_exactly_once(&b);
-    assert_eq!(
-        b.events_of(EventType::RoutingComplete).len(),
-        1,
-        "one commit for the batch"
+    // The first 64 (oldest first) are committed before the rest are read, so their tasks
+    // can start; each full batch lets the next take four times as many.
+    let first = b.reconcile();
+    assert!(!first.idle, "files are left for the next pass");
+    assert_eq!(b.decisions().decisions.len(), 64);
+    assert_eq!(b.ls("inbox").len(), N - 64);
+    let mut passes = 1;
+    while !b.reconcile().idle {
+        passes += 1;
+        assert!(passes < 10, "still not idle after {passes} passes");
+    }
+    eprintln!(
+        "routed {N} files in {} passes: {:?}",
+        passes + 1,
+        start.elapsed()
     );
+    assert_routed_exactly_once(&b);
+    let batches: Vec<u64> = b
+        .events_of(EventType::RoutingComplete)
+        .iter()
+        .map(|e| e.data["routed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(batches, [64, 256, 680], "one commit per batch");
+    // Oldest first: the first batch is the first 64 files dropped.
+    let d = b.decisions();
+    let mut first_ids: Vec<&str> = d.decisions[..64]
+        .iter()
+        .map(|d| d.task_id.as_str())
+        .collect();
+    first_ids.sort();
+    let expected: Vec<String> = (0..64).map(|i| format!("t{i:04}")).collect();
+    assert_eq!(first_ids, expected);
 }
 
 #[test]
