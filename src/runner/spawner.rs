@@ -25,6 +25,13 @@ use rustix::pipe::{PipeFlags, pipe_with};
 /// The runner's side of the spawning thread.
 #[derive(Debug)]
 pub(super) struct Spawner {
+    /// `None` once the thread is gone: commands are then spawned from the runner's own
+    /// table (slower with many claims held, never refused).
+    thread: Option<Thread>,
+}
+
+#[derive(Debug)]
+struct Thread {
     commands: Sender<Command>,
     children: Receiver<io::Result<Child>>,
     fds: UnixStream,
@@ -56,32 +63,73 @@ impl Spawner {
             .recv()
             .map_err(|_| io::Error::other("the spawning thread ended at once"))??;
         Ok(Spawner {
-            commands,
-            children,
-            fds: ours,
+            thread: Some(Thread {
+                commands,
+                children,
+                fds: ours,
+            }),
         })
     }
 
     /// Spawns `command` (its stdio is set here: stdin from /dev/null, stdout and stderr to
     /// new pipes) and returns the child with the read ends of the pipes.
     pub(super) fn spawn(&mut self, command: Command) -> io::Result<Child> {
-        let (out_r, out_w) = pipe_with(PipeFlags::CLOEXEC)?;
-        let (err_r, err_w) = pipe_with(PipeFlags::CLOEXEC)?;
-        send_fds(&self.fds, [out_w.as_fd(), err_w.as_fd()])?;
+        let Some(thread) = &self.thread else {
+            return spawn_here(command);
+        };
+        match thread.spawn(command) {
+            Ok(child) => Ok(child),
+            Err(Failure::Refused(e)) => Err(e),
+            Err(Failure::Gone(command)) => {
+                tracing::warn!("the spawning thread is gone: spawning from the runner's own");
+                self.thread = None;
+                match command {
+                    Some(command) => spawn_here(*command),
+                    None => Err(io::Error::other("the spawning thread is gone")),
+                }
+            }
+        }
+    }
+}
+
+/// Why the thread did not spawn a command.
+enum Failure {
+    /// The spawn itself failed (a missing program, say): the attempt's error.
+    Refused(io::Error),
+    /// The thread is gone; the command back if it never got it.
+    Gone(Option<Box<Command>>),
+}
+
+impl Thread {
+    fn spawn(&self, command: Command) -> Result<Child, Failure> {
+        let refused = |e: rustix::io::Errno| Failure::Refused(e.into());
+        let (out_r, out_w) = pipe_with(PipeFlags::CLOEXEC).map_err(refused)?;
+        let (err_r, err_w) = pipe_with(PipeFlags::CLOEXEC).map_err(refused)?;
+        self.commands
+            .send(command)
+            .map_err(|unsent| Failure::Gone(Some(Box::new(unsent.0))))?;
+        send_fds(&self.fds, [out_w.as_fd(), err_w.as_fd()]).map_err(|_| Failure::Gone(None))?;
         // Our copies of the write ends go now: the child's must be the only ones left, or
         // its output would never end.
         drop((out_w, err_w));
-        self.commands
-            .send(command)
-            .map_err(|_| io::Error::other("the spawning thread is gone"))?;
-        let mut child = self
-            .children
-            .recv()
-            .map_err(|_| io::Error::other("the spawning thread is gone"))??;
+        let mut child = match self.children.recv() {
+            Ok(spawned) => spawned.map_err(Failure::Refused)?,
+            Err(_) => return Err(Failure::Gone(None)),
+        };
         child.stdout = Some(ChildStdout::from(out_r));
         child.stderr = Some(ChildStderr::from(err_r));
         Ok(child)
     }
+}
+
+/// Spawns `command` from the calling thread: stdin from /dev/null, stdout and stderr to
+/// new pipes.
+pub(super) fn spawn_here(mut command: Command) -> io::Result<Child> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
 }
 
 /// The thread's loop: for each command, the two write ends, then the spawn.
@@ -189,5 +237,16 @@ mod tests {
         let count: usize = lines.next().expect("count").trim().parse().expect("number");
         assert!(count < 10, "the child saw {count} descriptors");
         assert!(open_fds(std::process::id()) > 300, "{} held", held.len());
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_is_its_own_error_and_the_thread_carries_on() {
+        let mut spawner = Spawner::start().expect("spawner");
+        let missing = Command::new("/nonexistent/program");
+        let err = spawner.spawn(missing).expect_err("a missing program");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        assert!(spawner.thread.is_some(), "the thread is still used");
+        let mut child = spawner.spawn(Command::new("true")).expect("spawn after");
+        assert!(child.wait().expect("wait").success());
     }
 }

@@ -2,10 +2,10 @@
 //! own process group, stdin from /dev/null, stdout and stderr to pipes the runner reads.
 
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use crate::runner::protocol::RunRequest;
-use crate::runner::spawner::Spawner;
+use crate::runner::spawner::{Spawner, spawn_here};
 
 /// Spawns the command (through `spawner` when there is one), or says why it cannot start
 /// (`cannot start …`). The child has its stdout and stderr pipes.
@@ -32,11 +32,7 @@ pub(super) fn start_command(
         .process_group(0);
     match spawner {
         Some(spawner) => spawner.spawn(command),
-        None => command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn(),
+        None => spawn_here(command),
     }
     .map_err(|e| format!("cannot start {program:?}: {e}"))
 }
