@@ -28,7 +28,8 @@ pub use analysis::{
     Action, Classification, ErrorAnalyses, ErrorAnalysis, FailureKind, Issue, SkippedDetector,
 };
 pub use assignments::{AdapterAssignment, AdapterAssignments};
-pub use common::{Metadata, SCHEMA_VERSION, StateDoc, is_valid_task_id, now_rfc3339};
+pub use common::part_fingerprint;
+pub use common::{Metadata, Part, SCHEMA_VERSION, StateDoc, is_valid_task_id, now_rfc3339};
 pub use control::{Control, Request, RequestAction};
 pub use event::{Event, EventType};
 pub use gate::{Gate, GateRun, GateStep, GateVerdict};

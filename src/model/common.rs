@@ -24,10 +24,67 @@ pub trait StateDoc: Serialize + DeserializeOwned + Default + Clone {
     /// memory for one array element at a time: first each element of its large arrays
     /// (`Some((field, index))`), then the rest with those arrays empty (`None`).
     /// Stops at the first `Err`.
-    fn visit_parts<E>(
-        &self,
-        visit: &mut dyn FnMut(Option<(&'static str, usize)>, serde_json::Value) -> Result<(), E>,
-    ) -> Result<(), E>;
+    fn visit_parts<E>(&self, visit: &mut dyn FnMut(Part<'_>) -> Result<(), E>) -> Result<(), E>;
+}
+
+/// One part of a document, as [`StateDoc::visit_parts`] hands it over: its JSON value and
+/// a fingerprint of its content, each computed only when asked for.
+pub struct Part<'a> {
+    /// `Some((field, index))`: an element of a large array; `None`: the rest.
+    pub at: Option<(&'static str, usize)>,
+    value: &'a dyn Fn() -> serde_json::Value,
+    fingerprint: &'a dyn Fn() -> u64,
+}
+
+impl<'a> Part<'a> {
+    /// A part at `at`.
+    pub fn new(
+        at: Option<(&'static str, usize)>,
+        value: &'a dyn Fn() -> serde_json::Value,
+        fingerprint: &'a dyn Fn() -> u64,
+    ) -> Part<'a> {
+        Part {
+            at,
+            value,
+            fingerprint,
+        }
+    }
+
+    /// The part as a JSON value (what the schema checks).
+    pub fn value(&self) -> serde_json::Value {
+        (self.value)()
+    }
+
+    /// A hash of the part's field and serialised content: equal for equal content, so a
+    /// reader can skip checking an element it checked before.
+    pub fn fingerprint(&self) -> u64 {
+        (self.fingerprint)()
+    }
+}
+
+/// [`Part::fingerprint`] of `element` in `field`: its JSON serialisation hashed as it is
+/// written, never held as a string.
+pub fn part_fingerprint<S: Serialize>(field: &str, element: &S) -> u64 {
+    use std::hash::Hasher;
+    struct Hashing(std::hash::DefaultHasher);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(std::hash::DefaultHasher::new());
+    hashing.0.write(field.as_bytes());
+    hashing.0.write_u8(0);
+    // Serialising a typed value into a hasher cannot fail; a failure would only mean
+    // a check that is not skipped.
+    if serde_json::to_writer(&mut hashing, element).is_err() {
+        hashing.0.write_u8(0xff);
+    }
+    hashing.0.finish()
 }
 
 /// Implements [`StateDoc`] for a struct with `schema_version`, `run_id`, `updated_at`
@@ -45,19 +102,21 @@ macro_rules! state_doc {
             }
             fn visit_parts<E>(
                 &self,
-                visit: &mut dyn FnMut(
-                    Option<(&'static str, usize)>,
-                    serde_json::Value,
-                ) -> Result<(), E>,
+                visit: &mut dyn FnMut($crate::model::Part<'_>) -> Result<(), E>,
             ) -> Result<(), E> {
                 let split: &[&str] = &[$($(stringify!($field)),*)?];
                 if split.is_empty() {
-                    return visit(None, serde_json::to_value(self).unwrap_or_default());
+                    let value = || serde_json::to_value(self).unwrap_or_default();
+                    let fingerprint = || $crate::model::part_fingerprint("", self);
+                    return visit($crate::model::Part::new(None, &value, &fingerprint));
                 }
                 $($(
                     for (i, element) in self.$field.iter().enumerate() {
-                        let value = serde_json::to_value(element).unwrap_or_default();
-                        visit(Some((stringify!($field), i)), value)?;
+                        let value = || serde_json::to_value(element).unwrap_or_default();
+                        let fingerprint =
+                            || $crate::model::part_fingerprint(stringify!($field), element);
+                        let at = Some((stringify!($field), i));
+                        visit($crate::model::Part::new(at, &value, &fingerprint))?;
                     }
                 )*)?
                 let mut rest = serde_json::Map::new();
@@ -72,7 +131,10 @@ macro_rules! state_doc {
                 $($(
                     rest.insert(stringify!($field).into(), serde_json::Value::Array(Vec::new()));
                 )*)?
-                visit(None, serde_json::Value::Object(rest))
+                let rest = serde_json::Value::Object(rest);
+                let value = || rest.clone();
+                let fingerprint = || $crate::model::part_fingerprint("", &rest);
+                visit($crate::model::Part::new(None, &value, &fingerprint))
             }
         }
     };

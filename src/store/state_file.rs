@@ -12,7 +12,7 @@ use super::StateDir;
 use super::atomic::{Durability, Fingerprint, replace_with};
 use super::contain::{Access, open_below};
 use super::lock::{LockGuard, LockWait};
-use super::parse::parse_state_reader;
+use super::parse::{CheckedParts, parse_state_reader_since};
 use crate::model::StateDoc;
 use crate::{Error, Result};
 
@@ -44,6 +44,8 @@ pub struct StateFile<T: StateDoc> {
     path: PathBuf,
     lock_path: PathBuf,
     seen: Option<Seen>,
+    /// The elements the last read found valid: not checked again while unchanged.
+    checked: CheckedParts,
     _doc: PhantomData<T>,
 }
 
@@ -68,6 +70,7 @@ impl<T: StateDoc> StateFile<T> {
             path,
             lock_path,
             seen: None,
+            checked: CheckedParts::default(),
             _doc: PhantomData,
         }
     }
@@ -192,12 +195,12 @@ impl<T: StateDoc> StateFile<T> {
     }
 
     /// Parses what [`observe`](Self::observe) opened; a missing file is the empty document.
-    fn parse(&self, file: Option<File>) -> Result<T> {
+    fn parse(&mut self, file: Option<File>) -> Result<T> {
         match file {
             Some(mut file) => {
                 file.seek(SeekFrom::Start(0))
                     .map_err(|e| Error::io(&self.path, "read", e))?;
-                parse_state_reader::<T>(&self.path, file)
+                parse_state_reader_since::<T>(&self.path, file, Some(&mut self.checked))
             }
             None => Ok(T::default()),
         }
