@@ -38,6 +38,10 @@ use crate::phase::{Outcome, Phase, Waker};
 use crate::store::{InboxWatch, StateDir, is_inbox_candidate, try_lock_inbox};
 
 use apply::{Applied, Context};
+use assignments::AssignmentsFile;
+use fleet::Fleet;
+use intake::Intake;
+use routing_book::{Refresh, RoutingBook};
 
 /// The most inbox files the router takes in a pass after a quiet inbox; each full batch
 /// lets the next take four times as many. A drop of 10,000 files at once used to be read
@@ -46,10 +50,6 @@ use apply::{Applied, Context};
 /// so the order of starts is still the order of submission (within a priority: a task of
 /// higher priority among the later files starts after the first batch's).
 const FIRST_BATCH: usize = 64;
-use assignments::AssignmentsFile;
-use fleet::Fleet;
-use intake::Intake;
-use routing_book::{Refresh, RoutingBook};
 
 /// The phase's name, in events and logs.
 const PHASE: &str = "router";

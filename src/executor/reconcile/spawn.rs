@@ -8,10 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-/// At most this many attempts wait in the runner's queue (and no more than can run at
-/// once): enough to refill every slot the moment it frees.
-const MAX_QUEUED: usize = 8;
-
 use crate::config::ToolBackend;
 use crate::executor::reconcile::reports::started_event;
 use crate::executor::supervisor::{
@@ -21,6 +17,10 @@ use crate::executor::{Executor, times};
 use crate::lifecycle::{Next, next_step};
 use crate::model::{Attempt, Isolation, Metadata, now_rfc3339};
 use crate::runner::RunRequest;
+
+/// At most this many attempts wait in the runner's queue (and no more than can run at
+/// once): enough to refill every slot the moment it frees.
+const MAX_QUEUED: usize = 8;
 
 impl Executor {
     /// Starts ready tasks until the parallel limit is reached or none is left; then hands

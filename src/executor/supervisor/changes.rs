@@ -222,9 +222,7 @@ fn expand(base: &Path, files: &[String], skip: &Path) -> Vec<(String, PathBuf)> 
     out
 }
 
-/// The root of the git work tree containing `dir`, if any (a `.git` entry in it or an
-/// ancestor).
-/// The git work tree `dir` is in, remembered in `git_roots`.
+/// [`git_work_tree`] of `dir`, remembered in `git_roots`.
 pub(in crate::executor) fn git_root(
     dir: &Path,
     git_roots: &mut HashMap<PathBuf, Option<PathBuf>>,
@@ -235,6 +233,8 @@ pub(in crate::executor) fn git_root(
         .clone()
 }
 
+/// The root of the git work tree containing `dir`, if any (a `.git` entry in it or an
+/// ancestor).
 fn git_work_tree(dir: &Path) -> Option<PathBuf> {
     let real = std::fs::canonicalize(dir).ok()?;
     real.ancestors()
