@@ -62,29 +62,32 @@ impl<'a> Part<'a> {
     }
 }
 
-/// [`Part::fingerprint`] of `element` in `field`: its JSON serialisation hashed as it is
-/// written, never held as a string.
+/// [`Part::fingerprint`] of `element` in `field`: its JSON serialisation, hashed in one
+/// piece. (Hashing serde's many small writes one by one cost more than the schema check
+/// the fingerprint saves; the serialisation goes to a per-thread buffer instead.)
 pub fn part_fingerprint<S: Serialize>(field: &str, element: &S) -> u64 {
+    use std::cell::RefCell;
     use std::hash::Hasher;
-    struct Hashing(std::hash::DefaultHasher);
-    impl std::io::Write for Hashing {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.write(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+    thread_local! {
+        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
-    let mut hashing = Hashing(std::hash::DefaultHasher::new());
-    hashing.0.write(field.as_bytes());
-    hashing.0.write_u8(0);
-    // Serialising a typed value into a hasher cannot fail; a failure would only mean
-    // a check that is not skipped.
-    if serde_json::to_writer(&mut hashing, element).is_err() {
-        hashing.0.write_u8(0xff);
-    }
-    hashing.0.finish()
+    BUFFER.with_borrow_mut(|buffer| {
+        buffer.clear();
+        let mut hasher = std::hash::DefaultHasher::new();
+        hasher.write(field.as_bytes());
+        hasher.write_u8(0);
+        // Serialising a typed value into memory cannot fail; a failure would only mean
+        // a check that is not skipped.
+        if serde_json::to_writer(&mut *buffer, element).is_err() {
+            hasher.write_u8(0xff);
+        }
+        hasher.write(buffer);
+        // A rare huge element must not keep its buffer for the thread's life.
+        if buffer.capacity() > 1 << 20 {
+            *buffer = Vec::new();
+        }
+        hasher.finish()
+    })
 }
 
 /// Implements [`StateDoc`] for a struct with `schema_version`, `run_id`, `updated_at`

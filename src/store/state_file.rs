@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::hash::{DefaultHasher, Hasher};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -238,12 +238,16 @@ impl<T: StateDoc> Locked<'_, T> {
         // Serialised straight into the temp file, hashed on the way: a 10,000-task
         // document is never held as one string.
         let fill = |w: &mut dyn Write| {
-            let mut tee = HashingWriter {
+            let tee = HashingWriter {
                 inner: w,
                 hasher: &mut hasher,
             };
-            serde_json::to_writer_pretty(&mut tee, &*doc)?;
-            tee.write_all(b"\n")
+            // Buffered above the hash: serde's token-sized writes hashed one by one were
+            // most of a commit's cost.
+            let mut buffered = BufWriter::with_capacity(64 * 1024, tee);
+            serde_json::to_writer_pretty(&mut buffered, &*doc)?;
+            buffered.write_all(b"\n")?;
+            buffered.flush()
         };
         let fingerprint = replace_with(&self.file.path, fill, durability)?;
         self.file.seen = Some(Seen::new(Some(fingerprint), hasher.finish(), observed_at));
