@@ -23,7 +23,9 @@ mod timers;
 use std::os::unix::net::UnixStream;
 
 pub use client::{EventKind, RunnerClient, RunnerEvent};
-pub use protocol::{AttemptFinished, EngineMessage, Refusal, RunRequest, RunnerMessage};
+pub use protocol::{
+    AfterAttempt, AttemptFinished, EngineMessage, Refusal, RunRequest, RunnerMessage,
+};
 
 use crate::store::StateDir;
 use crate::{Error, Result};

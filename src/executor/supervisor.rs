@@ -63,6 +63,9 @@ pub(super) struct RunningTask {
     pub(super) changes: Option<(Probe, Snapshot)>,
     /// When the runner was asked to run it.
     pub(super) launched_at: Instant,
+    /// The task whose running attempt it was handed over to follow (see
+    /// [`RunRequest::after`](crate::runner::RunRequest::after)).
+    pub(super) follows: Option<String>,
 }
 
 impl RunningTask {
@@ -78,6 +81,7 @@ impl RunningTask {
             launch: None,
             changes: None,
             launched_at: Instant::now(),
+            follows: None,
         }
     }
 }
@@ -225,6 +229,21 @@ impl Supervisor {
         if let Some(attempt) = self.running.get(id).map(|t| t.attempt) {
             let task = id.to_string();
             self.send(&[EngineMessage::Cancel { task, attempt }]);
+        }
+    }
+
+    /// Asks the runner to end the attempts handed over to follow `id`'s (a cancel of
+    /// `id`: they must not start, or go on, as if it had succeeded).
+    pub(super) fn cancel_followers(&mut self, id: &str) {
+        let followers: Vec<EngineMessage> = (self.running.iter())
+            .filter(|(_, t)| t.follows.as_deref() == Some(id))
+            .map(|(task, t)| EngineMessage::Cancel {
+                task: task.clone(),
+                attempt: t.attempt,
+            })
+            .collect();
+        if !followers.is_empty() {
+            self.send(&followers);
         }
     }
 

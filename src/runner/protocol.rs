@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{AttemptOutcome, SCHEMA_VERSION};
 
 /// The protocol version the runner announces in [`RunnerMessage::Ready`].
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What the engine asks of the runner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +72,23 @@ pub struct RunRequest {
     /// without a round trip through the engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slots: Option<u32>,
+    /// Start it only once this attempt of another task, run by the same runner, has
+    /// ended in success (exit code 0 within its timeout, neither canceled nor
+    /// interrupted); if it ends otherwise, or the runner does not run it, the run is
+    /// refused as [`Refusal::Unmet`]. Until then it waits without its claim, like a
+    /// queued run. The engine hands over the next task of a chain while the one before
+    /// runs, so it starts without a round trip through the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<AfterAttempt>,
+}
+
+/// The attempt a run waits for (see [`RunRequest::after`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AfterAttempt {
+    /// The task.
+    pub task: String,
+    /// The attempt.
+    pub attempt: u32,
 }
 
 /// What the runner tells the engine.
@@ -129,6 +146,9 @@ pub enum Refusal {
     ShuttingDown,
     /// Canceled while it waited in the runner's queue: it never started.
     Withdrawn,
+    /// The attempt it was to follow (see [`RunRequest::after`]) did not succeed, or is
+    /// not this runner's: it never started.
+    Unmet,
     /// The claim could not be taken or its fence not read or written (the message says
     /// which file and why).
     Error,
@@ -173,6 +193,12 @@ pub struct AttemptFinished {
 }
 
 impl AttemptFinished {
+    /// Whether the command ran and exited 0 within its timeout, neither canceled nor
+    /// interrupted: what a run [`after`](RunRequest::after) it waits for.
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out && !self.canceled && !self.interrupted
+    }
+
     /// The outcome record of this attempt, run by `runner` on `host`.
     pub fn to_outcome(&self, runner: &str, host: &str) -> AttemptOutcome {
         AttemptOutcome {

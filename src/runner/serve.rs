@@ -17,6 +17,7 @@ use super::supervise::{Attempt, StopCause};
 use super::timers::{Timer, Timers};
 use crate::store::StateDir;
 
+mod after;
 mod outcomes;
 
 /// How often a runner without pidfds looks whether an attempt exited.
@@ -35,6 +36,8 @@ pub(super) struct Runner {
     by_task: HashMap<String, u64>,
     /// Runs asked for while every slot was taken, in order (see [`RunRequest::slots`]).
     queue: VecDeque<RunRequest>,
+    /// Runs waiting for another attempt to succeed (see [`RunRequest::after`]).
+    held: Vec<RunRequest>,
     next_id: u64,
     timers: Timers,
     shutting_down: bool,
@@ -71,6 +74,7 @@ impl Runner {
             attempts: HashMap::new(),
             by_task: HashMap::new(),
             queue: VecDeque::new(),
+            held: Vec::new(),
             next_id: 0,
             timers: Timers::default(),
             shutting_down: false,
@@ -165,24 +169,7 @@ impl Runner {
     fn on(&mut self, message: EngineMessage) {
         match message {
             EngineMessage::Run(req) => self.run(&req),
-            EngineMessage::Cancel { task, attempt } => {
-                if let Some(at) =
-                    (self.queue.iter()).position(|r| r.task == task && r.attempt == attempt)
-                {
-                    if let Some(req) = self.queue.remove(at) {
-                        let message = "canceled before it started".into();
-                        self.link
-                            .send(&fenced(&req, Refusal::Withdrawn, None, message));
-                    }
-                } else if let Some(id) = self.find(&task, attempt)
-                    && let Some(kill_at) = self
-                        .attempts
-                        .get_mut(&id)
-                        .and_then(|a| a.stop(StopCause::Cancel))
-                {
-                    self.timers.set(kill_at, Timer::Kill(id));
-                }
-            }
+            EngineMessage::Cancel { task, attempt } => self.cancel(&task, attempt),
             EngineMessage::Ack { task, attempt } => {
                 if let Some(id) = self.find(&task, attempt) {
                     if self
@@ -202,6 +189,23 @@ impl Runner {
         }
     }
 
+    /// Withdraws a queued or held run (and the runs held for it), or stops a running one.
+    fn cancel(&mut self, task: &str, attempt: u32) {
+        let queued = (self.queue.iter()).position(|r| r.task == task && r.attempt == attempt);
+        if let Some(req) = queued.and_then(|at| self.queue.remove(at)) {
+            let message = "canceled before it started".into();
+            self.link
+                .send(&fenced(&req, Refusal::Withdrawn, None, message));
+            self.settle_held(task, attempt, false);
+        } else if !self.withdraw_held(task, attempt)
+            && let Some(id) = self.find(task, attempt)
+            && let Some(kill_at) =
+                (self.attempts.get_mut(&id)).and_then(|a| a.stop(StopCause::Cancel))
+        {
+            self.timers.set(kill_at, Timer::Kill(id));
+        }
+    }
+
     fn run(&mut self, req: &RunRequest) {
         let fenced = |why, recorded, message| fenced(req, why, recorded, message);
         let refusal = if self.shutting_down {
@@ -218,7 +222,7 @@ impl Runner {
             // flock would refuse it too; this saves the open.
             let message = format!("{}: held by this runner", a.claim().path().display());
             Some(fenced(Refusal::Busy, Some(a.attempt), message))
-        } else if let Some(q) = self.queue.iter().find(|r| r.task == req.task) {
+        } else if let Some(q) = (self.queue.iter().chain(&self.held)).find(|r| r.task == req.task) {
             let message = format!("{}: queued in this runner", req.task);
             Some(fenced(Refusal::Busy, Some(q.attempt), message))
         } else {
@@ -226,6 +230,9 @@ impl Runner {
         };
         if let Some(refusal) = refusal {
             self.link.send(&refusal);
+            return;
+        }
+        if !self.after_met(req) {
             return;
         }
         // Behind the ones already waiting, or while every slot is taken: queued.
@@ -247,6 +254,7 @@ impl Runner {
                 message,
             } => {
                 self.link.send(&fenced(why, recorded, message));
+                self.settle_held(&req.task, req.attempt, false);
                 return;
             }
         };
@@ -319,7 +327,8 @@ impl Runner {
 
     fn shutdown(&mut self, grace: Duration) {
         self.shutting_down = true;
-        for req in std::mem::take(&mut self.queue) {
+        let waiting = std::mem::take(&mut self.queue);
+        for req in waiting.into_iter().chain(std::mem::take(&mut self.held)) {
             let message = "the runner is shutting down".into();
             self.link
                 .send(&fenced(&req, Refusal::ShuttingDown, None, message));

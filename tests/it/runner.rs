@@ -2,6 +2,7 @@
 //! claims, fences, acks, outcome records, timeouts, cancels, log failures, and what is left
 //! after the engine or the runner is SIGKILLed.
 
+mod after;
 mod basics;
 mod crashes;
 mod logs;
@@ -76,6 +77,7 @@ impl Bench {
             err_log: logs.join(format!("{attempt}.err")),
             tail_bytes: 200,
             slots: None,
+            after: None,
         }
     }
 

@@ -114,6 +114,7 @@ impl Bench {
             err_log: logs.join(format!("{attempt}.err")),
             tail_bytes: 4096,
             slots: None,
+            after: None,
         }
     }
 

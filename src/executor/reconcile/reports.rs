@@ -119,7 +119,8 @@ impl Executor {
             // The fence names this attempt or a later one: that one is recorded (from
             // its outcome record, or as interrupted) before the next starts.
             Refusal::Started => self.supervisor.foreign.watch(id, now),
-            Refusal::ShuttingDown | Refusal::Withdrawn => {}
+            // Never started: planned again as the task now stands.
+            Refusal::ShuttingDown | Refusal::Withdrawn | Refusal::Unmet => {}
             Refusal::Error => self.on_unfenced(id, task, &message),
         }
     }

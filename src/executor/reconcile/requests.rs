@@ -45,6 +45,7 @@ impl Executor {
             // ends `canceled`.
             task.cancel_requests.push(request.request_id.clone());
             self.supervisor.cancel(id);
+            self.supervisor.cancel_followers(id);
             return;
         }
         if !self.knows(id) {

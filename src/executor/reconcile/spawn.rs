@@ -16,7 +16,7 @@ use crate::executor::supervisor::{
 use crate::executor::{Executor, times};
 use crate::lifecycle::{Next, next_step};
 use crate::model::{Attempt, Isolation, Metadata, now_rfc3339};
-use crate::runner::RunRequest;
+use crate::runner::{AfterAttempt, RunRequest};
 
 /// At most this many attempts wait in the runner's queue (and no more than can run at
 /// once): enough to refill every slot the moment it frees.
@@ -43,23 +43,24 @@ impl Executor {
                 self.schedule.put_back(key);
                 break;
             }
-            let Some((attempt, patch_id)) = self.runnable(t) else {
+            let Some((attempt, patch_id)) = self.runnable(t, None) else {
                 continue;
             };
-            let tool = &self.schedule.graph().decision(t).selected_tool;
-            let tool_limit = self
-                .site
-                .config
-                .tools
-                .get(tool)
-                .and_then(|c| c.max_parallel);
-            if self.schedule.tool_at_limit(tool, tool_limit) {
-                let tool = tool.clone();
+            if self.tool_at_limit(t) {
+                let tool = self.schedule.graph().decision(t).selected_tool.clone();
                 self.schedule.wait_for_tool(&tool, key);
                 continue;
             }
-            self.launch(t, attempt, patch_id, queued.then_some(limit));
+            let slots = queued.then_some(limit);
+            self.launch(t, (attempt, patch_id), slots, None);
         }
+    }
+
+    /// Whether task `t`'s tool runs as many attempts as its `max_parallel` allows.
+    fn tool_at_limit(&self, t: usize) -> bool {
+        let tool = &self.schedule.graph().decision(t).selected_tool;
+        let limit = (self.site.config.tools.get(tool)).and_then(|c| c.max_parallel);
+        self.schedule.tool_at_limit(tool, limit)
     }
 
     /// Whether task `t` may wait in the runner's queue for a slot, started by the runner
@@ -80,8 +81,9 @@ impl Executor {
     }
 
     /// The attempt task `t` may start now, if any: its result asks for one, its back-off
-    /// has passed, and every dependency succeeded.
-    fn runnable(&self, t: usize) -> Option<(u32, Option<String>)> {
+    /// has passed, and every dependency succeeded (but `running`, whose attempt now
+    /// running it is to follow).
+    fn runnable(&self, t: usize, running: Option<&str>) -> Option<(u32, Option<String>)> {
         let id = self.schedule.graph().id(t);
         // Ours, or another process's to account for first.
         if self.supervisor.runs(id) || self.supervisor.foreign.contains(id) {
@@ -122,13 +124,19 @@ impl Executor {
             Some(_) => attempt,
         };
         self.schedule
-            .deps_succeeded(t, |dep| self.book.succeeded(dep))
+            .deps_succeeded(t, |dep| running == Some(dep) || self.book.succeeded(dep))
             .then_some((attempt, patch_id))
     }
 
     /// Starts `attempt` of task `t`: builds its command and hands it to the runner; a
     /// command that cannot be built is a failed attempt.
-    fn launch(&mut self, t: usize, attempt: u32, patch_id: Option<String>, slots: Option<usize>) {
+    fn launch(
+        &mut self,
+        t: usize,
+        (attempt, patch_id): (u32, Option<String>),
+        slots: Option<usize>,
+        after: Option<AfterAttempt>,
+    ) {
         let id = self.schedule.graph().id(t).to_string();
         // Its claim stays held until the next write (an unacked attempt, or a claim this
         // process took): the runner would find it busy. Written first.
@@ -172,11 +180,12 @@ impl Executor {
             executor: self.site.executor_id.clone(),
             ..Attempt::default()
         };
-        let task = RunningTask::new(attempt, record.tool_id.clone());
+        let mut task = RunningTask::new(attempt, record.tool_id.clone());
+        task.follows = after.as_ref().map(|a| a.task.clone());
         match prepared {
             Ok(prepared) => {
                 let slots = slots.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-                self.start_attempt(t, &id, task, (prepared, slots), record, metadata);
+                self.start_attempt(t, &id, task, (prepared, slots, after), record, metadata);
             }
             Err(reason) => {
                 let log_err = self.site.state.root().join(&record.log_err);
@@ -195,10 +204,11 @@ impl Executor {
         t: usize,
         id: &str,
         mut task: RunningTask,
-        (prepared, slots): (Prepared, Option<u32>),
+        (prepared, slots, after): (Prepared, Option<u32>, Option<AfterAttempt>),
         record: Attempt,
         metadata: Metadata,
     ) {
+        let record_attempt = record.attempt;
         let config = &self.site.config;
         // `backend = "slurm"`: submitted as a cluster job instead (docs/SLURM.md).
         let slurm = (config.tools.get(&record.tool_id))
@@ -219,6 +229,7 @@ impl Executor {
             err_log: root.join(&record.log_err),
             tail_bytes: config.events.stderr_tail_bytes,
             slots,
+            after,
         };
         // Before the command can start: `git status` or the listed files' hashes.
         let before = match prepared.probe {
@@ -246,7 +257,7 @@ impl Executor {
                 }
             }
         }
-        self.prepare_claims_after(t);
+        self.prepare_dependents(t, record_attempt);
     }
 
     /// `sbatch` could not be run, or the backend refused the attempt: it never started.
@@ -261,12 +272,47 @@ impl Executor {
         self.finish(Done::not_started(id, reason), task);
     }
 
-    /// Creates the claim files of the dependents that task `t` is the last unmet
-    /// dependency of, while `t` runs (see [`Claims::prepare`]); no more than can start at
-    /// once: a wide fan-out would hold this thread up.
-    fn prepare_claims_after(&mut self, t: usize) {
-        let next = self.schedule.next_after(t, self.site.parallelism());
+    /// While attempt `attempt` of task `t` runs: creates the claim files of the
+    /// dependents it is the last unmet dependency of (see [`Claims::prepare`]), no more
+    /// than can start at once (a wide fan-out would hold this thread up), and hands those
+    /// that may follow it to the runner, to start the moment it succeeds (see
+    /// [`Executor::may_follow`]). Each of those hands over its own next, so the runner
+    /// holds the next few links of a chain.
+    fn prepare_dependents(&mut self, t: usize, attempt: u32) {
+        let limit = self.site.parallelism();
+        let next = self.schedule.next_after(t, limit);
         let graph = self.schedule.graph();
         Claims::prepare(&self.site.state, next.iter().map(|&d| graph.id(d)));
+        let id = graph.id(t).to_string();
+        if next.is_empty() || !self.may_follow(t) {
+            return;
+        }
+        for d in next {
+            let full = self.supervisor.count() >= limit + limit.min(MAX_QUEUED);
+            if full || !self.can_start() {
+                return;
+            }
+            if !self.may_queue(d) || self.tool_at_limit(d) {
+                continue;
+            }
+            let Some(next_attempt) = self.runnable(d, Some(&id)) else {
+                continue;
+            };
+            let after = AfterAttempt {
+                task: id.clone(),
+                attempt,
+            };
+            self.launch(d, next_attempt, Some(limit), Some(after));
+        }
+    }
+
+    /// Whether the runner can tell by itself that task `t`'s attempt succeeded: it runs
+    /// there, and its exit code decides (no acceptance gate, no changes required, nothing
+    /// measured; see [`Executor::may_queue`]).
+    fn may_follow(&mut self, t: usize) -> bool {
+        let decision = self.schedule.graph().decision(t);
+        let require_changes = (self.site.config.tools.get(&decision.selected_tool))
+            .is_some_and(|tool| tool.require_changes);
+        decision.gate.is_none() && !require_changes && self.may_queue(t)
     }
 }

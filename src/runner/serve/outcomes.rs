@@ -21,6 +21,11 @@ impl Runner {
         let Some(finished) = self.attempts.get_mut(&id).and_then(Attempt::take_report) else {
             return;
         };
+        let (task, attempt, succeeded) = (
+            finished.task.clone(),
+            finished.attempt,
+            finished.succeeded(),
+        );
         let message = RunnerMessage::Finished(finished);
         if self.link.alive() {
             if !self.link.send(&message) {
@@ -29,6 +34,7 @@ impl Runner {
         } else {
             self.record(id);
         }
+        self.settle_held(&task, attempt, succeeded);
     }
 
     /// The engine is gone: every ended attempt it did not ack gets its outcome record now,
@@ -38,6 +44,7 @@ impl Runner {
         self.link.close(&self.poller);
         // Never started, so nothing of them was written: nobody is left to ask for them.
         self.queue.clear();
+        self.held.clear();
         let ended: Vec<u64> = self
             .attempts
             .iter()

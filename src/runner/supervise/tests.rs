@@ -38,6 +38,7 @@ impl Drive {
             err_log: self.state.task_logs("t").join("1.err"),
             tail_bytes: 100,
             slots: None,
+            after: None,
         }
     }
 
