@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use phase_coordinator::model::Status;
+use phase_coordinator::model::{RequestAction, Status};
 
 use crate::support::executor::{
     Harness, add_tool, fast_config, max_concurrency, stamps, task, with_deps, with_tool,
@@ -156,5 +156,65 @@ fn two_executors_on_one_state_dir_run_each_attempt_once() {
         assert_eq!(runs[&id].len(), 1, "{id} ran exactly once: {:?}", runs[&id]);
         let r = h.result(&id).expect("result");
         assert_eq!((r.attempt, r.attempts.len()), (1, 1), "{id}: {r:?}");
+    }
+}
+
+#[test]
+fn a_chain_runs_link_by_link_and_a_canceled_link_stops_the_ones_after_it() {
+    let mut h = Harness::started(fast_config(2));
+    let log = h.path("stamps.log");
+    let stamp = tool("executor/stamp.sh");
+    // c0 → … → c5, each handed over to the runner while the one before runs; then y0,
+    // held until a file appears, with y1 → y2 after it.
+    let mut decisions: Vec<_> = (0..6usize)
+        .map(|i| {
+            let id = format!("c{i}");
+            let before = format!("c{}", i.saturating_sub(1));
+            let deps: Vec<&str> = if i == 0 { vec![] } else { vec![&before] };
+            with_deps(task(&id, &[&stamp, &log, &id, "0.02"]), &deps)
+        })
+        .collect();
+    let go = h.path("go-y0");
+    let wait = format!("while [ ! -e {go} ]; do sleep 0.01; done");
+    decisions.push(task("y0", &["sh", "-c", &wait]));
+    decisions.push(with_deps(task("y1", &[&stamp, &log, "y1", "0"]), &["y0"]));
+    decisions.push(with_deps(task("y2", &[&stamp, &log, "y2", "0"]), &["y1"]));
+    h.decide(decisions);
+    h.until(Duration::from_secs(20), "the chain done, y0 running", |h| {
+        h.result("c5")
+            .is_some_and(|r| r.status == Status::Succeeded)
+            && h.result("y0").is_some_and(|r| r.status == Status::Running)
+    });
+    let runs = stamps(&log);
+    for i in 0..6 {
+        let id = format!("c{i}");
+        assert_eq!(runs[&id].len(), 1, "{id} ran once: {runs:?}");
+        if i > 0 {
+            let before = &runs[&format!("c{}", i - 1)][0];
+            let dep_end = before.1.expect("finished");
+            assert!(
+                dep_end <= runs[&id][0].0,
+                "{id} started before c{} ended",
+                i - 1
+            );
+        }
+        let r = h.result(&id).expect("result");
+        assert_eq!((r.status, r.attempt), (Status::Succeeded, 1), "{id}");
+    }
+    // Canceled while y1 waits in the runner to follow it: y1 and y2 never run, even
+    // though y0's command then exits 0.
+    h.request(RequestAction::Cancel, "y0");
+    h.until(Duration::from_secs(10), "y0 canceled", |h| {
+        h.result("y0").is_some_and(|r| r.status == Status::Canceled)
+    });
+    std::fs::write(&go, "").expect("write the go file");
+    h.settle(Duration::from_secs(10));
+    let runs = stamps(&log);
+    for id in ["y1", "y2"] {
+        assert!(!runs.contains_key(id), "{id} never ran: {runs:?}");
+        assert!(
+            h.result(id).is_none_or(|r| r.status != Status::Succeeded),
+            "{id} did not succeed"
+        );
     }
 }
