@@ -9,8 +9,7 @@
 
 use std::io::{BufRead, BufReader, IsTerminal, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -41,7 +40,8 @@ pub(super) struct Show {
 
 /// The running monitor; [`Monitor::stop`] ends it.
 pub(super) struct Monitor {
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop the thread: it wakes at once, not at its next tick.
+    stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
     interrupts: Option<signal_hook::iterator::Handle>,
 }
@@ -61,7 +61,7 @@ impl Monitor {
     /// Starts watching `state` from the log's current end; `grace` is how long a stop
     /// waits for running attempts (for the Ctrl-C message).
     pub(super) fn start(state: &StateDir, show: Show, grace: Duration) -> Monitor {
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = channel();
         let bar = show.bar.then(new_bar);
         let interrupts = interrupts::watch(state, grace, bar.clone());
         let log = state.file(EVENTS_FILE);
@@ -74,13 +74,12 @@ impl Monitor {
             bar,
             last_quarantine: None,
         };
-        let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("progress".to_string())
-            .spawn(move || watcher.run(&flag))
+            .spawn(move || watcher.run(&stopped))
             .ok();
         Monitor {
-            stop,
+            stop: Some(stop),
             thread,
             interrupts,
         }
@@ -88,7 +87,7 @@ impl Monitor {
 
     /// Prints what is left in the log, clears the bar and stops watching.
     pub(super) fn stop(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -122,10 +121,10 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn run(mut self, stop: &AtomicBool) {
+    fn run(mut self, stop: &Receiver<()>) {
         let mut counted = Instant::now() - COUNT_EVERY;
+        let mut stopping = false;
         loop {
-            let stopping = stop.load(Ordering::SeqCst);
             if self.show.notable || self.show.per_task {
                 self.read_log();
             }
@@ -141,7 +140,7 @@ impl Watcher {
                 }
                 return;
             }
-            std::thread::sleep(TICK);
+            stopping = !matches!(stop.recv_timeout(TICK), Err(RecvTimeoutError::Timeout));
         }
     }
 
