@@ -36,7 +36,7 @@ mod watched_doc;
 
 pub use archive::{archive_dir, archive_root, move_entries, move_path, remove_archive};
 pub use atomic::TEMP_PREFIX;
-pub use atomic::{Durability, Fingerprint, write_atomic, write_atomic_with};
+pub use atomic::{Durability, Fingerprint, write_atomic, write_atomic_unsynced, write_atomic_with};
 pub use atomic::{create_atomic, sync_dir};
 pub use breakage::{FileEvents, Unreported};
 pub use claim::{Claim, list_claims};

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::Result;
 use crate::lifecycle::{LivePhases, Snapshot, TaskState};
 use crate::model::{ExecutionResults, FixPatches, StateDoc, Status, ToolHealth};
-use crate::store::{StateDir, read_view, write_atomic};
+use crate::store::{StateDir, read_view, write_atomic_unsynced};
 
 /// The file's name in the state directory.
 pub const DASHBOARD_FILE: &str = "dashboard.md";
@@ -148,7 +148,7 @@ pub fn render(state: &StateDir, live: LivePhases) -> Result<String> {
 /// Renders and replaces `dashboard.md` atomically.
 pub fn write(state: &StateDir, live: LivePhases) -> Result<()> {
     let text = render(state, live)?;
-    write_atomic(&state.file(DASHBOARD_FILE), text.as_bytes())?;
+    write_atomic_unsynced(&state.file(DASHBOARD_FILE), text.as_bytes())?;
     Ok(())
 }
 

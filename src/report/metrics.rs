@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::lifecycle::{LivePhases, Snapshot, TaskState};
 use crate::model::{ExecutionResults, FixPatches, StateDoc, Status, ToolHealth};
-use crate::store::{StateDir, read_view, write_atomic};
+use crate::store::{StateDir, read_view, write_atomic_unsynced};
 use crate::{Error, Result};
 
 /// The file's name in the state directory.
@@ -57,7 +57,7 @@ pub fn render(state: &StateDir, live: LivePhases) -> Result<String> {
 /// Renders and replaces `metrics.prom` atomically; returns the text written.
 pub fn write(state: &StateDir, live: LivePhases) -> Result<String> {
     let text = render(state, live)?;
-    write_atomic(&state.file(METRICS_FILE), text.as_bytes())?;
+    write_atomic_unsynced(&state.file(METRICS_FILE), text.as_bytes())?;
     Ok(text)
 }
 

@@ -13,7 +13,7 @@ use super::clock::{Millis, format_ms, parse_ms};
 use crate::Result;
 use crate::events::EventLog;
 use crate::model::{Circuit, EventType, ToolHealth, ToolState};
-use crate::store::{LockWait, Poll, StateDir, WatchedDoc};
+use crate::store::{Durability, LockWait, Poll, StateDir, WatchedDoc};
 
 /// Whether a tool may take a task now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,16 +174,28 @@ impl ToolBook {
 
     /// Writes the changed tools onto the file's current content (someone else's tools
     /// and edits are kept). Nothing is written while the file is broken.
+    ///
+    /// When only `results_through` moved (the attempts it passed changed no tool's
+    /// state), the write is not synced: a router restarted from an older cursor counts
+    /// those attempts again from the same states, with the same outcome. A run of
+    /// successes synced the file (and its directory) after every read of the results.
     pub(super) fn write(&mut self, lock_timeout: Duration, events: &EventLog) -> Result<()> {
         if !self.dirty || self.file.is_broken() {
             return Ok(());
         }
+        let on_file = &self.file.doc().tools;
+        let states_changed =
+            (self.changed.iter()).any(|name| self.doc.tools.get(name) != on_file.get(name));
+        let durability = if states_changed {
+            Durability::Synced
+        } else {
+            Durability::Unsynced
+        };
         let mine = &self.doc;
         let changed = &self.changed;
-        let written = self.file.update(
+        let written = self.file.update_with(
             LockWait::AtMost(lock_timeout),
-            events.run_id(),
-            events,
+            (events.run_id(), events),
             |theirs| {
                 for name in changed {
                     if let Some(state) = mine.tools.get(name) {
@@ -194,6 +206,7 @@ impl ToolBook {
                     theirs.results_through = mine.results_through.clone();
                 }
             },
+            durability,
         );
         match written {
             Ok(()) => {

@@ -74,6 +74,13 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<Fingerprint> {
     write_atomic_with(target, |w| w.write_all(bytes))
 }
 
+/// Like [`write_atomic`], without `fsync`: for files regenerated from the state files
+/// all run long (metrics, the dashboard). A power cut may lose the newest version, never
+/// leave a torn one; the next regeneration writes it again.
+pub fn write_atomic_unsynced(target: &Path, bytes: &[u8]) -> Result<Fingerprint> {
+    replace_with(target, |w| w.write_all(bytes), Durability::Unsynced)
+}
+
 /// Like [`write_atomic`], with the content produced by `fill` straight into the temp
 /// file (through a buffer), so a large document is never held as one byte string.
 pub fn write_atomic_with(
