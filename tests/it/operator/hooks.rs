@@ -8,18 +8,20 @@ use serde_json::{Value, json};
 use super::{Daemon, FAST, LIMIT};
 use crate::support::{Project, wait_until};
 
-/// Two hooks: `record` appends each event it gets to `hook.out`; `flaky` fails the first
-/// time it runs at all, then appends to `flaky.out`.
+/// Two hooks: `record` appends each event it gets to `hook.out`; `flaky` fails until the
+/// file `flaky.up` exists, then appends to `flaky.out`. (It failed only the first time it
+/// ran, once: a run whose hook loop also got to RUN_COMPLETE before the final pass then
+/// delivered it in that same run, on the final pass's second try.)
 fn project() -> Project {
     let p = Project::empty();
     let out = p.path("hook.out").display().to_string();
     let flaky_out = p.path("flaky.out").display().to_string();
-    let flag = p.path("flaky.ran").display().to_string();
+    let flag = p.path("flaky.up").display().to_string();
     let config = format!(
         "{}\n[[hooks]]\nname = \"record\"\nevents = [\"TASK_SUBMITTED\", \"TASK_QUARANTINED\", \"RUN_COMPLETE\"]\n\
          command = [\"sh\", \"-c\", \"cat >> {out}\"]\n\n\
          [[hooks]]\nname = \"flaky\"\nevents = [\"RUN_COMPLETE\"]\nretries = 5\n\
-         command = [\"sh\", \"-c\", \"if [ ! -e {flag} ]; then touch {flag}; echo down >&2; exit 1; fi; cat >> {flaky_out}\"]\n",
+         command = [\"sh\", \"-c\", \"if [ ! -e {flag} ]; then echo down >&2; exit 1; fi; cat >> {flaky_out}\"]\n",
         FAST.replace("[execution]\n", "[execution]\nmax_retries = 0\n")
     );
     p.set_config(&config);
@@ -104,7 +106,8 @@ fn each_event_reaches_a_hook_once_across_a_crash_and_a_restart() {
     );
     assert!(delivered(&p, "flaky.out").is_empty());
 
-    // ...and gets it at the next start, before this run's own.
+    // ...and, once up, gets it at the next start, before this run's own.
+    p.write("flaky.up", "");
     let (code, out, err) = p.run(&["run", "--once"], LIMIT);
     assert_eq!(code, 0, "nothing failed in this run: {out}{err}");
     let complete = p.events_of("RUN_COMPLETE");
