@@ -147,3 +147,49 @@ fn a_cancel_withdraws_a_held_run_and_refuses_the_runs_held_for_it() {
         never_ran(&b, task);
     }
 }
+
+#[test]
+fn a_run_after_a_queued_one_waits_for_it_to_start_and_succeed() {
+    if procs::role().is_some() {
+        return;
+    }
+    let mut b = Bench::new();
+    let mut runner = b.runner();
+    let mut one_slot = b.request("a", 1, &gated("go-a"));
+    one_slot.slots = Some(1);
+    let a = start(&mut runner, &one_slot);
+    b.reap_group_later(a);
+    let mut q = b.request("q", 1, "touch ran-q");
+    q.slots = Some(1);
+    send(&mut runner, EngineMessage::Run(q));
+    let mut follower = after(b.request("f", 1, "touch ran-f"), "q");
+    follower.slots = Some(1);
+    send(&mut runner, EngineMessage::Run(follower));
+    // Asked again while it waits: refused as queued, so the runner holds it.
+    send(
+        &mut runner,
+        EngineMessage::Run(after(b.request("f", 2, "true"), "q")),
+    );
+    let message = refused(&runner, "f", Refusal::Busy);
+    assert!(message.contains("queued"), "{message}");
+    never_ran(&b, "f");
+    procs::touch(&b.path("go-a"));
+    let mut order = Vec::new();
+    while order.len() < 5 {
+        match next(&runner, "a, q and f to run") {
+            RunnerMessage::Started { task, .. } => order.push(format!("start {task}")),
+            RunnerMessage::Finished(done) => {
+                assert_eq!(done.exit_code, Some(0), "{done:?}");
+                order.push(format!("end {}", done.task));
+            }
+            other => panic!("expected starts and ends, got {other:?}"),
+        }
+    }
+    assert_eq!(order, ["end a", "start q", "end q", "start f", "end f"]);
+    assert!(b.path("ran-f").exists(), "f ran");
+    for task in ["a", "q", "f"] {
+        ack(&mut runner, task, 1);
+    }
+    send(&mut runner, EngineMessage::Shutdown { grace_ms: 0 });
+    assert!(runner.wait_exit(STEP).is_some_and(|s| s.success()));
+}
