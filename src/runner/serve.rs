@@ -191,14 +191,12 @@ impl Runner {
 
     /// Withdraws a queued or held run (and the runs held for it), or stops a running one.
     fn cancel(&mut self, task: &str, attempt: u32) {
-        let queued = (self.queue.iter()).position(|r| r.task == task && r.attempt == attempt);
-        if let Some(req) = queued.and_then(|at| self.queue.remove(at)) {
+        if let Some(req) = self.take_waiting(task, attempt) {
             let message = "canceled before it started".into();
             self.link
                 .send(&fenced(&req, Refusal::Withdrawn, None, message));
             self.settle_held(task, attempt, false);
-        } else if !self.withdraw_held(task, attempt)
-            && let Some(id) = self.find(task, attempt)
+        } else if let Some(id) = self.find(task, attempt)
             && let Some(kill_at) =
                 (self.attempts.get_mut(&id)).and_then(|a| a.stop(StopCause::Cancel))
         {

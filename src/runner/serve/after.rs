@@ -83,17 +83,14 @@ impl Runner {
         }
     }
 
-    /// Withdraws a held run at a cancel (and the runs held for it); whether there was one.
-    pub(super) fn withdraw_held(&mut self, task: &str, attempt: u32) -> bool {
-        let Some(at) = (self.held.iter()).position(|r| r.task == task && r.attempt == attempt)
-        else {
-            return false;
-        };
-        let req = self.held.remove(at);
-        let message = "canceled before it started".into();
-        self.link
-            .send(&fenced(&req, Refusal::Withdrawn, None, message));
-        self.settle_held(task, attempt, false);
-        true
+    /// Takes attempt `attempt` of `task` out of the queue or the held runs, if it waits
+    /// there (nothing of it was written).
+    pub(super) fn take_waiting(&mut self, task: &str, attempt: u32) -> Option<RunRequest> {
+        let is = |r: &RunRequest| r.task == task && r.attempt == attempt;
+        if let Some(at) = self.queue.iter().position(is) {
+            return self.queue.remove(at);
+        }
+        let at = self.held.iter().position(is)?;
+        Some(self.held.remove(at))
     }
 }

@@ -7,7 +7,7 @@ use phase_coordinator::runner::{
 };
 use phase_coordinator::store::Fence;
 
-use super::{Bench, STEP, ack, gated, next, send, start};
+use super::{Bench, STEP, ack, finished, gated, next, send, start};
 use crate::support::procs;
 
 /// `req` to start once attempt 1 of `task` succeeded.
@@ -74,31 +74,16 @@ fn a_run_after_another_starts_when_it_succeeds_and_is_refused_when_it_does_not()
     }
     // a succeeds: b starts after it ended, and runs.
     procs::touch(&b.path("go-a"));
-    match next(&runner, "a finished") {
-        RunnerMessage::Finished(done) => {
-            assert_eq!((done.task.as_str(), done.exit_code), ("a", Some(0)))
-        }
-        other => panic!("expected a finished, got {other:?}"),
-    }
+    assert_eq!(finished(&runner, "a", 1).exit_code, Some(0), "a finished");
     match next(&runner, "b started") {
         RunnerMessage::Started { task, .. } => assert_eq!(task, "b"),
         other => panic!("expected b started, got {other:?}"),
     }
-    match next(&runner, "b finished") {
-        RunnerMessage::Finished(done) => {
-            assert_eq!((done.task.as_str(), done.exit_code), ("b", Some(0)))
-        }
-        other => panic!("expected b finished, got {other:?}"),
-    }
+    assert_eq!(finished(&runner, "b", 1).exit_code, Some(0), "b finished");
     assert!(b.path("ran-b").exists(), "b ran");
     // f fails: g is refused, and h, held for g, with it.
     procs::touch(&b.path("go-f"));
-    match next(&runner, "f finished") {
-        RunnerMessage::Finished(done) => {
-            assert_eq!((done.task.as_str(), done.exit_code), ("f", Some(3)))
-        }
-        other => panic!("expected f finished, got {other:?}"),
-    }
+    assert_eq!(finished(&runner, "f", 1).exit_code, Some(3), "f finished");
     let message = refused(&runner, "g", Refusal::Unmet);
     assert!(message.contains("f attempt 1 did not succeed"), "{message}");
     refused(&runner, "h", Refusal::Unmet);
@@ -135,12 +120,7 @@ fn a_cancel_withdraws_a_held_run_and_refuses_the_runs_held_for_it() {
     send(&mut runner, EngineMessage::Run(req));
     send(&mut runner, EngineMessage::Shutdown { grace_ms: 0 });
     refused(&runner, "d", Refusal::ShuttingDown);
-    match next(&runner, "a interrupted") {
-        RunnerMessage::Finished(done) => {
-            assert_eq!((done.task.as_str(), done.interrupted), ("a", true));
-        }
-        other => panic!("expected a finished, got {other:?}"),
-    }
+    assert!(finished(&runner, "a", 1).interrupted, "a interrupted");
     ack(&mut runner, "a", 1);
     assert!(runner.wait_exit(STEP).is_some_and(|s| s.success()));
     for task in ["b", "c", "d"] {
