@@ -66,6 +66,9 @@ pub(super) struct RunningTask {
     /// The task whose running attempt it was handed over to follow (see
     /// [`RunRequest::after`](crate::runner::RunRequest::after)).
     pub(super) follows: Option<String>,
+    /// Its dependents that may follow it were handed to the runner (or none may): see
+    /// [`Executor::hand_on`](crate::executor::Executor).
+    pub(super) handed_on: bool,
 }
 
 impl RunningTask {
@@ -82,6 +85,7 @@ impl RunningTask {
             changes: None,
             launched_at: Instant::now(),
             follows: None,
+            handed_on: false,
         }
     }
 }
@@ -245,6 +249,14 @@ impl Supervisor {
         if !followers.is_empty() {
             self.send(&followers);
         }
+    }
+
+    /// Our attempts whose dependents were not all handed over yet, as (task, attempt).
+    pub(super) fn not_handed_on(&self) -> Vec<(String, u32)> {
+        (self.running.iter())
+            .filter(|(_, t)| !t.handed_on)
+            .map(|(id, t)| (id.clone(), t.attempt))
+            .collect()
     }
 
     /// The attempt of `id` ended (or was refused).

@@ -1,4 +1,5 @@
 //! All phases end to end through the real binary.
 
+mod chain;
 mod pipeline;
 mod recovery;

@@ -54,6 +54,28 @@ impl Executor {
             let slots = queued.then_some(limit);
             self.launch(t, (attempt, patch_id), slots, None);
         }
+        self.hand_on();
+    }
+
+    /// Tops up the chains the runner holds: each attempt of ours whose dependents were not
+    /// all handed over when it was (the runner's queue was full then) gets another try.
+    /// Without this, the held links of a chain run out after a few, and every further
+    /// link waits for a round trip through this thread.
+    fn hand_on(&mut self) {
+        let pending: Vec<(String, u32)> = self.supervisor.not_handed_on();
+        for (id, attempt) in pending {
+            if !self.can_start() {
+                return;
+            }
+            let Some(t) = self.schedule.graph().find(&id) else {
+                continue;
+            };
+            if self.prepare_dependents(t, attempt)
+                && let Some(task) = self.supervisor.get_mut(&id)
+            {
+                task.handed_on = true;
+            }
+        }
     }
 
     /// Whether task `t`'s tool runs as many attempts as its `max_parallel` allows.
@@ -257,7 +279,11 @@ impl Executor {
                 }
             }
         }
-        self.prepare_dependents(t, record_attempt);
+        if self.prepare_dependents(t, record_attempt)
+            && let Some(task) = self.supervisor.get_mut(id)
+        {
+            task.handed_on = true;
+        }
     }
 
     /// `sbatch` could not be run, or the backend refused the attempt: it never started.
@@ -277,20 +303,21 @@ impl Executor {
     /// than can start at once (a wide fan-out would hold this thread up), and hands those
     /// that may follow it to the runner, to start the moment it succeeds (see
     /// [`Executor::may_follow`]). Each of those hands over its own next, so the runner
-    /// holds the next few links of a chain.
-    fn prepare_dependents(&mut self, t: usize, attempt: u32) {
+    /// holds the next few links of a chain. `false` when the runner's queue was full
+    /// before every one was handed over (see [`Executor::hand_on`]).
+    fn prepare_dependents(&mut self, t: usize, attempt: u32) -> bool {
         let limit = self.site.parallelism();
         let next = self.schedule.next_after(t, limit);
         let graph = self.schedule.graph();
         Claims::prepare(&self.site.state, next.iter().map(|&d| graph.id(d)));
         let id = graph.id(t).to_string();
         if next.is_empty() || !self.may_follow(t) {
-            return;
+            return true;
         }
         for d in next {
             let full = self.supervisor.count() >= limit + limit.min(MAX_QUEUED);
             if full || !self.can_start() {
-                return;
+                return false;
             }
             if !self.may_queue(d) || self.tool_at_limit(d) {
                 continue;
@@ -304,6 +331,7 @@ impl Executor {
             };
             self.launch(d, next_attempt, Some(limit), Some(after));
         }
+        true
     }
 
     /// Whether the runner can tell by itself that task `t`'s attempt succeeded: it runs
