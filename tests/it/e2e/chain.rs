@@ -21,7 +21,7 @@ poll_interval_ms = 200
 max_parallel = 2
 "#;
 
-/// Links c0 → … → c7, 0.4 s each. Once c2 runs, the engine hands the runner the links up
+/// Links c0 → … → c7, 0.8 s each. Once c2 runs, the engine hands the runner the links up
 /// to c5 (the running one and three more), and makes the claim file of c6, the next after
 /// c5. The engine is then SIGSTOPped: c3, c4 and c5 still run, one after the other,
 /// started by the runner alone. (Before the engine topped up the held links as the chain
@@ -33,7 +33,7 @@ fn the_runner_keeps_holding_the_next_links_of_a_chain() {
     let stamp = tool("executor/stamp.sh");
     for i in 0..8 {
         let id = format!("c{i}");
-        let mut task = json!({"kind": "shell", "command": [&stamp, &log, &id, "0.4"]});
+        let mut task = json!({"kind": "shell", "command": [&stamp, &log, &id, "0.8"]});
         if i > 0 {
             task["depends_on"] = json!([format!("c{}", i - 1)]);
         }
