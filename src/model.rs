@@ -38,7 +38,7 @@ pub use ladder::LadderStep;
 pub use outcome::AttemptOutcome;
 pub use patches::{FixPatches, Patch, PatchSource, RetryRecommendation};
 pub use plans::{PlanItemRecord, PlanLink, PlanRecord, Plans};
-pub use results::{Attempt, ExecutionResults, Status, TaskResult};
+pub use results::{Attempt, ExecutionResults, ResultsToReview, Status, TaskResult};
 pub use routing::{
     CandidateScore, Fallback, RoutingDecision, RoutingDecisions, RoutingStrategy, SkippedCandidate,
     Waiting,

@@ -30,6 +30,87 @@ state_doc!(
     [results]
 );
 
+/// `execution_results.json` as recovery reads it: only the results it may act on are
+/// built — every one not `succeeded`, and the succeeded ones a `phase retry` touched
+/// (`budget_from_attempt` above 0). Every other entry is skipped while it is parsed (its
+/// `status` and `budget_from_attempt` read, nothing else built), so a run of 10,000 plain
+/// successes is neither built a second time nor held (the executor holds them).
+///
+/// Only the built entries are schema-checked: an entry recovery never acts on is the
+/// executor's and the router's to report when it is broken.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsToReview {
+    /// Always 1 for this format.
+    #[serde(default = "default_schema_version")]
+    pub schema_version: u32,
+    /// The run that last wrote the file.
+    #[serde(default)]
+    pub run_id: String,
+    /// When the file was last written.
+    #[serde(default)]
+    pub updated_at: String,
+    /// The results recovery may act on, in file order.
+    #[serde(default, deserialize_with = "worth_review")]
+    pub results: Vec<TaskResult>,
+}
+state_doc!(
+    ResultsToReview,
+    "execution_results.json",
+    SchemaName::ExecutionResults,
+    [results]
+);
+
+impl TaskResult {
+    /// Whether recovery may act on this result (see [`ResultsToReview`]).
+    pub fn worth_review(&self) -> bool {
+        worth(self.status, self.budget_from_attempt)
+    }
+}
+
+fn worth(status: Status, budget_from_attempt: u32) -> bool {
+    status != Status::Succeeded || budget_from_attempt > 0
+}
+
+/// Reads the results array, building only the entries [`TaskResult::worth_review`] keeps.
+fn worth_review<'de, D>(deserializer: D) -> Result<Vec<TaskResult>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde_json::value::RawValue;
+
+    /// The two fields that decide; the rest of the entry is skipped unread.
+    #[derive(Deserialize)]
+    struct Head {
+        status: Status,
+        #[serde(default)]
+        budget_from_attempt: u32,
+    }
+
+    struct Entries;
+    impl<'de> Visitor<'de> for Entries {
+        type Value = Vec<TaskResult>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array of task results")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut kept = Vec::new();
+            while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+                let head: Head = serde_json::from_str(raw.get()).map_err(A::Error::custom)?;
+                if worth(head.status, head.budget_from_attempt) {
+                    kept.push(serde_json::from_str(raw.get()).map_err(A::Error::custom)?);
+                }
+            }
+            kept.shrink_to_fit();
+            Ok(kept)
+        }
+    }
+    deserializer.deserialize_seq(Entries)
+}
+
 /// Where a task's latest attempt stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -227,4 +308,71 @@ impl TaskResult {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{parse_state_document, parse_state_reader};
+
+    fn entry(id: &str, status: &str, extra: &str) -> String {
+        format!(
+            r#"{{"task_id": "{id}", "tool_id": "shell", "attempt": 1, "status": "{status}",
+                "attempts": [{{"attempt": 1, "tool_id": "shell", "status": "{status}",
+                "argv": ["true", "a \"quoted\" [word]"], "started_at": "2026-01-01T00:00:00.000Z",
+                "log_out": "logs/{id}/1.out", "log_err": "logs/{id}/1.err"}}]{extra}}}"#
+        )
+    }
+
+    fn doc(entries: &[String]) -> String {
+        format!(
+            r#"{{"schema_version": 1, "run_id": "r", "updated_at": "2026-01-01T00:00:00.000Z",
+                "results": [{}]}}"#,
+            entries.join(",\n")
+        )
+    }
+
+    fn kept(text: &str) -> Vec<String> {
+        let path = std::path::Path::new("execution_results.json");
+        let sliced: ResultsToReview = parse_state_document(path, text.as_bytes()).expect("parse");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("execution_results.json");
+        std::fs::write(&file, text).expect("write");
+        let streamed: ResultsToReview =
+            parse_state_reader(&file, std::fs::File::open(&file).expect("open")).expect("parse");
+        assert_eq!(sliced, streamed, "both parse paths agree");
+        let full: ExecutionResults = parse_state_document(path, text.as_bytes()).expect("parse");
+        let expected: Vec<&TaskResult> = full.results.iter().filter(|r| r.worth_review()).collect();
+        assert_eq!(sliced.results.iter().collect::<Vec<_>>(), expected);
+        sliced.results.into_iter().map(|r| r.task_id).collect()
+    }
+
+    #[test]
+    fn recovery_builds_only_the_results_it_may_act_on() {
+        let text = doc(&[
+            entry("ok", "succeeded", ""),
+            entry("bad", "failed", r#", "reason": "exit code 1""#),
+            entry("retried", "succeeded", r#", "budget_from_attempt": 2"#),
+            entry("gate", "verifying", ""),
+            entry("q", "quarantined", ""),
+            entry("ok2", "succeeded", r#", "budget_from_attempt": 0"#),
+        ]);
+        assert_eq!(kept(&text), ["bad", "retried", "gate", "q"]);
+        assert!(kept(&doc(&[])).is_empty());
+    }
+
+    #[test]
+    fn a_kept_entry_is_checked_whole_and_a_bad_status_anywhere_is_an_error() {
+        let path = std::path::Path::new("execution_results.json");
+        // A failed entry with a field of the wrong type: the view refuses the file.
+        let text = doc(&[entry("bad", "failed", r#", "duration_ms": "long""#)]);
+        let err = parse_state_document::<ResultsToReview>(path, text.as_bytes())
+            .expect_err("a kept entry of the wrong shape");
+        assert!(err.to_string().contains("/results/0/duration_ms"), "{err}");
+        // A status nobody knows, even on an entry that would be skipped.
+        let text = doc(&[entry("odd", "done", "")]);
+        let err = parse_state_document::<ResultsToReview>(path, text.as_bytes())
+            .expect_err("unknown status");
+        assert!(err.to_string().contains("got \"done\""), "{err}");
+    }
 }

@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::Result;
 use crate::events::EventLog;
-use crate::model::{
-    ErrorAnalyses, ExecutionResults, FixPatches, RoutingDecisions, StateDoc, Status,
-};
+use crate::model::{ErrorAnalyses, FixPatches, ResultsToReview, RoutingDecisions, StateDoc};
 use crate::store::{Pace, PacedFile, Poll, StateDir, WatchedDoc};
 
 use super::PHASE;
@@ -92,10 +90,9 @@ const PACE: Pace = Pace {
 #[derive(Debug)]
 pub(super) struct Paced<T: StateDoc> {
     file: PacedFile<T>,
-    /// The last valid content, as `prune` left it.
+    /// The last valid content.
     doc: T,
     valid: bool,
-    prune: fn(&mut T),
     /// Counts the content's changes, so what is derived from it can be cached.
     version: u64,
 }
@@ -107,16 +104,7 @@ impl<T: StateDoc> Paced<T> {
             file: PacedFile::new(state, PHASE, PACE),
             doc: T::default(),
             valid: true,
-            prune: |_| {},
             version: 0,
-        }
-    }
-
-    /// Like [`new`](Self::new), keeping of each new version only what `prune` leaves.
-    pub(super) fn pruned(state: &StateDir, prune: fn(&mut T)) -> Self {
-        Paced {
-            prune,
-            ..Paced::new(state)
         }
     }
 
@@ -131,8 +119,7 @@ impl<T: StateDoc> Paced<T> {
         let outcome = self.file.poll(events)?;
         let mut changed = false;
         self.valid = assess(&outcome, &mut changed);
-        if let Ok(Poll::Changed(mut doc)) = outcome {
-            (self.prune)(&mut doc);
+        if let Ok(Poll::Changed(doc)) = outcome {
             self.doc = doc;
             self.version += 1;
         }
@@ -167,8 +154,9 @@ impl<T: StateDoc> Paced<T> {
 pub(super) struct Inputs {
     /// `routing_decisions.json`: the task specs.
     pub decisions: Paced<RoutingDecisions>,
-    /// `execution_results.json`: the attempts.
-    pub results: Paced<ExecutionResults>,
+    /// `execution_results.json`: the attempts recovery may act on (see
+    /// [`ResultsToReview`]).
+    pub results: Paced<ResultsToReview>,
 }
 
 impl Inputs {
@@ -178,12 +166,8 @@ impl Inputs {
             decisions: Paced::new(state),
             // Recovery acts on failures, and on successes after a `phase retry` (a
             // quarantined task's report is marked resolved); a run of 10,000 plain
-            // successes need not stay in memory a second time (the executor holds them).
-            results: Paced::pruned(state, |doc| {
-                doc.results
-                    .retain(|r| r.status != Status::Succeeded || r.budget_from_attempt > 0);
-                doc.results.shrink_to_fit();
-            }),
+            // successes is skipped while parsing, never built.
+            results: Paced::new(state),
         }
     }
 
