@@ -24,6 +24,7 @@ mod layout;
 mod listing;
 mod lock;
 mod outcome;
+mod outline;
 mod paced;
 mod parse;
 mod presence;

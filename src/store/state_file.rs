@@ -245,7 +245,7 @@ impl<T: StateDoc> Locked<'_, T> {
             // Buffered above the hash: serde's token-sized writes hashed one by one were
             // most of a commit's cost.
             let mut buffered = BufWriter::with_capacity(64 * 1024, tee);
-            serde_json::to_writer_pretty(&mut buffered, &*doc)?;
+            super::outline::to_writer_outlined(&mut buffered, &*doc)?;
             buffered.write_all(b"\n")?;
             buffered.flush()
         };
