@@ -5,6 +5,7 @@
 //! whose files overlap a recovery fix in progress is set aside until the fix ends
 //! ([`fixes`]).
 
+mod depth;
 mod fixes;
 mod graph;
 mod queue;
@@ -17,6 +18,7 @@ use crate::model::RoutingDecision;
 use crate::store::StateDir;
 
 use super::times;
+pub(super) use depth::QueueDepth;
 use fixes::FixHolds;
 pub(super) use graph::Graph;
 pub(super) use queue::Key;
@@ -36,6 +38,8 @@ pub(super) struct Schedule {
     recheck_unknown_at: Option<Instant>,
     /// Recovery's fixes in progress and the tasks they hold back.
     fixes: FixHolds,
+    /// How many runs may wait in the runner's queue.
+    pub(super) depth: QueueDepth,
 }
 
 impl Schedule {

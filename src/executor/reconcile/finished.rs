@@ -17,6 +17,9 @@ const NOTHING_CHANGED: &str = "exit code 0, but none of the task's files changed
 impl Executor {
     /// Records how the attempt `task` ended.
     pub(in crate::executor) fn finish(&mut self, done: Done, task: RunningTask) {
+        if matches!(done.end, End::Exited(_)) {
+            self.schedule.depth.note(done.duration_ms);
+        }
         let (ending, reason) = ending(&done, &task);
         let ending = self.gated(&done.task_id, ending);
         // Agents: what the CLI reported it used, and an isolated attempt's change merged

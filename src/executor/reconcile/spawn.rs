@@ -18,19 +18,17 @@ use crate::lifecycle::{Next, next_step};
 use crate::model::{Attempt, Isolation, Metadata, now_rfc3339};
 use crate::runner::{AfterAttempt, RunRequest};
 
-/// At most this many attempts wait in the runner's queue (and no more than can run at
-/// once): enough to refill every slot the moment it frees.
-const MAX_QUEUED: usize = 8;
-
 impl Executor {
     /// Starts ready tasks until the parallel limit is reached or none is left; then hands
-    /// the runner up to as many again to queue (see [`Executor::may_queue`]).
+    /// the runner more to queue (see [`Executor::may_queue`], and `QueueDepth` for how many).
     pub(in crate::executor) fn dispatch(&mut self) {
         if !self.can_start() {
             return;
         }
         let limit = self.site.parallelism();
-        while self.supervisor.count() < limit + limit.min(MAX_QUEUED) && self.can_start() {
+        while self.supervisor.count() < limit + self.schedule.depth.queued(limit)
+            && self.can_start()
+        {
             let queued = self.supervisor.count() >= limit;
             let Some(key) = self.schedule.pop() else {
                 break;
@@ -315,7 +313,7 @@ impl Executor {
             return true;
         }
         for d in next {
-            let full = self.supervisor.count() >= limit + limit.min(MAX_QUEUED);
+            let full = self.supervisor.count() >= limit + self.schedule.depth.queued(limit);
             if full || !self.can_start() {
                 return false;
             }
