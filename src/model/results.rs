@@ -61,18 +61,12 @@ state_doc!(
     [results]
 );
 
-impl TaskResult {
-    /// Whether recovery may act on this result (see [`ResultsToReview`]).
-    pub fn worth_review(&self) -> bool {
-        worth(self.status, self.budget_from_attempt)
-    }
-}
-
+/// Whether recovery may act on a result with this status (see [`ResultsToReview`]).
 fn worth(status: Status, budget_from_attempt: u32) -> bool {
     status != Status::Succeeded || budget_from_attempt > 0
 }
 
-/// Reads the results array, building only the entries [`TaskResult::worth_review`] keeps.
+/// Reads the results array, building only the entries [`worth`] keeps.
 fn worth_review<'de, D>(deserializer: D) -> Result<Vec<TaskResult>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -342,7 +336,9 @@ mod tests {
             parse_state_reader(&file, std::fs::File::open(&file).expect("open")).expect("parse");
         assert_eq!(sliced, streamed, "both parse paths agree");
         let full: ExecutionResults = parse_state_document(path, text.as_bytes()).expect("parse");
-        let expected: Vec<&TaskResult> = full.results.iter().filter(|r| r.worth_review()).collect();
+        let expected: Vec<&TaskResult> = (full.results.iter())
+            .filter(|r| worth(r.status, r.budget_from_attempt))
+            .collect();
         assert_eq!(sliced.results.iter().collect::<Vec<_>>(), expected);
         sliced.results.into_iter().map(|r| r.task_id).collect()
     }

@@ -97,7 +97,8 @@ fn edit(state: &StateDir, change: impl FnOnce(&mut Vec<FixInProgress>)) -> Resul
         schema_version: 1,
         fixes,
     };
-    let mut bytes = serde_json::to_vec_pretty(&doc)
+    let mut bytes = Vec::new();
+    super::outline::to_writer_outlined(&mut bytes, &doc)
         .map_err(|e| Error::invalid(&path, format!("cannot encode the record: {e}")))?;
     bytes.push(b'\n');
     // Not durable on purpose: a record only counts while its recovery job's claim is

@@ -68,7 +68,7 @@ impl Executor {
             let Some(t) = self.schedule.graph().find(&id) else {
                 continue;
             };
-            if self.prepare_dependents(t, attempt)
+            if self.hand_over_dependents(t, attempt)
                 && let Some(task) = self.supervisor.get_mut(&id)
             {
                 task.handed_on = true;
@@ -304,11 +304,18 @@ impl Executor {
     /// holds the next few links of a chain. `false` when the runner's queue was full
     /// before every one was handed over (see [`Executor::hand_on`]).
     fn prepare_dependents(&mut self, t: usize, attempt: u32) -> bool {
+        let graph = self.schedule.graph();
+        let next = self.schedule.next_after(t, self.site.parallelism());
+        Claims::prepare(&self.site.state, next.iter().map(|&d| graph.id(d)));
+        self.hand_over_dependents(t, attempt)
+    }
+
+    /// The hand-over part of [`Executor::prepare_dependents`] (the claim files are made
+    /// once, when the attempt itself is handed over).
+    fn hand_over_dependents(&mut self, t: usize, attempt: u32) -> bool {
         let limit = self.site.parallelism();
         let next = self.schedule.next_after(t, limit);
-        let graph = self.schedule.graph();
-        Claims::prepare(&self.site.state, next.iter().map(|&d| graph.id(d)));
-        let id = graph.id(t).to_string();
+        let id = self.schedule.graph().id(t).to_string();
         if next.is_empty() || !self.may_follow(t) {
             return true;
         }
