@@ -409,6 +409,9 @@ impl Config {
 
     /// The back-off for `task`: its own, or `execution.backoff`.
     pub fn backoff(&self, task: &crate::model::TaskSpec) -> crate::model::BackoffSpec {
-        task.backoff.unwrap_or(self.execution.backoff)
+        task.backoff
+            .as_deref()
+            .copied()
+            .unwrap_or(self.execution.backoff)
     }
 }

@@ -148,7 +148,7 @@ mod tests {
             attempts: vec![
                 Attempt {
                     duration_ms: 1000,
-                    usage: Some(usage(10, 5, Some(0.5))),
+                    usage: Some(Box::new(usage(10, 5, Some(0.5)))),
                     ..Attempt::default()
                 },
                 // Not an agent's attempt: not counted.

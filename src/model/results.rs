@@ -268,11 +268,13 @@ pub struct Attempt {
     /// An agent tool's attempt (a preset): the tokens and cost its CLI reported (empty
     /// when it reported none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<super::AgentUsage>,
+    // Boxed: agents' attempts only (see `RoutingDecision::gate`).
+    pub usage: Option<Box<super::AgentUsage>>,
     /// Run in a git worktree of its own (`isolation = "worktree"`): where, and how its
     /// change came back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worktree: Option<super::WorktreeRun>,
+    // Boxed: isolated attempts only (see `RoutingDecision::gate`).
+    pub worktree: Option<Box<super::WorktreeRun>>,
     /// A tool with `backend = "slurm"`: the Slurm job id of the attempt (docs/SLURM.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
@@ -316,6 +318,21 @@ mod tests {
                 "argv": ["true", "a \"quoted\" [word]"], "started_at": "2026-01-01T00:00:00.000Z",
                 "log_out": "logs/{id}/1.out", "log_err": "logs/{id}/1.err"}}]{extra}}}"#
         )
+    }
+
+    /// The records phases hold one of per task stay small: a rare part added inline (an
+    /// unboxed `Option` of a struct) would grow every one of them.
+    #[test]
+    fn records_held_per_task_stay_small() {
+        use std::mem::size_of;
+        assert!(size_of::<Attempt>() <= 400, "{}", size_of::<Attempt>());
+        assert!(
+            size_of::<TaskResult>() <= 360,
+            "{}",
+            size_of::<TaskResult>()
+        );
+        let decision = size_of::<crate::model::RoutingDecision>();
+        assert!(decision <= 800, "{decision}");
     }
 
     fn doc(entries: &[String]) -> String {

@@ -84,7 +84,9 @@ pub struct RoutingDecision {
     /// The task's acceptance gate — its own `verify`/`review`, else its kind's routing
     /// rule's — when it has one: an attempt that exits 0 is `verifying` until it passes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gate: Option<Gate>,
+    // Boxed, as other rare parts of specs and attempts: phases hold one decision per task,
+    // and an absent gate then costs a pointer, not 64 bytes.
+    pub gate: Option<Box<Gate>>,
 }
 
 /// A candidate's score in a decision.

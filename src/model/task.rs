@@ -48,7 +48,8 @@ pub struct TaskSpec {
     pub max_retries: Option<u32>,
     /// Back-off between attempts (overrides `execution.backoff`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backoff: Option<BackoffSpec>,
+    // Boxed: rare (see `RoutingDecision::gate`).
+    pub backoff: Option<Box<BackoffSpec>>,
     /// Working directory relative to the project root; must stay inside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
@@ -75,7 +76,8 @@ pub struct TaskSpec {
     pub metadata: Metadata,
     /// The plan item it was imported from (`phase plan import`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<super::PlanLink>,
+    // Boxed: rare (see `RoutingDecision::gate`).
+    pub plan: Option<Box<super::PlanLink>>,
 }
 
 /// Exponential back-off between attempts: `initial_ms × factor^(n-1)`, capped at `max_ms`.

@@ -196,12 +196,12 @@ fn spec_of(decided: &[Decided], i: usize, shown: &str) -> TaskSpec {
         priority: a.priority.unwrap_or(0),
         timeout_seconds: a.timeout,
         workdir: a.workdir.clone(),
-        plan: Some(PlanLink {
+        plan: Some(Box::new(PlanLink {
             path: shown.to_string(),
             item: d.key.clone(),
             line: Some(d.item.line),
             fingerprint: d.fingerprint.clone(),
-        }),
+        })),
         ..TaskSpec::default()
     }
 }

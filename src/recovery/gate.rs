@@ -88,7 +88,7 @@ pub(super) fn jobs(
             let decision = decisions.get(r.task_id.as_str())?;
             Some(Job::Gate(GateJob {
                 task: spec_of(decision),
-                gate: decision.gate.clone(),
+                gate: decision.gate.as_deref().cloned(),
                 result: r.clone(),
             }))
         })

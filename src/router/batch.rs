@@ -87,7 +87,7 @@ pub(super) fn plan(
                             waiting: choice.waiting,
                             // The executor waits for the router's look at each failure.
                             reviewed_attempt: Some(0),
-                            gate: sel.config.gate_for(&spec),
+                            gate: sel.config.gate_for(&spec).map(Box::new),
                         };
                         plan.routed.push((file, decision));
                         accepted = Some((spec, true));

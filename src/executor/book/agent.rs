@@ -14,8 +14,8 @@ impl ResultsBook {
             return;
         };
         if let Some(a) = r.attempts.iter_mut().rev().find(|a| a.attempt == attempt) {
-            a.usage = end.usage.or(a.usage);
-            a.worktree = end.worktree.or_else(|| a.worktree.take());
+            a.usage = end.usage.map(Box::new).or(a.usage.take());
+            a.worktree = end.worktree.map(Box::new).or_else(|| a.worktree.take());
         }
     }
 }

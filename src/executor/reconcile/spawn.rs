@@ -192,7 +192,10 @@ impl Executor {
                 .as_ref()
                 .map(|p| p.recorded_argv.clone())
                 .unwrap_or_default(),
-            worktree: prepared.as_ref().ok().and_then(|p| p.worktree.clone()),
+            worktree: prepared
+                .as_ref()
+                .ok()
+                .and_then(|p| p.worktree.clone().map(Box::new)),
             started_at: now_rfc3339(),
             log_out: format!("logs/{id}/{attempt}.out"),
             log_err: format!("logs/{id}/{attempt}.err"),

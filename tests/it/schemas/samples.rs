@@ -42,11 +42,11 @@ pub(super) fn full_task() -> TaskSpec {
         priority: -3,
         timeout_seconds: Some(120),
         max_retries: Some(2),
-        backoff: Some(BackoffSpec {
+        backoff: Some(Box::new(BackoffSpec {
             initial_ms: 500,
             factor: 1.5,
             max_ms: 10_000,
-        }),
+        })),
         workdir: Some("services/api".into()),
         env: BTreeMap::from([("RUFF_CACHE_DIR".to_string(), ".cache/ruff".to_string())]),
         verify: strings(&["pytest", "-q", "{files}"]),
@@ -54,12 +54,12 @@ pub(super) fn full_task() -> TaskSpec {
         review: Some("claude".into()),
         isolation: Some(Isolation::Worktree),
         metadata: metadata(),
-        plan: Some(PlanLink {
+        plan: Some(Box::new(PlanLink {
             path: "docs/release.md".into(),
             item: "build.3".into(),
             line: Some(12),
             fingerprint: format!("sha256:{}", "ab".repeat(32)),
-        }),
+        })),
     }
 }
 
@@ -106,11 +106,11 @@ pub(super) fn full_routing() -> RoutingDecisions {
                 until: Some(TS.into()),
             }),
             reviewed_attempt: Some(1),
-            gate: Some(Gate {
+            gate: Some(Box::new(Gate {
                 verify: strings(&["pytest", "-q", "{files}"]),
                 verify_timeout_seconds: Some(300),
                 review: Some("claude".into()),
-            }),
+            })),
         }],
         ..Default::default()
     })
@@ -184,8 +184,8 @@ fn full_attempt() -> Attempt {
         log_error: Some("stdout: logs/lint-src/2.out: cannot write: No space left on device (os error 28); 512 of 4096 bytes not written".into()),
         patch_id: Some("lint-src-1-1".into()),
         executor: "build-host:4242".into(),
-        usage: Some(full_usage()),
-        worktree: Some(WorktreeRun {
+        usage: Some(Box::new(full_usage())),
+        worktree: Some(Box::new(WorktreeRun {
             branch: "phase/lint-src/2".into(),
             base: "4b825dc642cb6eb9a060e54bf8d69288fbee4904".into(),
             path: "/p/.state/worktrees/lint-src/2".into(),
@@ -194,7 +194,7 @@ fn full_attempt() -> Attempt {
             patch: Some("logs/lint-src/2.patch".into()),
             merge: MergeOutcome::Conflict,
             conflicts: strings(&["src/app.py"]),
-        }),
+        })),
         job_id: Some("4242".into()),
         slurm_state: Some("COMPLETED".into()),
     }
