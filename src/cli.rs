@@ -254,6 +254,7 @@ impl Command {
 /// The program: parses `std::env::args`, runs the verb, renders any error; returns the
 /// exit code.
 pub fn main() -> i32 {
+    crate::heap::tune();
     run(std::env::args_os(), &mut std::io::stdout().lock())
 }
 

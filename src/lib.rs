@@ -12,6 +12,7 @@ pub mod coordinator;
 pub mod error;
 pub mod events;
 pub mod executor;
+pub mod heap;
 pub mod lifecycle;
 pub mod model;
 pub mod phase;
