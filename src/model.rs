@@ -18,6 +18,7 @@ mod outcome;
 mod patches;
 mod plans;
 mod results;
+mod results_digest;
 mod routing;
 mod runs;
 mod task;
@@ -39,6 +40,7 @@ pub use outcome::AttemptOutcome;
 pub use patches::{FixPatches, Patch, PatchSource, RetryRecommendation};
 pub use plans::{PlanItemRecord, PlanLink, PlanRecord, Plans};
 pub use results::{Attempt, ExecutionResults, ResultsToReview, Status, TaskResult};
+pub use results_digest::{AttemptDigest, ResultDigest, ResultsDigest};
 pub use routing::{
     CandidateScore, Fallback, RoutingDecision, RoutingDecisions, RoutingStrategy, SkippedCandidate,
     Waiting,

@@ -92,9 +92,10 @@ pub fn part_fingerprint<S: Serialize>(field: &str, element: &S) -> u64 {
 
 /// Implements [`StateDoc`] for a struct with `schema_version`, `run_id`, `updated_at`
 /// and, optionally, the listed array fields (validated element by element; without a
-/// list the document is validated whole).
+/// list the document is validated whole). Array fields listed as `unchecked[...]` are not
+/// validated at all: for a partial view of a file another phase owns and checks.
 macro_rules! state_doc {
-    ($ty:ty, $file:expr, $schema:expr $(, [$($field:ident),*])?) => {
+    ($ty:ty, $file:expr, $schema:expr $(, [$($field:ident),*])? $(, unchecked[$($skip:ident),*])?) => {
         impl $crate::model::StateDoc for $ty {
             const FILE: &'static str = $file;
             const SCHEMA: $crate::schema::SchemaName = $schema;
@@ -107,7 +108,7 @@ macro_rules! state_doc {
                 &self,
                 visit: &mut dyn FnMut($crate::model::Part<'_>) -> Result<(), E>,
             ) -> Result<(), E> {
-                let split: &[&str] = &[$($(stringify!($field)),*)?];
+                let split: &[&str] = &[$($(stringify!($field),)*)? $($(stringify!($skip),)*)?];
                 if split.is_empty() {
                     let value = || serde_json::to_value(self).unwrap_or_default();
                     let fingerprint = || $crate::model::part_fingerprint("", self);
@@ -133,6 +134,9 @@ macro_rules! state_doc {
                 }
                 $($(
                     rest.insert(stringify!($field).into(), serde_json::Value::Array(Vec::new()));
+                )*)?
+                $($(
+                    rest.insert(stringify!($skip).into(), serde_json::Value::Array(Vec::new()));
                 )*)?
                 let rest = serde_json::Value::Object(rest);
                 let value = || rest.clone();

@@ -1,5 +1,5 @@
 //! What the router learns from `execution_results.json` (re-read at a bounded cost, see
-//! [`PacedFile`]): each task's latest attempt (to know which tasks may still be moved to
+//! [`PacedFile`], as a [`ResultsDigest`]): each task's latest attempt (to know which tasks may still be moved to
 //! another tool), the attempts running per tool (for `least_loaded`), and every attempt
 //! that ended since the last look, judged ([`Blame`]) for the circuits and the metrics.
 //!
@@ -14,7 +14,7 @@ use super::blame::{Blame, Verdict};
 use super::clock::{Millis, now_ms, parse_ms};
 use super::metrics::Metrics;
 use crate::events::EventLog;
-use crate::model::{ExecutionResults, Status};
+use crate::model::{ResultsDigest, Status};
 use crate::store::{Pace, PacedFile, Poll, StateDir};
 
 /// A task's latest attempt.
@@ -63,7 +63,7 @@ const PACE: Pace = Pace {
 /// The results as the router follows them.
 #[derive(Debug)]
 pub(super) struct Attempts {
-    file: PacedFile<ExecutionResults>,
+    file: PacedFile<ResultsDigest>,
     blame: Blame,
     progress: HashMap<String, Progress>,
     running: HashMap<String, usize>,

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::clock::{Millis, add_ms, parse_ms};
 use crate::config::Config;
-use crate::model::{Attempt, Status};
+use crate::model::{AttemptDigest, Status};
 
 /// Output that says the tool refused for now: a rate limit, not a broken task.
 const RATE_LIMIT_PATTERNS: [&str; 4] = [
@@ -78,7 +78,7 @@ impl Blame {
 
     /// Judges `attempt`; `ended_at` is when it ended (relative times in its output count
     /// from then).
-    pub(super) fn judge(&self, attempt: &Attempt, ended_at: Millis) -> Verdict {
+    pub(super) fn judge(&self, attempt: &AttemptDigest, ended_at: Millis) -> Verdict {
         let reason = attempt.reason.as_deref().unwrap_or_default();
         let fault = |kind, reason: String| {
             Verdict::Fault(Fault {
@@ -170,13 +170,13 @@ fn first_match<'a>(patterns: &'a [Regex], text: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    fn attempt(status: Status, exit: Option<i32>, reason: &str, stderr: &str) -> Attempt {
-        Attempt {
+    fn attempt(status: Status, exit: Option<i32>, reason: &str, stderr: &str) -> AttemptDigest {
+        AttemptDigest {
             status,
             exit_code: exit,
             reason: (!reason.is_empty()).then(|| reason.to_string()),
             stderr_tail: stderr.to_string(),
-            ..Attempt::default()
+            ..AttemptDigest::default()
         }
     }
 
