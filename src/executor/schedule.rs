@@ -50,6 +50,8 @@ impl Schedule {
 
     /// New decisions: a new graph (the counters are recounted by the next re-derivation).
     pub(super) fn set_decisions(&mut self, decisions: Vec<RoutingDecision>) {
+        // The old graph goes first: with 100,000 tasks, each copy is ~100 MB.
+        self.graph = Graph::default();
         self.graph = Graph::build(decisions);
     }
 

@@ -158,16 +158,19 @@ impl RoutingBook {
             adopt_into(&mut self.doc, &mut self.by_id, &mut self.max_seq, theirs);
             self.generation += 1;
         }
-        let mut doc = self.doc.clone();
+        // Applied in place, the decisions they change kept to put back if the write fails
+        // (a copy of the whole document would be ~100 MB at 100,000 tasks).
+        let mut before = Vec::new();
         let applied: Vec<Amendment> = amendments
             .into_iter()
             .filter(|a| {
                 let Some(&i) = self.by_id.get(&a.task_id) else {
                     return false;
                 };
-                let d = &mut doc.decisions[i];
+                let d = &mut self.doc.decisions[i];
                 let current = d.selected_tool == a.expect_tool;
                 if current {
+                    before.push((i, d.clone()));
                     a.apply(d);
                 }
                 current
@@ -176,8 +179,13 @@ impl RoutingBook {
         if applied.is_empty() {
             return Ok(Some(applied));
         }
-        locked.commit(&mut doc, run_id)?;
-        self.doc = doc;
+        if let Err(e) = locked.commit(&mut self.doc, run_id) {
+            // Put back in reverse, so a decision amended twice gets its first state.
+            for (i, d) in before.into_iter().rev() {
+                self.doc.decisions[i] = d;
+            }
+            return Err(e);
+        }
         self.generation += 1;
         Ok(Some(applied))
     }

@@ -25,17 +25,20 @@ pub(in crate::executor) struct Graph {
 
 impl Graph {
     /// Builds the graph; a task id listed twice keeps its first decision.
-    pub(in crate::executor) fn build(decisions: Vec<RoutingDecision>) -> Graph {
-        let mut kept = Vec::with_capacity(decisions.len());
+    pub(in crate::executor) fn build(mut decisions: Vec<RoutingDecision>) -> Graph {
         let mut index = HashMap::with_capacity(decisions.len());
-        for d in decisions {
+        // In place: a second vector would hold every decision twice while it fills.
+        let mut next = 0;
+        decisions.retain(|d| {
             if index.contains_key(&d.task_id) {
                 tracing::warn!(task = %d.task_id, "routing_decisions.json lists the task twice; the first decision is used");
-                continue;
+                return false;
             }
-            index.insert(d.task_id.clone(), kept.len());
-            kept.push(d);
-        }
+            index.insert(d.task_id.clone(), next);
+            next += 1;
+            true
+        });
+        let kept = decisions;
         let n = kept.len();
         let mut deps = vec![Vec::new(); n];
         let mut dependents = vec![Vec::new(); n];
