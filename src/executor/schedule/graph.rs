@@ -237,6 +237,33 @@ mod tests {
         }
     }
 
+    /// A task listed twice keeps its first decision, and the tasks after the repeat keep
+    /// indices that point at their own decisions.
+    #[test]
+    fn a_task_listed_twice_keeps_its_first_decision() {
+        let mut second_a = task("a", &[]);
+        second_a.selected_tool = "second".into();
+        let mut first_a = task("a", &[]);
+        first_a.selected_tool = "first".into();
+        let g = Graph::build(vec![
+            first_a,
+            second_a,
+            task("b", &["a"]),
+            task("c", &["b"]),
+        ]);
+        assert_eq!(g.len(), 3);
+        let (a, b, c) = (
+            g.find("a").unwrap(),
+            g.find("b").unwrap(),
+            g.find("c").unwrap(),
+        );
+        assert_eq!(g.decision(a).selected_tool, "first");
+        assert_eq!((g.id(a), g.id(b), g.id(c)), ("a", "b", "c"));
+        assert_eq!(g.deps(b), [a]);
+        assert_eq!(g.deps(c), [b]);
+        assert_eq!(g.dependents(a), [b]);
+    }
+
     #[test]
     fn order_puts_dependencies_first_and_finds_cycles() {
         let g = Graph::build(vec![
