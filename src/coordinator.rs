@@ -109,6 +109,7 @@ const BROKEN_SETTLE_MARGIN: Duration = Duration::from_millis(250);
 /// Runs the chosen phases until a signal, or with `once` until quiescent.
 pub fn run(state: &StateDir, config: Arc<Config>, options: &RunOptions) -> Result<RunReport> {
     state.ensure_runtime_dirs()?;
+    state.ensure_claims_files()?;
     sweep_stale_temp_files(state)?;
     // A run open in the ledger (another process runs it, or it was interrupted) is joined.
     let session = crate::runs::open(state)?;

@@ -100,6 +100,7 @@ impl Phase for Executor {
 
     fn start(&mut self, waker: Waker) -> Result<()> {
         self.site.state.ensure_runtime_dirs()?;
+        self.site.state.ensure_claims_files()?;
         let program = self.site.runner_program.clone();
         let id = self.site.executor_id.clone();
         self.supervisor

@@ -17,6 +17,7 @@ mod cluster_job;
 mod contain;
 mod edit;
 mod fence;
+mod fence_log;
 mod file_name;
 mod fixes_in_progress;
 mod inbox;

@@ -36,8 +36,12 @@ pub(super) fn admit(state: &StateDir, runner: &str, req: &RunRequest) -> Admissi
         Ok(None) => {
             // Best effort: the holder may not have written its fence yet.
             let recorded = Fence::read(state, &req.task).ok().flatten();
-            let path = state.claim_path(&req.task);
-            let message = format!("{}: held by another process", path.display());
+            let path = state.claim_locks_path();
+            let message = format!(
+                "{}: the claim on {:?} is held by another process",
+                path.display(),
+                req.task
+            );
             return refused(Refusal::Busy, recorded.map(|f| f.attempt), message);
         }
         Err(e) => return refused(Refusal::Error, None, e.to_string()),

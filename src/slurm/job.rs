@@ -55,10 +55,10 @@ pub fn run_job(args: &SlurmJobArgs, state: &StateDir) -> Result<i32> {
     let job = std::env::var("SLURM_JOB_ID").unwrap_or_else(|_| "none".into());
     let runner = format!("slurm-{job}@{host}");
     let Some(claim) = take_claim(state, &args.task)? else {
-        let path = state.claim_path(&args.task);
         eprintln!(
-            "phase: not started: {} is held by another process",
-            path.display()
+            "phase: not started: {}: the claim on {:?} is held by another process",
+            state.claim_locks_path().display(),
+            args.task
         );
         return Ok(EXIT_NOT_RUN);
     };

@@ -1,18 +1,15 @@
-//! The attempt fence: the last attempt started under a task's claim, kept *inside* the
-//! claim file `claims/<task>.lock` (docs/ATTEMPTS.md).
+//! The attempt fence: the last attempt started under a task's claim, kept in the fence log
+//! `claims/fences.jsonl` (docs/ATTEMPTS.md).
 //!
 //! Whoever takes the claim to start attempt `n` first reads the fence: if it names `n` or a
 //! later attempt, that attempt already started (maybe by a process that died since, maybe
 //! by another executor) and must not start again. Otherwise it writes the fence, then
 //! starts the command. So an attempt runs at most once across crashes and executors.
 //!
-//! The fence is written in place, as one `pwrite` at offset 0 of a fixed-size buffer padded
-//! with spaces: a reader never sees the end of an older, longer fence, and no rename is
-//! needed (the claim file's inode must not change: the flock lives on it). It is not
-//! fsynced: it survives any process crash, not a power cut (which ends the attempt too).
+//! A fence is written by appending a line (`store::fence_log`): no file is created per
+//! task. It is not fsynced: it survives any process crash, not a power cut (which ends the
+//! attempt too).
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,13 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::{Claim, StateDir};
 use crate::{Error, Result};
 
-/// The size of the fence on disk: one JSON object, padded with spaces, ending in `\n`.
+/// The most a fence may take in the log, its newline included.
 pub const FENCE_BYTES: usize = 512;
-
-/// How often an observer re-reads a fence that does not parse (it may have caught a write
-/// half-way: `pwrite` and `read` of one page are not atomic with each other on every
-/// file system).
-const OBSERVER_READS: usize = 3;
 
 /// The last attempt started under a task's claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +26,7 @@ const OBSERVER_READS: usize = 3;
 pub struct Fence {
     /// Always 1 for this format.
     pub schema_version: u32,
-    /// The task (must match the claim file's name).
+    /// The task it fences.
     pub task: String,
     /// The attempt started last.
     pub attempt: u32,
@@ -52,33 +44,26 @@ pub struct Fence {
 }
 
 impl Fence {
-    /// Reads the fence of `task_id`'s claim without taking the claim: what an observer (a
-    /// restarted engine adopting a held claim) needs. `Ok(None)` when there is no claim
-    /// file or no fence in it yet.
+    /// Reads the fence of `task_id` without taking its claim: what an observer (a
+    /// restarted engine adopting a held claim) needs. `Ok(None)` when no attempt of it was
+    /// ever fenced. A fence being written as this reads is not seen yet.
     pub fn read(state: &StateDir, task_id: &str) -> Result<Option<Fence>> {
-        let path = state.claim_path(task_id);
-        // Never through a planted link (claims/ or the file itself): refused by name.
-        let file = match super::open_below(&path, 2, super::Access::Read) {
-            Ok(f) => f,
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
-        };
-        let mut last = None;
-        for _ in 0..OBSERVER_READS {
-            match read_fence(&file, &path, task_id) {
-                Ok(fence) => return Ok(fence),
-                Err(e) if e.is_content_error() => last = Some(e),
-                Err(e) => return Err(e),
-            }
+        let fence = super::fence_log::last_fence(state, task_id)?;
+        if let Some(f) = &fence
+            && f.task != task_id
+        {
+            return Err(Error::Schema {
+                path: state.fence_log_path(),
+                pointer: "/task".into(),
+                message: format!("the fence is for task {:?}, not {task_id:?}", f.task),
+            });
         }
-        Err(last.unwrap_or_else(|| Error::invalid(&path, "unreadable fence")))
+        Ok(fence)
     }
 
-    /// The fence as written: JSON padded with spaces to [`FENCE_BYTES`].
+    /// The fence as a log line: JSON, no newline.
     fn encode(&self, path: &Path) -> Result<Vec<u8>> {
-        let mut bytes = serde_json::to_vec(self)
+        let bytes = serde_json::to_vec(self)
             .map_err(|e| Error::invalid(path, format!("cannot encode the fence: {e}")))?;
         if bytes.len() >= FENCE_BYTES {
             return Err(Error::invalid(
@@ -89,20 +74,16 @@ impl Fence {
                 ),
             ));
         }
-        bytes.resize(FENCE_BYTES - 1, b' ');
-        bytes.push(b'\n');
         Ok(bytes)
     }
 }
 
-/// A task's claim, taken to start an attempt, with its claim file open to read and write
-/// the fence. Dropping it releases the claim.
+/// A task's claim, taken to start an attempt, with the fence log to read and write its
+/// fence. Dropping it releases the claim.
 #[derive(Debug)]
 pub struct FencedClaim {
-    // The fence is read and written through the claim's own descriptor: an attempt the
-    // runner holds until its ack costs one descriptor, and every spawn copies (and closes
-    // at exec) the runner's descriptors.
-    claim: Claim,
+    _claim: Claim,
+    state: StateDir,
     path: PathBuf,
     task_id: String,
 }
@@ -121,67 +102,29 @@ impl FencedClaim {
             return Ok(None);
         };
         Ok(Some(FencedClaim {
-            claim,
-            path: state.claim_path(task_id),
+            _claim: claim,
+            state: state.clone(),
+            path: state.fence_log_path(),
             task_id: task_id.to_string(),
         }))
     }
 
-    /// The fence in the claim file; `Ok(None)` if none was ever written. A fence that does
-    /// not parse is an error naming the file: nobody can tell which attempt it stood for.
+    /// The task's fence; `Ok(None)` if none was ever written. Every fence written before
+    /// this claim was taken is seen: its writer appended it while holding the claim.
     pub fn fence(&self) -> Result<Option<Fence>> {
-        read_fence(self.claim.file(), &self.path, &self.task_id)
+        Fence::read(&self.state, &self.task_id)
     }
 
-    /// Writes `fence` over the previous one, in one `pwrite`.
+    /// Writes `fence` as the task's fence (one appended line).
     pub fn set_fence(&self, fence: &Fence) -> Result<()> {
-        let bytes = fence.encode(&self.path)?;
-        match self.claim.file().write_at(&bytes, 0) {
-            Ok(n) if n == bytes.len() => Ok(()),
-            Ok(n) => Err(Error::invalid(
-                &self.path,
-                format!("short write of the fence ({n} of {} bytes)", bytes.len()),
-            )),
-            Err(e) => Err(Error::io(&self.path, "write the fence", e)),
-        }
+        let line = fence.encode(&self.path)?;
+        super::fence_log::append(&self.state, &line)
     }
 
-    /// The claim file.
+    /// The fence log, for messages.
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-/// The fence at the start of `file`, checked to be about `task_id`.
-fn read_fence(file: &File, path: &Path, task_id: &str) -> Result<Option<Fence>> {
-    let mut buf = [0u8; FENCE_BYTES];
-    let mut len = 0;
-    while len < buf.len() {
-        match file.read_at(&mut buf[len..], len as u64) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(path, "read the fence", e)),
-        }
-    }
-    let text = &buf[..len];
-    if text.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let fence: Fence = serde_json::from_slice(text.trim_ascii()).map_err(|e| Error::Syntax {
-        path: path.to_path_buf(),
-        line: e.line(),
-        column: e.column(),
-        message: format!("invalid attempt fence: {e}"),
-    })?;
-    if fence.task != task_id {
-        return Err(Error::Schema {
-            path: path.to_path_buf(),
-            pointer: "/task".into(),
-            message: format!("the fence is for task {:?}, not {task_id:?}", fence.task),
-        });
-    }
-    Ok(Some(fence))
 }
 
 #[cfg(test)]
@@ -208,13 +151,10 @@ mod tests {
         let claim = FencedClaim::try_take(&state, "t").unwrap().expect("free");
         assert_eq!(claim.fence().unwrap(), None);
         assert_eq!(Fence::read(&state, "t").unwrap(), None);
-        // A long runner id first, then a short one: no tail of the first may survive.
         claim.set_fence(&fence("t", 1, &"r".repeat(200))).unwrap();
         claim.set_fence(&fence("t", 2, "r")).unwrap();
         assert_eq!(claim.fence().unwrap(), Some(fence("t", 2, "r")));
         assert_eq!(Fence::read(&state, "t").unwrap(), Some(fence("t", 2, "r")));
-        let on_disk = std::fs::read(claim.path()).unwrap();
-        assert_eq!(on_disk.len(), FENCE_BYTES);
         // Held by this claim: a second one is refused, and free again after the drop.
         assert!(FencedClaim::try_take(&state, "t").unwrap().is_none());
         drop(claim);
@@ -223,21 +163,21 @@ mod tests {
     }
 
     #[test]
-    fn a_foreign_or_broken_fence_is_an_error_naming_the_file() {
+    fn a_fence_line_that_does_not_match_its_index_is_an_error_naming_the_log() {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = StateDir::new(dir.path());
         std::fs::create_dir_all(dir.path().join("claims")).unwrap();
-        std::fs::write(state.claim_path("t"), "{not json").unwrap();
+        // Parses as a head (task "t") but not as a fence: an unknown field.
+        std::fs::write(
+            state.fence_log_path(),
+            "{\"schema_version\":1,\"task\":\"t\",\"attempt\":1,\"extra\":true}\n",
+        )
+        .unwrap();
         let err = Fence::read(&state, "t").unwrap_err().to_string();
         assert!(
-            err.contains("claims/t.lock") && err.contains("invalid attempt fence"),
+            err.contains("claims/fences.jsonl") && err.contains("invalid attempt fence"),
             "{err}"
         );
-        let other = serde_json::to_vec(&fence("u", 1, "r")).unwrap();
-        std::fs::write(state.claim_path("t"), other).unwrap();
-        let claim = FencedClaim::try_take(&state, "t").unwrap().expect("free");
-        let err = claim.fence().unwrap_err().to_string();
-        assert!(err.contains("/task") && err.contains("\"u\""), "{err}");
     }
 
     #[test]

@@ -93,9 +93,14 @@ impl StateDir {
         self.root.join("locks").join(format!("{name}.lock"))
     }
 
-    /// `claims/<task>.lock`: held while the task runs.
-    pub fn claim_path(&self, task_id: &str) -> PathBuf {
-        self.root.join("claims").join(format!("{task_id}.lock"))
+    /// `claims/locks`: every claim is a lock on one byte of it (`store::Claim`).
+    pub fn claim_locks_path(&self) -> PathBuf {
+        self.root.join("claims").join("locks")
+    }
+
+    /// `claims/fences.jsonl`: the attempt fences, one line each (`store::Fence`).
+    pub fn fence_log_path(&self) -> PathBuf {
+        self.root.join("claims").join("fences.jsonl")
     }
 
     /// Creates the layout; returns the paths that did not exist before.
@@ -127,6 +132,16 @@ impl StateDir {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Makes sure the two files every claim uses exist (`claims/locks`,
+    /// `claims/fences.jsonl`), made by the running engine (so under its umask). A symbolic
+    /// link in place of one is refused by name: no run starts on a state directory whose
+    /// claims cannot work, and nothing is written through the link.
+    pub fn ensure_claims_files(&self) -> Result<()> {
+        super::fence_log::open_regular(&self.claim_locks_path(), super::Access::Lock)?;
+        super::fence_log::open_regular(&self.fence_log_path(), super::Access::ReadAppend)?;
         Ok(())
     }
 }

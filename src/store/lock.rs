@@ -52,12 +52,6 @@ impl LockGuard {
         }
     }
 
-    /// The open lock file (read and write): a claim's fence is read and written through
-    /// the very descriptor that holds the lock, so a held claim costs one descriptor.
-    pub(super) fn file(&self) -> &File {
-        &self._file
-    }
-
     /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -92,7 +86,7 @@ fn wait_at_most(file: &File, path: &Path, limit: Duration) -> Result<()> {
     }
 }
 
-/// Opens (creating) the lock file: neither it nor its directory (`locks/`, `claims/`) may
+/// Opens (creating) the lock file: neither it nor its directory (`locks/`) may
 /// be a symbolic link, so a planted link never makes the engine create or write a file
 /// elsewhere. A missing state directory above them is made, as before.
 fn open_lock_file(path: &Path) -> Result<File> {

@@ -10,7 +10,7 @@ use crate::executor::supervisor::{Done, RunningTask};
 use crate::executor::{Executor, PHASE};
 use crate::model::EventType;
 use crate::runner::{AttemptFinished, Refusal, RunnerEvent, RunnerMessage};
-use crate::store::Fence;
+use crate::store::{Claim, Fence};
 
 impl Executor {
     /// Takes every report the runner sent.
@@ -125,13 +125,21 @@ impl Executor {
         }
     }
 
-    /// The claim or its fence could not be used. A claim file that is broken (a fence
+    /// The claim or its fence could not be used. A claims file that is broken (a fence
     /// that does not parse, a planted link) stays broken: the attempt is recorded as one
     /// that could not start, naming the file. Anything else (a full disk, no descriptors
     /// left) passes: the task is tried again later, waiting longer each time.
     fn on_unfenced(&mut self, id: &str, mut task: RunningTask, message: &str) {
-        match Fence::read(&self.site.state, id) {
-            Err(e) if e.is_content_error() => {
+        let state = &self.site.state;
+        let broken = (Claim::is_held(state, id).err())
+            .filter(crate::Error::is_content_error)
+            .or_else(|| {
+                Fence::read(state, id)
+                    .err()
+                    .filter(crate::Error::is_content_error)
+            });
+        match broken {
+            Some(e) => {
                 tracing::warn!(phase = PHASE, task = %id, "{e}");
                 if let Some(launch) = task.launch.take() {
                     self.book.start_attempt(id, launch.record, launch.metadata);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::config::ToolBackend;
 use crate::executor::reconcile::reports::started_event;
 use crate::executor::supervisor::{
-    Claims, CommandSite, Done, Launch, Prepared, Probe, RunningTask, Snapshot, note_in_log,
+    CommandSite, Done, Launch, Prepared, Probe, RunningTask, Snapshot, note_in_log,
 };
 use crate::executor::{Executor, times};
 use crate::lifecycle::{Next, next_step};
@@ -237,6 +237,9 @@ impl Executor {
         let slurm = (config.tools.get(&record.tool_id))
             .filter(|c| c.backend == ToolBackend::Slurm)
             .map(|c| c.slurm.clone().unwrap_or_default());
+        if let Some(a) = &after {
+            tracing::debug!(task = %id, after = %a.task, "handed to the runner, to follow");
+        }
         let root = self.site.state.root();
         let request = RunRequest {
             task: id.to_string(),
@@ -280,7 +283,7 @@ impl Executor {
                 }
             }
         }
-        if self.prepare_dependents(t, record_attempt)
+        if self.hand_over_dependents(t, record_attempt)
             && let Some(task) = self.supervisor.get_mut(id)
         {
             task.handed_on = true;
@@ -299,22 +302,12 @@ impl Executor {
         self.finish(Done::not_started(id, reason), task);
     }
 
-    /// While attempt `attempt` of task `t` runs: creates the claim files of the
-    /// dependents it is the last unmet dependency of (see [`Claims::prepare`]), no more
-    /// than can start at once (a wide fan-out would hold this thread up), and hands those
-    /// that may follow it to the runner, to start the moment it succeeds (see
-    /// [`Executor::may_follow`]). Each of those hands over its own next, so the runner
-    /// holds the next few links of a chain. `false` when the runner's queue was full
-    /// before every one was handed over (see [`Executor::hand_on`]).
-    fn prepare_dependents(&mut self, t: usize, attempt: u32) -> bool {
-        let graph = self.schedule.graph();
-        let next = self.schedule.next_after(t, self.site.parallelism());
-        Claims::prepare(&self.site.state, next.iter().map(|&d| graph.id(d)));
-        self.hand_over_dependents(t, attempt)
-    }
-
-    /// The hand-over part of [`Executor::prepare_dependents`] (the claim files are made
-    /// once, when the attempt itself is handed over).
+    /// While attempt `attempt` of task `t` runs: hands the dependents it is the last unmet
+    /// dependency of and that may follow it to the runner, to start the moment it succeeds
+    /// (see [`Executor::may_follow`]), no more than can start at once. Each of those hands
+    /// over its own next, so the runner holds the next few links of a chain. `false` when
+    /// the runner's queue was full before every one was handed over (see
+    /// [`Executor::hand_on`]).
     fn hand_over_dependents(&mut self, t: usize, attempt: u32) -> bool {
         let limit = self.site.parallelism();
         let next = self.schedule.next_after(t, limit);

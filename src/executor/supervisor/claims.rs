@@ -1,4 +1,4 @@
-//! Claims (`claims/<id>.lock`, a held `flock`) the executor takes itself: to change a task
+//! Claims (a lock on `claims/locks`, `store::Claim`) the executor takes itself: to change a task
 //! that does not run (a cancel before it started) or to record an attempt whose runner is
 //! gone, so that no runner starts the task meanwhile. Each is held until the change is on
 //! disk, so the next holder always sees it (docs/EXECUTION.md, "Claims"). Running attempts
@@ -58,22 +58,6 @@ impl Claims {
     /// Whether the claim on `id` is held here until the next write.
     pub(in crate::executor) fn holds(&self, id: &str) -> bool {
         self.pending.contains_key(id)
-    }
-
-    /// Creates the claim files of `ids` ahead of their attempts, without locking them:
-    /// creating a file is the slowest step of starting an attempt (much slower on ext4
-    /// soon after many deletions), and in a chain the next start is on the critical path.
-    /// Not locked, so the runner asked to start one of them never finds it busy.
-    pub(in crate::executor) fn prepare<'a>(
-        state: &StateDir,
-        ids: impl IntoIterator<Item = &'a str>,
-    ) {
-        for id in ids {
-            let path = state.claim_path(id);
-            if let Err(e) = crate::store::open_below(&path, 2, crate::store::Access::Lock) {
-                tracing::debug!(phase = crate::executor::PHASE, task = %id, "{e}");
-            }
-        }
     }
 }
 

@@ -54,7 +54,7 @@ impl SlurmBackend {
                 "attempt {} was already started (by {})",
                 f.attempt, f.runner
             );
-            return Err(Error::invalid(self.state.claim_path(&run.task), message));
+            return Err(Error::invalid(self.state.fence_log_path(), message));
         }
         let run = self.absolute(run)?;
         for log in [&run.out_log, &run.err_log] {

@@ -26,6 +26,8 @@ pub enum Access {
     Lock,
     /// Append, created if missing (with its directories): `events.jsonl`, engine notes.
     Append,
+    /// Read and append, created if missing (with its directories): the fence log.
+    ReadAppend,
     /// Write from the start, created if missing (with its directories), truncated.
     Truncate,
 }
@@ -41,6 +43,7 @@ impl Access {
             Access::Read => o.read(true),
             Access::Lock => o.read(true).write(true).create(true),
             Access::Append => o.append(true).create(true),
+            Access::ReadAppend => o.read(true).append(true).create(true),
             Access::Truncate => o.write(true).create(true).truncate(true),
         };
         // New files get 0666 minus the umask, as `File::create` gives (cap-std's default).
@@ -55,7 +58,7 @@ impl Access {
         match self {
             Access::Read => "read",
             Access::Lock => "open lock file",
-            Access::Append => "open for appending",
+            Access::Append | Access::ReadAppend => "open for appending",
             Access::Truncate => "create",
         }
     }

@@ -355,6 +355,19 @@ fn event_log() -> Vec<Case> {
             step(&["run", "--once"], 1, "error: .state/events.jsonl: cannot open for appending"),
             step(&["validate"], 1, "error: .state/events.jsonl: is not a regular file"),
         ]),
+        // The two files every claim uses: no run starts, naming the file.
+        case("claims/locks: a named pipe".into(), vec![Put::Fifo(".state/claims/locks".into())], vec![
+            step(&["run", "--once"], 1, "error: .state/claims/locks: is not a regular file"),
+        ]),
+        case("claims/locks: a directory".into(), vec![Put::Dir(".state/claims/locks".into())], vec![
+            step(&["run", "--once"], 1, "error: .state/claims/locks: cannot open lock file: Is a directory"),
+        ]),
+        case("claims/fences.jsonl: a named pipe".into(), vec![Put::Fifo(".state/claims/fences.jsonl".into())], vec![
+            step(&["run", "--once"], 1, "error: .state/claims/fences.jsonl: is not a regular file"),
+        ]),
+        case("claims/fences.jsonl: a directory".into(), vec![Put::Dir(".state/claims/fences.jsonl".into())], vec![
+            step(&["run", "--once"], 1, "error: .state/claims/fences.jsonl: cannot open for appending: Is a directory"),
+        ]),
     ]
 }
 

@@ -37,36 +37,33 @@ fn a_planted_log_link_is_refused_by_name_and_its_target_is_untouched() {
 }
 
 #[test]
-fn a_planted_claim_link_is_refused_by_name_and_its_target_is_untouched() {
+fn a_planted_claim_locks_link_is_refused_by_name_and_its_target_is_untouched() {
+    a_planted_claims_link_is_refused("locks");
+}
+
+#[test]
+fn a_planted_fence_log_link_is_refused_by_name_and_its_target_is_untouched() {
+    a_planted_claims_link_is_refused("fences.jsonl");
+}
+
+/// A link planted at `claims/<name>` (a file every claim uses): no phase starts, the
+/// error names the file, and the link and its target are left alone.
+fn a_planted_claims_link_is_refused(name: &str) {
     let sentinel = Sentinel::new();
     let p = project();
-    symlink(
-        sentinel.path("secret.txt"),
-        p.state().join("claims/grab.lock"),
-    )
-    .expect("link");
+    let link = p.state().join("claims").join(name);
+    symlink(sentinel.path("secret.txt"), &link).expect("link");
     p.drop_task("grab", json!({"kind": "shell", "command": ["true"]}));
-    // A planted claim link stays planted: the attempt cannot start, is recorded as such
-    // naming the file, and `--once` returns instead of trying forever.
-    let (_code, err) = run_once(&p);
+    let (code, err) = run_once(&p);
     sentinel.assert_untouched();
+    assert_ne!(code, 0, "{err}");
     assert!(
-        err.contains("claims/grab.lock: is a symbolic link"),
-        "the refusal names the claim: {err}"
+        err.contains(&format!("claims/{name}: is a symbolic link")),
+        "the refusal names the file: {err}"
     );
-    let result = p.result("grab").expect("a result for grab");
-    // Failed, and quarantined once recovery sees it cannot fix it.
+    assert!(p.result("grab").is_none(), "nothing ran");
     assert!(
-        result["status"] == "failed" || result["status"] == "quarantined",
-        "{result:#}"
-    );
-    let reason = result["attempts"][0]["reason"].as_str().unwrap_or("");
-    assert!(
-        reason.contains("cannot start") && reason.contains("claims/grab.lock"),
-        "the attempt says why it never ran: {result:#}"
-    );
-    assert!(
-        std::fs::symlink_metadata(p.state().join("claims/grab.lock"))
+        std::fs::symlink_metadata(&link)
             .expect("still there")
             .file_type()
             .is_symlink(),
