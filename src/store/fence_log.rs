@@ -37,8 +37,12 @@ static INDEXES: Mutex<Vec<(PathBuf, Index)>> = Mutex::new(Vec::new());
 /// What this process has read of one state directory's log.
 #[derive(Debug, Default)]
 struct Index {
-    /// The log as opened, with its (device, inode); `None` while there is no log.
-    file: Option<(File, (u64, u64))>,
+    /// The log as opened to read; `None` while there is no log.
+    file: Option<File>,
+    /// The log as opened to append, kept between appends.
+    append: Option<File>,
+    /// Where this process's last append ended (`u64::MAX`: unknown).
+    appended_to: u64,
     /// Everything before this offset is read (it ends a line).
     read_to: u64,
     /// Each task's last line.
@@ -66,7 +70,7 @@ pub(super) fn last_fence(state: &StateDir, task_id: &str) -> Result<Option<Fence
     let path = state.fence_log_path();
     with_index(state, |index| {
         index.refresh(&path)?;
-        let (Some(line), Some((file, _))) = (index.last.get(task_id), &index.file) else {
+        let (Some(line), Some(file)) = (index.last.get(task_id), &index.file) else {
             return Ok(None);
         };
         let mut buf = vec![0; line.len as usize];
@@ -97,51 +101,33 @@ pub(super) fn fenced_tasks(state: &StateDir) -> Result<Vec<String>> {
 /// Appends `line` (one JSON object, no newline) to the log; compacts it when due.
 pub(super) fn append(state: &StateDir, line: &[u8]) -> Result<()> {
     let path = state.fence_log_path();
-    let file = locked_for_append(&path)?;
-    let result = append_locked(&file, &path, line);
-    let compact = result.is_ok()
-        && file.metadata().is_ok_and(|m| m.len() > COMPACT_AT)
-        && with_index(state, |index| {
-            index.refresh(&path)?;
-            let len = index
-                .file
-                .as_ref()
-                .map_or(0, |(f, _)| f.metadata().map_or(0, |m| m.len()));
-            Ok(len > COMPACT_AT && len > 4 * index.live_bytes)
-        })
-        .unwrap_or(false);
-    if compact && let Err(e) = with_index(state, |index| index.compact(&path)) {
-        tracing::warn!("{e}");
-    }
-    // The flock goes with the descriptor.
-    drop(file);
-    result
-}
-
-/// The log open to append, with its exclusive lock, on the inode its path names now (a
-/// compaction may have renamed a new one in while this waited).
-fn locked_for_append(path: &Path) -> Result<File> {
-    loop {
-        let file = open_regular(path, Access::ReadAppend)?;
-        file.lock().map_err(|e| Error::io(path, "lock", e))?;
-        let held = identity(&file.metadata().map_err(|e| Error::io(path, "stat", e))?);
-        match std::fs::symlink_metadata(path) {
-            Ok(now) if identity(&now) == held => return Ok(file),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(path, "stat", e)),
+    with_index(state, |index| {
+        let (file, len) = index.locked_for_append(&path)?;
+        let written = append_locked(&file, &path, line, len, index.appended_to);
+        let end = len + line.len() as u64 + 2;
+        index.appended_to = written.as_ref().map_or(u64::MAX, |&n| len + n);
+        if written.is_ok() && end > COMPACT_AT {
+            let due = index
+                .refresh(&path)
+                .map(|()| end > 4 * index.live_bytes)
+                .unwrap_or(false);
+            if due && let Err(e) = index.compact(&path) {
+                tracing::warn!("{e}");
+            }
         }
-    }
+        // Unlocked for the next appender; kept open for this process's next append.
+        let _ = file.unlock();
+        index.append = Some(file);
+        written.map(|_| ())
+    })
 }
 
-/// One `write` of `line` and its newline, after ending a torn tail.
-fn append_locked(file: &File, path: &Path, line: &[u8]) -> Result<()> {
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io(path, "stat", e))?
-        .len();
+/// One `write` of `line` and its newline, after ending a torn tail; returns the bytes
+/// written. `len` is the log's length; `ours` where this process's last append ended (a
+/// newline there needs no look).
+fn append_locked(file: &File, path: &Path, line: &[u8], len: u64, ours: u64) -> Result<u64> {
     let mut bytes = Vec::with_capacity(line.len() + 2);
-    if len > 0 {
+    if len > 0 && len != ours {
         let mut last = [0u8];
         file.read_exact_at(&mut last, len - 1)
             .map_err(|e| Error::io(path, "read the fence log", e))?;
@@ -153,40 +139,80 @@ fn append_locked(file: &File, path: &Path, line: &[u8]) -> Result<()> {
     bytes.push(b'\n');
     (&*file)
         .write_all(&bytes)
-        .map_err(|e| Error::io(path, "write the fence", e))
+        .map_err(|e| Error::io(path, "write the fence", e))?;
+    Ok(bytes.len() as u64)
 }
 
 impl Index {
-    /// Reads what was appended since the last look (all of it after a compaction).
-    fn refresh(&mut self, path: &Path) -> Result<()> {
-        let now = match std::fs::symlink_metadata(path) {
-            Ok(m) => Some(identity(&m)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io(path, "stat", e)),
-        };
-        if self.file.as_ref().map(|(_, id)| *id) != now {
-            *self = Index::default();
-            if now.is_none() {
-                return Ok(());
-            }
-            let file = match open_regular(path, Access::Read) {
-                Ok(f) => f,
-                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                    return Ok(());
+    /// The log open to append (kept from the last append when it still is the log), with
+    /// its exclusive lock, and its length. A compaction may have renamed a new log in while
+    /// this waited: the old inode then has no name left, and the new one is opened.
+    fn locked_for_append(&mut self, path: &Path) -> Result<(File, u64)> {
+        loop {
+            let file = match self.append.take() {
+                Some(file) => file,
+                None => {
+                    self.appended_to = u64::MAX;
+                    open_regular(path, Access::ReadAppend)?
                 }
-                Err(e) => return Err(e),
             };
-            let id = identity(&file.metadata().map_err(|e| Error::io(path, "stat", e))?);
-            self.file = Some((file, id));
+            file.lock().map_err(|e| Error::io(path, "lock", e))?;
+            let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+            if meta.nlink() > 0 {
+                return Ok((file, meta.len()));
+            }
         }
-        self.read_new_lines(path)
     }
 
-    fn read_new_lines(&mut self, path: &Path) -> Result<()> {
-        let Some((file, _)) = &self.file else {
+    /// Reads what was appended since the last look (all of it after a compaction).
+    fn refresh(&mut self, path: &Path) -> Result<()> {
+        // The open log still has its name (a compaction or a person's editor replaces it
+        // by a rename, which leaves the old inode with none): one `fstat`, no path walk.
+        let len = match &self.file {
+            Some(file) => match file.metadata() {
+                Ok(m) if m.nlink() > 0 => Some(m.len()),
+                Ok(_) => None,
+                Err(e) => return Err(Error::io(path, "stat", e)),
+            },
+            None => None,
+        };
+        let len = match len {
+            Some(len) => len,
+            None => {
+                let append = self.append.take();
+                let appended_to = self.appended_to;
+                *self = Index::default();
+                (self.append, self.appended_to) = (append, appended_to);
+                let file = match open_regular(path, Access::Read) {
+                    Ok(f) => f,
+                    Err(Error::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                };
+                let len = file
+                    .metadata()
+                    .map_err(|e| Error::io(path, "stat", e))?
+                    .len();
+                self.file = Some(file);
+                len
+            }
+        };
+        if len > self.read_to {
+            self.read_new_lines(path, len)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the lines after `read_to`, the log being `len` bytes long as last seen.
+    fn read_new_lines(&mut self, path: &Path, len: u64) -> Result<()> {
+        let Some(file) = &self.file else {
             return Ok(());
         };
-        let mut chunk = vec![0u8; 64 << 10];
+        let want = (len - self.read_to).clamp(4 << 10, 1 << 20);
+        let mut chunk = vec![0u8; want as usize];
         let mut pending: Vec<u8> = Vec::new();
         let mut at = self.read_to;
         loop {
@@ -230,7 +256,7 @@ impl Index {
     /// Rewrites the log with each task's last line only. The caller holds the append lock.
     fn compact(&mut self, path: &Path) -> Result<()> {
         self.refresh(path)?;
-        let Some((file, _)) = &self.file else {
+        let Some(file) = &self.file else {
             return Ok(());
         };
         let mut lines: Vec<Line> = self.last.values().copied().collect();
@@ -245,7 +271,7 @@ impl Index {
             }
             Ok(())
         })?;
-        // Read again from the new file at the next look.
+        // Read again from the new file at the next look; the next append opens it too.
         *self = Index::default();
         Ok(())
     }
@@ -277,10 +303,6 @@ pub(super) fn open_regular(path: &Path, access: Access) -> Result<File> {
         Ok(_) => Err(Error::invalid(path, "is not a regular file (remove it)")),
         Err(e) => Err(Error::io(path, "stat", e)),
     }
-}
-
-fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
-    (meta.dev(), meta.ino())
 }
 
 #[cfg(test)]
@@ -317,6 +339,19 @@ mod tests {
         let mut tasks = fenced_tasks(&state).unwrap();
         tasks.sort();
         assert_eq!(tasks, ["a", "b"]);
+        // Replaced by a rename (another process's compaction, a person's editor): the
+        // index follows the new file, and the next append goes there.
+        let mut replaced = fence_line("z", 7);
+        replaced.push(b'\n');
+        let temp = log.with_extension("new");
+        std::fs::write(&temp, &replaced).unwrap();
+        std::fs::rename(&temp, &log).unwrap();
+        assert_eq!(last_fence(&state, "z").unwrap().map(|f| f.attempt), Some(7));
+        assert_eq!(last_fence(&state, "a").unwrap(), None);
+        append(&state, &fence_line("a", 4)).unwrap();
+        assert_eq!(last_fence(&state, "a").unwrap().map(|f| f.attempt), Some(4));
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
     }
 
     #[test]
