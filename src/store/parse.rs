@@ -1,5 +1,7 @@
 //! Bytes → validated document, with errors that name file, line, column or JSON pointer.
 
+mod lent;
+mod lines;
 mod memo;
 mod strict;
 
@@ -182,9 +184,9 @@ fn open_view(
 
 fn parse_view<V: DeserializeOwned>(
     path: &Path,
-    reader: std::io::BufReader<std::fs::File>,
+    mut reader: std::io::BufReader<std::fs::File>,
 ) -> Result<V> {
-    match serde_json::from_reader(reader) {
+    match from_reader(&mut reader) {
         Ok(view) => Ok(view),
         // The full parse names the problem precisely (encoding, line and column).
         Err(e) => {
@@ -197,6 +199,23 @@ fn parse_view<V: DeserializeOwned>(
             })
         }
     }
+}
+
+/// `serde_json::from_reader`, a line at a time when the document is in the outline layout
+/// (several times faster: see [`lines`]). Otherwise, or if that fails, the document is
+/// read again from where the reader stood, the usual way.
+fn from_reader<T: DeserializeOwned>(
+    reader: &mut std::io::BufReader<std::fs::File>,
+) -> serde_json::Result<T> {
+    use std::io::{Seek, SeekFrom};
+    let start = reader.stream_position().map_err(serde_json::Error::io)?;
+    if let Some(doc) = lines::from_outline(reader) {
+        return Ok(doc);
+    }
+    reader
+        .seek(SeekFrom::Start(start))
+        .map_err(serde_json::Error::io)?;
+    serde_json::from_reader(reader)
 }
 
 /// Parses a state document of kind `T` from an open file, streaming: the typed document
@@ -222,7 +241,7 @@ pub(super) fn parse_state_reader_since<T: StateDoc>(
         if reader.buffer().starts_with(b"\xEF\xBB\xBF") {
             reader.consume(3);
         }
-        if let Ok(doc) = serde_json::from_reader::<_, T>(&mut reader) {
+        if let Ok(doc) = from_reader::<T>(&mut reader) {
             check_parts_since(path, &doc, checked)?;
             return Ok(doc);
         }
