@@ -2,8 +2,9 @@
 # Throughput right after a large deletion: creates and deletes a tree of M files in
 # TMPDIR, then at once runs `scripts/bench.sh N PARALLEL` there (the engine against
 # `xargs -P` in the same run). On a file system that is slow to create files next to
-# recently deleted inodes, the engine (which creates a claim file per task) pays for it
-# and xargs (which creates none) does not; docs/PERFORMANCE.md says where that happens.
+# recently deleted inodes, whoever creates files pays for it: the engine used to create a
+# claim file per task (since 41340ac it creates none for a task without output), xargs
+# none; docs/PERFORMANCE.md says where that happens.
 #
 #   scripts/bench-after-delete.sh [N] [PARALLEL] [M]      (defaults: 10000, 2, 100000)
 set -euo pipefail
