@@ -95,8 +95,9 @@ fn not_outlined() -> Error {
 
 /// The current line's content after exactly `depth` levels of indentation.
 fn indented(line: &[u8], depth: usize) -> Option<&[u8]> {
-    let rest = line.strip_prefix(&b"  ".repeat(depth)[..])?;
-    (!rest.starts_with(b" ")).then_some(rest)
+    let width = 2 * depth;
+    let (indent, rest) = line.split_at_checked(width)?;
+    (indent.iter().all(|&b| b == b' ') && !rest.starts_with(b" ")).then_some(rest)
 }
 
 /// `rest` without a trailing comma, and whether it had one.
@@ -345,7 +346,10 @@ mod tests {
     #[test]
     fn reads_what_the_outline_layout_writes() {
         let doc = document();
-        let bytes = outlined(&doc);
+        let mut bytes = outlined(&doc);
+        assert_eq!(read::<Value>(&bytes), Some(doc.clone()));
+        // As a commit leaves it: a line break after the document.
+        bytes.push(b'\n');
         assert_eq!(read::<Value>(&bytes), Some(doc));
     }
 
