@@ -202,7 +202,7 @@ fn parse_view<V: DeserializeOwned>(
 }
 
 /// `serde_json::from_reader`, a line at a time when the document is in the outline layout
-/// (several times faster: see [`lines`]). Otherwise, or if that fails, the document is
+/// (1.5–3× faster: see [`lines`]). Otherwise, or if that fails, the document is
 /// read again from where the reader stood, the usual way.
 fn from_reader<T: DeserializeOwned>(
     reader: &mut std::io::BufReader<std::fs::File>,

@@ -4,8 +4,8 @@
 //! line and column as it goes: at 10,000 tasks, reading the results file that way was most
 //! of recovery's and the metrics writer's CPU and a large share of the router's. In the
 //! outline layout every entry of the document and of its top-level arrays and objects
-//! stands on a line of its own, so each line can be parsed from a slice (several times
-//! faster) while only one line is held. The lines are fed to the caller's type through
+//! stands on a line of its own, so each line can be parsed from a slice (a typed results
+//! file 1.5× faster, a reader that skips most fields 2–3×) while only one line is held. The lines are fed to the caller's type through
 //! serde, as one document.
 //!
 //! Only the exact layout takes this path: anything else (a compact file, an edit that
@@ -194,10 +194,11 @@ struct Entries<'a, 'r, R> {
 }
 
 impl<R: BufRead> Entries<'_, '_, R> {
-    /// Reads the next line; `None` if it closes the container (checking the commas).
-    fn next_entry(&mut self, close: u8) -> Result<Option<()>, Error> {
+    /// Reads the next line: `true` for an entry, `false` once it closes the container
+    /// (checking the commas).
+    fn next_entry(&mut self, close: u8) -> Result<bool, Error> {
         if self.closed {
-            return Ok(None);
+            return Ok(false);
         }
         self.lines.next_required()?;
         if is_closer(self.lines, self.depth, close) {
@@ -206,12 +207,12 @@ impl<R: BufRead> Entries<'_, '_, R> {
                 return Err(not_outlined());
             }
             self.closed = true;
-            return Ok(None);
+            return Ok(false);
         }
         if self.more == Some(false) {
             return Err(not_outlined());
         }
-        Ok(Some(()))
+        Ok(true)
     }
 }
 
@@ -222,7 +223,7 @@ impl<'de, R: BufRead> de::MapAccess<'de> for Entries<'_, '_, R> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        if self.next_entry(b'}')?.is_none() {
+        if !self.next_entry(b'}')? {
             return Ok(None);
         }
         let rest = indented(&self.lines.line, self.depth).ok_or_else(not_outlined)?;
@@ -267,7 +268,7 @@ impl<'de, R: BufRead> de::SeqAccess<'de> for Entries<'_, '_, R> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        if self.next_entry(b']')?.is_none() {
+        if !self.next_entry(b']')? {
             return Ok(None);
         }
         let rest = indented(&self.lines.line, self.depth).ok_or_else(not_outlined)?;
