@@ -170,13 +170,13 @@ impl Router {
         let mut files = self.inbox.list(&self.state)?;
         // A large drop is routed in growing batches, oldest first: the first tasks can
         // start while the rest are read.
-        self.deferred = files.len().saturating_sub(self.batch_cap);
-        files.truncate(self.batch_cap);
+        let rest = files.split_off(self.batch_cap.min(files.len()));
+        self.deferred = rest.len();
         self.batch_cap = match self.deferred {
             0 => FIRST_BATCH,
             _ => self.batch_cap.saturating_mul(4),
         };
-        let observation = self.intake.observe(files, now)?;
+        let observation = self.intake.observe(files, now, &lock)?;
         self.settling = observation.settling;
         let plan = batch::plan(
             observation.ready,
@@ -195,8 +195,11 @@ impl Router {
             },
         )?;
         // A failed pass (`?` above) or a file left behind lists again next time.
-        if applied.left_behind == 0 && self.settling == 0 && self.deferred == 0 {
-            self.inbox.handled();
+        if applied.left_behind == 0 && self.settling == 0 {
+            match self.deferred {
+                0 => self.inbox.handled(),
+                _ => self.inbox.defer(rest),
+            }
         }
         Ok(Some((applied, observation.next_wake)))
     }

@@ -13,8 +13,8 @@ use crate::Result;
 use crate::events::EventLog;
 use crate::model::{EventType, RoutingDecision};
 use crate::store::{
-    InboxFile, InboxLock, RejectionNote, StateDir, accept_task_file, accepted_task_exists,
-    reject_task_file, sync_intake_dirs,
+    InboxFile, InboxLock, RejectionNote, StateDir, accept_task_file, reject_task_file,
+    sync_intake_dirs,
 };
 
 use super::batch::Plan;
@@ -102,7 +102,7 @@ pub(super) fn apply(plan: Plan, cx: Context<'_>) -> Result<Applied> {
             applied.left_behind += 1;
             continue;
         }
-        if accepted_task_exists(cx.state, id) {
+        if cx.lock.task_exists(id) {
             tracing::warn!(task = %id, "tasks/{id}.json had no decision; replacing it");
         }
         if accept_task_file(cx.state, &file.path, id, cx.lock)? {

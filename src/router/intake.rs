@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::model::TaskSpec;
-use crate::store::{Fingerprint, InboxFile, check_task_paths, inbox_fingerprint, read_task_file};
+use crate::store::{Fingerprint, InboxFile, InboxLock, check_task_paths, inbox_fingerprint};
 use crate::{Error, Result};
 
 /// What reading an inbox file decided: route it, or reject it.
@@ -80,12 +80,17 @@ impl Intake {
 
     /// Reads every listed file and sorts them into ready and settling. Files no longer
     /// listed are forgotten.
-    pub(super) fn observe(&mut self, files: Vec<InboxFile>, now: Instant) -> Result<Observation> {
+    pub(super) fn observe(
+        &mut self,
+        files: Vec<InboxFile>,
+        now: Instant,
+        lock: &InboxLock,
+    ) -> Result<Observation> {
         let mut listed: HashSet<OsString> = HashSet::with_capacity(files.len());
         let mut out = Observation::default();
         for file in files {
             listed.insert(file.file_name.clone());
-            let Some((version, decision)) = read_version(&file, &self.project_root)? else {
+            let Some((version, decision)) = read_version(&file, &self.project_root, lock)? else {
                 continue;
             };
             let previous = self.seen.remove(&file.file_name);
@@ -120,8 +125,10 @@ impl Intake {
 fn read_version(
     file: &InboxFile,
     project_root: &Path,
+    lock: &InboxLock,
 ) -> Result<Option<(Version, Option<IntakeDecision>)>> {
-    let decision = match read_task_file(&file.path)
+    let (bytes_hash, spec) = lock.read_task(file);
+    let decision = match spec
         .and_then(|spec| check_task_paths(&file.path, &spec, project_root).map(|()| spec))
     {
         Ok(spec) => IntakeDecision::Valid(Box::new(spec)),
@@ -140,16 +147,57 @@ fn read_version(
         };
         return Ok(Some((version, None)));
     }
-    let mut hasher = DefaultHasher::new();
-    match &decision {
-        IntakeDecision::Valid(spec) => serde_json::to_string(spec)
-            .unwrap_or_default()
-            .hash(&mut hasher),
-        IntakeDecision::Invalid(e) => e.to_string().hash(&mut hasher),
-    }
+    // The bytes read decide everything about the file (with the project root, which does
+    // not change): the same bytes, the same decision. Unreadable: what the error says.
+    let content = bytes_hash.unwrap_or_else(|| {
+        let mut hasher = DefaultHasher::new();
+        if let IntakeDecision::Invalid(e) = &decision {
+            e.to_string().hash(&mut hasher);
+        }
+        hasher.finish()
+    });
     let version = Version {
         fingerprint,
-        content: Some(hasher.finish()),
+        content: Some(content),
     };
     Ok(Some((version, Some(decision))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{StateDir, list_inbox, try_lock_inbox};
+
+    /// A file listed, then rewritten in place before it is read (as a deferred file can
+    /// be between two passes): what was read is not taken for the listed version.
+    #[test]
+    fn a_file_changed_since_its_listing_settles_instead_of_being_routed() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join(".state"));
+        std::fs::create_dir_all(state.inbox()).unwrap();
+        std::fs::create_dir_all(state.root().join("locks")).unwrap();
+        let path = state.inbox().join("a.json");
+        std::fs::write(&path, r#"{"kind": "shell", "command": ["true"]}"#).unwrap();
+        let listed = list_inbox(&state).unwrap();
+        std::fs::write(&path, r#"{"kind": "shell", "command": ["false"]}"#).unwrap();
+        let lock = try_lock_inbox(&state).unwrap().expect("free");
+        let mut intake = Intake::new(Duration::from_secs(60), dir.path().to_path_buf());
+        let seen = intake.observe(listed, Instant::now(), &lock).unwrap();
+        assert_eq!((seen.ready.len(), seen.settling), (0, 1));
+        // Listed afresh, it is valid at once: a rename-published file pays no delay, but
+        // this one was seen changing, so it settles first.
+        let seen = intake
+            .observe(list_inbox(&state).unwrap(), Instant::now(), &lock)
+            .unwrap();
+        assert_eq!((seen.ready.len(), seen.settling), (0, 1));
+        let later = Instant::now() + Duration::from_secs(61);
+        let seen = intake
+            .observe(list_inbox(&state).unwrap(), later, &lock)
+            .unwrap();
+        assert_eq!(seen.ready.len(), 1);
+        match &seen.ready[0].decision {
+            IntakeDecision::Valid(spec) => assert_eq!(spec.command, vec!["false".to_string()]),
+            IntakeDecision::Invalid(e) => panic!("{e}"),
+        }
+    }
 }

@@ -1,8 +1,12 @@
 //! Reading one task file safely: regular file, size limit, encoding, JSON, schema, and the
 //! rules the schema cannot say (id from the stem, workdir inside the project).
 
+use std::fs::{File, FileType};
 use std::io::Read;
 use std::path::{Component, Path};
+
+use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
+use cap_std::fs::{Dir, OpenOptions};
 
 use super::StateDir;
 use super::contain::{Access, open_below};
@@ -21,25 +25,63 @@ pub fn read_task_file(path: &Path) -> Result<TaskSpec> {
     // The name first: a file whose name cannot be shown is rejected for that reason.
     let stem = task_file_stem(path)?;
     let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, "read", e))?;
-    if meta.file_type().is_symlink() {
+    check_regular(path, meta.file_type())?;
+    // O_NOFOLLOW: a link swapped in after the check above is refused, not followed.
+    let bytes = read_opened(path, open_below(path, 1, Access::Read)?)?;
+    parse_task_bytes(path, &bytes, stem)
+}
+
+/// The bytes of the task file `name` in `dir` (a no-follow handle on the directory of
+/// `path`), which was listed with type `listed`: refused unless that, and the file opened,
+/// are a regular file. One open, one `fstat` and the reads: the router reads every
+/// submitted file this way.
+pub(super) fn read_task_bytes_in(dir: &Dir, path: &Path, listed: FileType) -> Result<Vec<u8>> {
+    check_regular(path, listed)?;
+    let name = path.file_name().unwrap_or_default();
+    let mut options = OpenOptions::new();
+    options.read(true).follow(FollowSymlinks::No).nonblock(true);
+    let file = match dir.open_with(name, &options) {
+        Ok(f) => f.into_std(),
+        // Replaced since it was listed: say what it is now, as the listing would have.
+        Err(e) => {
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                check_regular(path, meta.file_type())?;
+            }
+            return Err(Error::io(path, "read", e));
+        }
+    };
+    read_opened(path, file)
+}
+
+/// A symbolic link, a directory or anything else that is not a regular file is refused,
+/// each in its own words.
+fn check_regular(path: &Path, kind: FileType) -> Result<()> {
+    if kind.is_symlink() {
         return Err(Error::invalid(
             path,
             "is a symbolic link; task files must be regular files",
         ));
     }
-    if meta.is_dir() {
+    if kind.is_dir() {
         return Err(Error::invalid(path, "is a directory, not a task file"));
     }
-    if !meta.is_file() {
+    if !kind.is_file() {
         return Err(Error::invalid(path, "is not a regular file"));
     }
-    let mut bytes = Vec::new();
-    // O_NOFOLLOW: a link swapped in after the check above is refused, not followed.
-    open_below(path, 1, Access::Read)?
-        .take(MAX_TASK_FILE_BYTES + 1)
+    Ok(())
+}
+
+/// Reads an opened task file up to one byte over the limit (so an oversized file is
+/// recognised); the file it turned out to be must be regular too.
+fn read_opened(path: &Path, file: File) -> Result<Vec<u8>> {
+    let meta = file.metadata().map_err(|e| Error::io(path, "read", e))?;
+    check_regular(path, meta.file_type())?;
+    // Sized from the `fstat`: one read for the file and one for its end.
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_TASK_FILE_BYTES) as usize + 1);
+    file.take(MAX_TASK_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, "read", e))?;
-    parse_task_bytes(path, &bytes, stem)
+    Ok(bytes)
 }
 
 /// The accepted task `tasks/<id>.json`, read without following a link (neither `tasks/`
@@ -146,7 +188,13 @@ pub fn parse_task_bytes(path: &Path, bytes: &[u8], default_id: &str) -> Result<T
 /// task's workdir under `project_root` (compared as written; links are resolved, and
 /// escapes refused, when the files are used). The error names `/files/<i>` of `path`.
 pub fn check_task_paths(path: &Path, spec: &TaskSpec, project_root: &Path) -> Result<()> {
-    let canonical = std::fs::canonicalize(project_root).ok();
+    // Resolved only for an absolute path not inside the root as given: most tasks have none.
+    let canonical = std::cell::OnceCell::new();
+    let canonical = || {
+        canonical
+            .get_or_init(|| std::fs::canonicalize(project_root).ok())
+            .clone()
+    };
     let workdir = spec.workdir.as_deref().unwrap_or("");
     // `..` would make a prefix test meaningless: such a path is never taken as inside.
     let inside = |file: &Path, root: &Path| {
@@ -157,9 +205,7 @@ pub fn check_task_paths(path: &Path, spec: &TaskSpec, project_root: &Path) -> Re
         let file_path = Path::new(file);
         if file_path.is_absolute()
             && !inside(file_path, project_root)
-            && !canonical
-                .as_deref()
-                .is_some_and(|root| inside(file_path, root))
+            && !canonical().is_some_and(|root| inside(file_path, &root))
         {
             return Err(Error::Schema {
                 path: path.to_path_buf(),
