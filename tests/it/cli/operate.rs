@@ -182,10 +182,14 @@ fn edit_swaps_in_a_valid_edit_and_refuses_a_broken_one() {
 
     let before = std::fs::read(&decisions).expect("read");
     let editor = sed_editor(&p, "1s/{/{,/");
+    // The refused copy is kept for the person, in $TMPDIR: here the test's own.
+    let tmp = p.path("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp");
     let out = output_within(
         p.cmd()
             .args(["edit", "routing_decisions.json"])
             .env("EDITOR", &editor)
+            .env("TMPDIR", &tmp)
             .env_remove("VISUAL"),
         EDIT_LIMIT,
         "phase edit",
@@ -196,7 +200,16 @@ fn edit_swaps_in_a_valid_edit_and_refuses_a_broken_one() {
         stderr.starts_with("error: ") && stderr.contains("routing_decisions.json:1:"),
         "{stderr}"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("your edit is in"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let kept = stdout
+        .trim()
+        .strip_prefix("nothing written; your edit is in ")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        std::fs::read_to_string(kept).is_ok_and(|t| t.starts_with("{,")),
+        "the person's edit is kept as made: {kept}"
+    );
+    assert!(std::path::Path::new(kept).starts_with(&tmp), "{kept}");
     assert_eq!(
         std::fs::read(&decisions).expect("read"),
         before,
@@ -218,10 +231,13 @@ fn edit_never_overwrites_a_version_written_meanwhile() {
             real = results.display()
         ),
     );
+    let tmp = p.path("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp");
     let out = output_within(
         p.cmd()
             .args(["edit", "execution_results.json"])
             .env("EDITOR", &editor)
+            .env("TMPDIR", &tmp)
             .env_remove("VISUAL"),
         EDIT_LIMIT,
         "phase edit",
