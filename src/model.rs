@@ -30,7 +30,9 @@ pub use analysis::{
 };
 pub use assignments::{AdapterAssignment, AdapterAssignments};
 pub use common::part_fingerprint;
-pub use common::{Metadata, Part, SCHEMA_VERSION, StateDoc, is_valid_task_id, now_rfc3339};
+pub use common::{
+    Metadata, Part, SCHEMA_VERSION, SplicedDoc, StateDoc, is_valid_task_id, now_rfc3339,
+};
 pub use control::{Control, Request, RequestAction};
 pub use event::{Event, EventType};
 pub use gate::{Gate, GateRun, GateStep, GateVerdict};

@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::config::Config;
 use crate::model::{ExecutionResults, TaskResult};
+use crate::store::EntrySpans;
 
 pub(super) use attempts::{AttemptEnd, INTERRUPTED};
 pub(super) use cadence::WriteCadence;
@@ -35,6 +36,9 @@ pub(super) struct ResultsBook {
     pub(super) cadence: WriteCadence,
     /// A change another phase waits for is not written yet (see `gate.rs`).
     hurried: bool,
+    /// Where each entry lies in the file as last written: a write copies the unchanged
+    /// ones instead of serialising every entry again (`store/spliced.rs`).
+    spans: EntrySpans,
 }
 
 impl ResultsBook {
@@ -47,6 +51,7 @@ impl ResultsBook {
             orphan_requests: HashMap::new(),
             cadence: WriteCadence::new(config),
             hurried: false,
+            spans: EntrySpans::default(),
         }
     }
 
@@ -79,6 +84,7 @@ impl ResultsBook {
     fn update(&mut self, id: &str) -> Option<&mut TaskResult> {
         let i = *self.index.get(id)?;
         self.dirty.insert(id.to_string());
+        self.spans.changed(i);
         Some(&mut self.doc.results[i])
     }
 
@@ -94,6 +100,7 @@ impl ResultsBook {
                 i
             }
         };
+        self.spans.changed(i);
         &mut self.doc.results[i]
     }
 
@@ -182,9 +189,9 @@ impl ResultsBook {
         self.reindex();
     }
 
-    /// The document to write.
-    pub(super) fn doc_mut(&mut self) -> &mut ExecutionResults {
-        &mut self.doc
+    /// The document to write, and where its entries lie in the file as last written.
+    pub(super) fn for_write(&mut self) -> (&mut ExecutionResults, &mut EntrySpans) {
+        (&mut self.doc, &mut self.spans)
     }
 
     /// Everything is on disk.
@@ -203,7 +210,10 @@ impl ResultsBook {
         }
     }
 
+    /// After entries were removed or replaced: rebuilds the index; the next write
+    /// serialises every entry.
     fn reindex(&mut self) {
+        self.spans.forget();
         self.index.clear();
         for (i, r) in self.doc.results.iter().enumerate() {
             self.index.entry(r.task_id.clone()).or_insert(i);

@@ -12,7 +12,7 @@ use crate::events::EventLog;
 use crate::model::{
     Control, ExecutionResults, FixPatches, Request, RoutingDecision, RoutingDecisions, StateDoc,
 };
-use crate::store::{LockWait, Poll, StateDir, WatchedFile};
+use crate::store::{EntrySpans, LockWait, Poll, StateDir, WatchedFile};
 
 use super::PHASE;
 pub(super) use recommendations::Recommendations;
@@ -108,17 +108,19 @@ impl Inputs {
     }
 
     /// Writes `execution_results.json` under its lock. `merge` gets someone else's version
-    /// if the file changed since it was last seen, and returns the document to write. An
+    /// if the file changed since it was last seen, and returns the document to write with
+    /// where its entries lie in the file as last written (unchanged ones are copied).
+    /// Returns the size of the file written. An
     /// invalid file is an error (reported by the handle) and is not overwritten.
     pub(super) fn write_results<'d>(
         &mut self,
         events: &EventLog,
         wait: LockWait,
-        merge: impl FnOnce(Option<ExecutionResults>) -> &'d mut ExecutionResults,
-    ) -> Result<()> {
+        merge: impl FnOnce(Option<ExecutionResults>) -> (&'d mut ExecutionResults, &'d mut EntrySpans),
+    ) -> Result<u64> {
         let mut locked = self.results.lock(wait, events)?;
-        let doc = merge(locked.take_external());
-        locked.commit(doc, events.run_id())
+        let (doc, spans) = merge(locked.take_external());
+        locked.commit_spliced(doc, events.run_id(), spans)
     }
 
     /// Whether attempts may start: the decisions and the results file are valid.

@@ -27,6 +27,18 @@ pub trait StateDoc: Serialize + DeserializeOwned + Default + Clone {
     fn visit_parts<E>(&self, visit: &mut dyn FnMut(Part<'_>) -> Result<(), E>) -> Result<(), E>;
 }
 
+/// A state document with one large array whose entries mostly stay as they are between
+/// two writes: the store copies the unchanged ones from the file instead of serialising
+/// them again (`store::EntrySpans`).
+pub trait SplicedDoc: StateDoc {
+    /// The entry type.
+    type Entry: Serialize;
+    /// The array's key, a top-level one.
+    const ENTRIES: &'static str;
+    /// The array.
+    fn entries_mut(&mut self) -> &mut Vec<Self::Entry>;
+}
+
 /// One part of a document, as [`StateDoc::visit_parts`] hands it over: its JSON value and
 /// a fingerprint of its content, each computed only when asked for.
 pub struct Part<'a> {

@@ -30,6 +30,14 @@ state_doc!(
     [results]
 );
 
+impl super::SplicedDoc for ExecutionResults {
+    type Entry = TaskResult;
+    const ENTRIES: &'static str = "results";
+    fn entries_mut(&mut self) -> &mut Vec<TaskResult> {
+        &mut self.results
+    }
+}
+
 /// `execution_results.json` as recovery reads it: only the results it may act on are
 /// built — every one not `succeeded`, and the succeeded ones a `phase retry` touched
 /// (`budget_from_attempt` above 0). Every other entry is skipped while it is parsed (its

@@ -22,6 +22,11 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.len
+    }
+
     /// The fingerprint of the file at `path`; `Ok(None)` if there is none.
     pub fn of_path(path: &Path) -> Result<Option<Fingerprint>> {
         match std::fs::metadata(path) {

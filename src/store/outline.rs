@@ -31,6 +31,15 @@ pub(super) struct Outline {
 }
 
 impl Outline {
+    /// The state of a formatter about to write an entry of a top-level array: what it
+    /// writes for the entry is what it would write for it inside the whole document.
+    pub(super) fn in_array() -> Outline {
+        Outline {
+            depth: OUTLINED_DEPTH,
+            has_value: false,
+        }
+    }
+
     fn outlined(&self) -> bool {
         self.depth <= OUTLINED_DEPTH
     }

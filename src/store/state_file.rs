@@ -13,7 +13,8 @@ use super::atomic::{Durability, Fingerprint, replace_with};
 use super::contain::{Access, open_below};
 use super::lock::{LockGuard, LockWait};
 use super::parse::{CheckedParts, parse_state_reader_since};
-use crate::model::StateDoc;
+use super::spliced::{Counting, EntrySpans, write_spliced};
+use crate::model::{SplicedDoc, StateDoc};
 use crate::{Error, Result};
 
 /// What this process last saw of the file.
@@ -252,6 +253,62 @@ impl<T: StateDoc> Locked<'_, T> {
         let fingerprint = replace_with(&self.file.path, fill, durability)?;
         self.file.seen = Some(Seen::new(Some(fingerprint), hasher.finish(), observed_at));
         Ok(fingerprint)
+    }
+}
+
+impl<T: SplicedDoc> Locked<'_, T> {
+    /// [`commit_fingerprint`](Self::commit_fingerprint), copying the entries `spans`
+    /// knows from the file on disk when it still holds the bytes of the write the spans
+    /// are of (`store/spliced.rs`). `spans` then describe the new file; after a failed
+    /// write they are forgotten.
+    pub(super) fn commit_spliced(
+        self,
+        doc: &mut T,
+        run_id: &str,
+        durability: Durability,
+        spans: &mut EntrySpans,
+    ) -> Result<Fingerprint> {
+        doc.stamp(run_id);
+        let old = self.file.as_last_written(spans);
+        let observed_at = SystemTime::now();
+        let mut hasher = DefaultHasher::new();
+        let mut written = None;
+        let fill = |w: &mut dyn Write| {
+            let tee = HashingWriter {
+                inner: w,
+                hasher: &mut hasher,
+            };
+            let mut out = Counting::new(BufWriter::with_capacity(64 * 1024, tee));
+            written = Some(write_spliced(&mut out, doc, old.as_ref(), spans)?);
+            out.write_all(b"\n")?;
+            out.flush()
+        };
+        let fingerprint = match replace_with(&self.file.path, fill, durability) {
+            Ok(fingerprint) => fingerprint,
+            Err(e) => {
+                spans.forget();
+                return Err(e);
+            }
+        };
+        let hash = hasher.finish();
+        spans.replace(written.unwrap_or_default(), hash);
+        self.file.seen = Some(Seen::new(Some(fingerprint), hash, observed_at));
+        Ok(fingerprint)
+    }
+}
+
+impl<T: StateDoc> StateFile<T> {
+    /// The file opened for reading, if it holds the bytes `spans` are of: the content
+    /// last seen (under the lock, so checked just now) has their hash, and the file opened
+    /// is the one seen.
+    fn as_last_written(&self, spans: &EntrySpans) -> Option<File> {
+        let seen = self.seen?;
+        if !spans.holds_for(seen.hash) {
+            return None;
+        }
+        let file = open_below(&self.path, 1, Access::Read).ok()?;
+        let meta = file.metadata().ok()?;
+        (Some(Fingerprint::of_metadata(&meta)) == seen.fingerprint).then_some(file)
     }
 }
 

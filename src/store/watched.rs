@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use super::breakage::{Breakage, FileEvents};
 use super::lock::LockWait;
+use super::spliced::EntrySpans;
 use super::state_file::{Locked, StateFile};
 use super::{Durability, Fingerprint, StateDir};
-use crate::model::StateDoc;
+use crate::model::{SplicedDoc, StateDoc};
 use crate::{Error, Result};
 
 /// After a read of a version changed within a timestamp granule, the file is read once
@@ -174,6 +175,20 @@ impl<T: StateDoc> WatchedLock<'_, T> {
     /// content under the lock anyway.
     pub fn commit(self, doc: &mut T, run_id: &str) -> Result<()> {
         self.commit_with(doc, run_id, Durability::Synced)
+    }
+
+    /// [`commit`](Self::commit), copying unchanged entries of the large array from the
+    /// file as last written (`store/spliced.rs`). Returns the size of the file written.
+    pub fn commit_spliced(self, doc: &mut T, run_id: &str, spans: &mut EntrySpans) -> Result<u64>
+    where
+        T: SplicedDoc,
+    {
+        let fingerprint = self
+            .locked
+            .commit_spliced(doc, run_id, Durability::Synced, spans)?;
+        self.seen.known = Some(Some(fingerprint));
+        self.seen.confirm_at = None;
+        Ok(fingerprint.size())
     }
 
     /// [`commit`](Self::commit), with the choice of [`Durability`].

@@ -68,16 +68,16 @@ impl Executor {
                     book.adopt(theirs);
                     *adopted_flag = true;
                 }
-                book.doc_mut()
+                book.for_write()
             });
         if adopted {
             self.needs_plan = true;
         }
         match outcome {
-            Ok(()) => {
+            Ok(bytes) => {
                 self.book.mark_clean();
                 self.supervisor.written(&self.site.state);
-                self.book.cadence.written(started);
+                self.book.cadence.written(started, bytes);
                 tracing::debug!(
                     phase = PHASE,
                     entries = self.book.entries().len(),
