@@ -356,4 +356,31 @@ mod tests {
             [outlined(&doc), b"\n".to_vec()].concat()
         );
     }
+
+    /// The debug builds' check behind every spliced write: an entry changed without
+    /// [`EntrySpans::changed`] is copied as it was, and the write says so.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "the spliced write is not the document")]
+    fn an_entry_changed_without_saying_so_is_caught_in_debug_builds() {
+        use crate::store::{Durability, LockWait, StateFile};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut file: StateFile<ExecutionResults> = StateFile::at(
+            dir.path().join("execution_results.json"),
+            dir.path().join("results.lock"),
+        );
+        let mut doc = ExecutionResults {
+            results: vec![entry("a", Status::Succeeded), entry("b", Status::Succeeded)],
+            ..ExecutionResults::default()
+        };
+        let mut spans = EntrySpans::default();
+        for _ in 0..2 {
+            let locked = file.lock(LockWait::AtMost(std::time::Duration::from_secs(5)));
+            let locked = locked.expect("lock");
+            locked
+                .commit_spliced(&mut doc, "r", Durability::Unsynced, &mut spans)
+                .expect("commit");
+            doc.results[1].status = Status::Failed;
+        }
+    }
 }

@@ -291,6 +291,25 @@ impl<T: SplicedDoc> Locked<'_, T> {
             }
         };
         let hash = hasher.finish();
+        // In debug builds (every test suite) each write is checked against a whole
+        // serialisation: an entry changed without `EntrySpans::changed` would otherwise be
+        // written as it was, without a sound.
+        #[cfg(debug_assertions)]
+        {
+            let mut whole = DefaultHasher::new();
+            let mut tee = HashingWriter {
+                inner: &mut std::io::sink(),
+                hasher: &mut whole,
+            };
+            super::outline::to_writer_outlined(&mut tee, &*doc).expect("serialise");
+            tee.write_all(b"\n").expect("sink");
+            assert_eq!(
+                whole.finish(),
+                hash,
+                "{}: the spliced write is not the document",
+                self.file.path.display()
+            );
+        }
         spans.replace(written.unwrap_or_default(), hash);
         self.file.seen = Some(Seen::new(Some(fingerprint), hash, observed_at));
         Ok(fingerprint)
