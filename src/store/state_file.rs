@@ -233,11 +233,26 @@ impl<T: StateDoc> Locked<'_, T> {
         run_id: &str,
         durability: Durability,
     ) -> Result<Fingerprint> {
+        self.commit_laid_out(doc, run_id, durability, |w, doc| {
+            super::outline::to_writer_outlined(w, doc).map_err(std::io::Error::from)
+        })
+        .map(|(fingerprint, _)| fingerprint)
+    }
+
+    /// Stamps `doc`, has `lay_out` write it into a temp file, renames that into place and
+    /// remembers it as seen. Returns its fingerprint and content hash.
+    fn commit_laid_out(
+        self,
+        doc: &mut T,
+        run_id: &str,
+        durability: Durability,
+        lay_out: impl FnOnce(&mut LaidOut<'_, '_>, &mut T) -> std::io::Result<()>,
+    ) -> Result<(Fingerprint, u64)> {
         doc.stamp(run_id);
         let observed_at = SystemTime::now();
         let mut hasher = DefaultHasher::new();
-        // Serialised straight into the temp file, hashed on the way: a 10,000-task
-        // document is never held as one string.
+        // Written straight into the temp file, hashed on the way: a 10,000-task document
+        // is never held as one string.
         let fill = |w: &mut dyn Write| {
             let tee = HashingWriter {
                 inner: w,
@@ -246,13 +261,14 @@ impl<T: StateDoc> Locked<'_, T> {
             // Buffered above the hash: serde's token-sized writes hashed one by one were
             // most of a commit's cost.
             let mut buffered = BufWriter::with_capacity(64 * 1024, tee);
-            super::outline::to_writer_outlined(&mut buffered, &*doc)?;
+            lay_out(&mut buffered, doc)?;
             buffered.write_all(b"\n")?;
             buffered.flush()
         };
         let fingerprint = replace_with(&self.file.path, fill, durability)?;
-        self.file.seen = Some(Seen::new(Some(fingerprint), hasher.finish(), observed_at));
-        Ok(fingerprint)
+        let hash = hasher.finish();
+        self.file.seen = Some(Seen::new(Some(fingerprint), hash, observed_at));
+        Ok((fingerprint, hash))
     }
 }
 
@@ -268,29 +284,26 @@ impl<T: SplicedDoc> Locked<'_, T> {
         durability: Durability,
         spans: &mut EntrySpans,
     ) -> Result<Fingerprint> {
-        doc.stamp(run_id);
         let old = self.file.as_last_written(spans);
-        let observed_at = SystemTime::now();
-        let mut hasher = DefaultHasher::new();
+        #[cfg(debug_assertions)]
+        let path = self.file.path.clone();
         let mut written = None;
-        let fill = |w: &mut dyn Write| {
-            let tee = HashingWriter {
-                inner: w,
-                hasher: &mut hasher,
-            };
-            let mut out = Counting::new(BufWriter::with_capacity(64 * 1024, tee));
-            written = Some(write_spliced(&mut out, doc, old.as_ref(), spans)?);
-            out.write_all(b"\n")?;
-            out.flush()
-        };
-        let fingerprint = match replace_with(&self.file.path, fill, durability) {
-            Ok(fingerprint) => fingerprint,
+        let committed = self.commit_laid_out(doc, run_id, durability, |w, doc| {
+            written = Some(write_spliced(
+                &mut Counting::new(w),
+                doc,
+                old.as_ref(),
+                spans,
+            )?);
+            Ok(())
+        });
+        let (fingerprint, hash) = match committed {
+            Ok(committed) => committed,
             Err(e) => {
                 spans.forget();
                 return Err(e);
             }
         };
-        let hash = hasher.finish();
         // In debug builds (every test suite) each write is checked against a whole
         // serialisation: an entry changed without `EntrySpans::changed` would otherwise be
         // written as it was, without a sound.
@@ -303,15 +316,15 @@ impl<T: SplicedDoc> Locked<'_, T> {
             };
             super::outline::to_writer_outlined(&mut tee, &*doc).expect("serialise");
             tee.write_all(b"\n").expect("sink");
+            let whole = whole.finish();
             assert_eq!(
-                whole.finish(),
+                whole,
                 hash,
                 "{}: the spliced write is not the document",
-                self.file.path.display()
+                path.display()
             );
         }
         spans.replace(written.unwrap_or_default(), hash);
-        self.file.seen = Some(Seen::new(Some(fingerprint), hash, observed_at));
         Ok(fingerprint)
     }
 }
@@ -331,15 +344,19 @@ impl<T: StateDoc> StateFile<T> {
     }
 }
 
+/// Where a commit lays its document out: a buffer above the content hash, above the temp
+/// file. A concrete type, so serde's many small writes are not calls through a vtable.
+type LaidOut<'w, 'h> = BufWriter<HashingWriter<'w, 'h, dyn Write + 'w>>;
+
 /// The content hash is SipHash over the bytes as one stream (no length prefix), so
 /// hashing while writing gives the same value as hashing the file read back.
 /// Passes writes through and feeds them to the content hash.
-struct HashingWriter<'a, W: Write + ?Sized> {
+struct HashingWriter<'a, 'h, W: Write + ?Sized> {
     inner: &'a mut W,
-    hasher: &'a mut DefaultHasher,
+    hasher: &'h mut DefaultHasher,
 }
 
-impl<W: Write + ?Sized> Write for HashingWriter<'_, W> {
+impl<W: Write + ?Sized> Write for HashingWriter<'_, '_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.write(&buf[..n]);
