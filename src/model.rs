@@ -29,6 +29,7 @@ pub use analysis::{
     Action, Classification, ErrorAnalyses, ErrorAnalysis, FailureKind, Issue, SkippedDetector,
 };
 pub use assignments::{AdapterAssignment, AdapterAssignments};
+pub(crate) use common::compact_vec;
 pub use common::part_fingerprint;
 pub use common::{
     Metadata, Part, SCHEMA_VERSION, SplicedDoc, StateDoc, is_valid_task_id, now_rfc3339,

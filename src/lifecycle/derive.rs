@@ -40,7 +40,17 @@ pub fn derive(facts: &Facts, live: LivePhases) -> Snapshot {
             .is_some_and(|r| r.stage() == Stage::Succeeded)
     };
 
-    let mut tasks = Vec::new();
+    // Sized up front: at 100,000 tasks, a vector grown by doubling holds up to half again
+    // as much, while every phase still holds its documents.
+    let mut tasks = Vec::with_capacity(
+        facts
+            .decisions
+            .decisions
+            .len()
+            .max(facts.results.results.len())
+            + facts.inbox.len()
+            + facts.rejected.len(),
+    );
     let mut decided: HashSet<&str> = HashSet::new();
     let mut deps: HashMap<&str, &[String]> = HashMap::new();
     for d in &facts.decisions.decisions {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::stage::Stage;
 use crate::model::Status;
+use crate::model::compact_vec;
 
 /// What the files say, as far as the lifecycle is concerned. Read by `crate::status`.
 #[derive(Debug, Default)]
@@ -30,7 +31,7 @@ pub struct Facts {
 /// The fields of `routing_decisions.json` that the lifecycle needs.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct DecisionsView {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub(crate) decisions: Vec<DecisionView>,
 }
 
@@ -58,10 +59,10 @@ pub(crate) struct WaitingView {
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct SpecView {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub(crate) depends_on: Vec<String>,
     /// What it may touch, for the fixes in progress it waits on.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub(crate) files: Vec<String>,
     #[serde(default)]
     pub(crate) workdir: Option<String>,
@@ -70,7 +71,7 @@ pub(crate) struct SpecView {
 /// The fields of `execution_results.json` that the lifecycle needs.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct ResultsView {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub(crate) results: Vec<ResultView>,
 }
 
@@ -88,7 +89,7 @@ pub(crate) struct ResultView {
     pub(crate) retry_at: Option<String>,
     #[serde(default)]
     pub(crate) budget_from_attempt: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub(crate) handled_requests: Vec<String>,
     /// When its latest attempt started and ended: activity, for the run it belongs to.
     #[serde(default)]
@@ -96,7 +97,7 @@ pub(crate) struct ResultView {
     #[serde(default)]
     pub(crate) finished_at: Option<String>,
     /// Its attempts, for their Slurm job ids only.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub(crate) attempts: Vec<AttemptJobView>,
 }
 
@@ -122,10 +123,10 @@ impl ResultView {
 /// The fields of `fix_patches.json` that the lifecycle needs.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct PatchesView {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub(crate) retries: Vec<RetryView>,
     /// Acceptance gate verdicts.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_vec")]
     pub(crate) gates: Vec<GateView>,
 }
 
