@@ -13,6 +13,7 @@ mod event;
 mod gate;
 mod hooks;
 mod ladder;
+mod metadata;
 mod open_enum;
 mod outcome;
 mod patches;

@@ -8,8 +8,7 @@ use crate::schema::SchemaName;
 /// The `schema_version` every state document written by this build carries.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Free-form metadata carried from the task file through every state file.
-pub type Metadata = serde_json::Map<String, serde_json::Value>;
+pub use super::metadata::Metadata;
 
 /// A JSON state document in `.state/`: knows its file name, its schema and its header.
 pub trait StateDoc: Serialize + DeserializeOwned + Default + Clone {
