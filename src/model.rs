@@ -30,11 +30,11 @@ pub use analysis::{
     Action, Classification, ErrorAnalyses, ErrorAnalysis, FailureKind, Issue, SkippedDetector,
 };
 pub use assignments::{AdapterAssignment, AdapterAssignments};
-pub(crate) use common::compact_vec;
 pub use common::part_fingerprint;
 pub use common::{
     Metadata, Part, SCHEMA_VERSION, SplicedDoc, StateDoc, is_valid_task_id, now_rfc3339,
 };
+pub(crate) use common::{compact_vec, reserve_gently};
 pub use control::{Control, Request, RequestAction};
 pub use event::{Event, EventType};
 pub use gate::{Gate, GateRun, GateStep, GateVerdict};

@@ -94,6 +94,7 @@ impl ResultsBook {
         let i = match self.index.get(id) {
             Some(&i) => i,
             None => {
+                crate::model::reserve_gently(&mut self.doc.results, 1);
                 self.doc.results.push(make());
                 let i = self.doc.results.len() - 1;
                 self.index.insert(id.to_string(), i);

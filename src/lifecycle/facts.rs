@@ -43,7 +43,7 @@ pub(crate) struct DecisionView {
     pub(crate) task: SpecView,
     /// Set while the router holds the task back (docs/ROUTING.md "Waiting").
     #[serde(default)]
-    pub(crate) waiting: Option<WaitingView>,
+    pub(crate) waiting: Option<Box<WaitingView>>,
     /// When it was routed: activity, for the run it belongs to.
     #[serde(default)]
     pub(crate) decided_at: String,

@@ -190,6 +190,16 @@ where
     Ok(v)
 }
 
+/// Makes room for `additional` more entries in a vector that holds one per task, growing
+/// it by an eighth rather than doubling it: at 100,000 tasks a doubled vector of
+/// decisions leaves up to 40 MB unused while every phase holds its documents. A large
+/// block moves by remapping its pages, so the extra growths cost little.
+pub(crate) fn reserve_gently<T>(v: &mut Vec<T>, additional: usize) {
+    if v.capacity() - v.len() < additional {
+        v.reserve_exact(additional.max(v.len() / 8).max(16));
+    }
+}
+
 pub(crate) fn default_schema_version() -> u32 {
     SCHEMA_VERSION
 }
@@ -212,6 +222,22 @@ mod tests {
         assert!(!is_valid_task_id("a/b"));
         assert!(!is_valid_task_id(&"a".repeat(129)));
         assert!(is_valid_task_id(&"a".repeat(128)));
+    }
+
+    #[test]
+    fn gentle_growth_leaves_at_most_an_eighth_unused() {
+        let mut v: Vec<u64> = Vec::new();
+        for i in 0..100_000 {
+            reserve_gently(&mut v, 1);
+            v.push(i);
+            assert!(
+                v.capacity() <= (v.len() + v.len() / 8).max(16),
+                "{}",
+                v.len()
+            );
+        }
+        reserve_gently(&mut v, 50_000);
+        assert!(v.capacity() >= 150_000);
     }
 
     #[test]

@@ -74,7 +74,8 @@ pub struct RoutingDecision {
     /// Set while no candidate may take the task (every circuit open, or cooling down):
     /// the executor starts no attempt while it is present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub waiting: Option<Waiting>,
+    // Boxed: rare, and 48 bytes inline (see `gate`).
+    pub waiting: Option<Box<Waiting>>,
     /// The latest failed attempt the router has looked at to decide where the next one
     /// runs (set on the decisions the router makes; absent in one written by hand). While
     /// the task's latest attempt failed and is newer, the executor starts no retry: the

@@ -29,7 +29,7 @@ pub(super) struct Choice {
     /// Which rule decided: `task.tool`, `routing.rules[2]`, `routing.default_tool`.
     pub reason: String,
     /// Set when no candidate may take the task now.
-    pub waiting: Option<Waiting>,
+    pub waiting: Option<Box<Waiting>>,
 }
 
 /// The task to route, and what to leave out.
@@ -228,10 +228,10 @@ fn pick(
             .map(|b| format!("{}: {}", b.tool, b.why))
             .collect();
         choice.selected_tool = blocked[first].tool.clone();
-        choice.waiting = Some(Waiting {
+        choice.waiting = Some(Box::new(Waiting {
             reason: format!("no candidate may take it now ({})", reasons.join("; ")),
             until: blocked[first].until.map(format_ms),
-        });
+        }));
         return Ok(choice);
     }
     let mut inputs = Inputs {

@@ -30,7 +30,7 @@ pub(super) struct Amendment {
     pub selected_tool: String,
     pub skipped: Vec<SkippedCandidate>,
     pub scores: Vec<CandidateScore>,
-    pub waiting: Option<Waiting>,
+    pub waiting: Option<Box<Waiting>>,
     pub fallback: Option<Fallback>,
     /// The failed attempt now looked at, for the decision's `reviewed_attempt`.
     pub reviewed: Option<u32>,
@@ -128,7 +128,7 @@ pub(super) fn amendments(decisions: &[RoutingDecision], sel: &mut Selector<'_>) 
                     reason: no_tool,
                     until,
                 };
-                Some(unchanged(d, Some(waiting)))
+                Some(unchanged(d, Some(Box::new(waiting))))
             }
         };
         let amendment = match (amendment, review) {
@@ -191,7 +191,7 @@ fn reviewed(a: Amendment, r: u32) -> Amendment {
 }
 
 /// Keeps the tool, sets (or clears) `waiting`.
-fn unchanged(d: &RoutingDecision, waiting: Option<Waiting>) -> Amendment {
+fn unchanged(d: &RoutingDecision, waiting: Option<Box<Waiting>>) -> Amendment {
     Amendment {
         task_id: d.task_id.clone(),
         expect_tool: d.selected_tool.clone(),

@@ -113,6 +113,7 @@ impl RoutingBook {
         let old_len = self.doc.decisions.len();
         let old_max = self.max_seq;
         let mut recorded = Vec::with_capacity(new.len());
+        crate::model::reserve_gently(&mut self.doc.decisions, new.len());
         for mut decision in new {
             if self.by_id.contains_key(&decision.task_id) {
                 continue;

@@ -101,10 +101,10 @@ pub(super) fn full_routing() -> RoutingDecisions {
                 reason: "attempt 1 on aider failed: rate limited".into(),
                 at: TS.into(),
             }],
-            waiting: Some(Waiting {
+            waiting: Some(Box::new(Waiting {
                 reason: "no candidate may take it now (ruff: circuit open)".into(),
                 until: Some(TS.into()),
-            }),
+            })),
             reviewed_attempt: Some(1),
             gate: Some(Box::new(Gate {
                 verify: strings(&["pytest", "-q", "{files}"]),
