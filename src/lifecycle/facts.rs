@@ -2,6 +2,7 @@
 //! keeps a status check small next to phases that hold the whole documents; `phase
 //! validate` checks the full schemas.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -26,6 +27,19 @@ pub struct Facts {
     pub(crate) fixes: Vec<crate::store::FixInProgress>,
     /// The project root task workdirs are relative to.
     pub(crate) project_root: PathBuf,
+}
+
+impl Facts {
+    /// When the latest attempt of each task `wanted` says started, by task id (tasks
+    /// whose result records no start are left out).
+    pub fn latest_starts(&self, wanted: impl Fn(&str) -> bool) -> HashMap<&str, &str> {
+        self.results
+            .results
+            .iter()
+            .filter(|r| !r.started_at.is_empty() && wanted(&r.task_id))
+            .map(|r| (r.task_id.as_str(), r.started_at.as_str()))
+            .collect()
+    }
 }
 
 /// The fields of `routing_decisions.json` that the lifecycle needs.

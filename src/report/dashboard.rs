@@ -3,7 +3,7 @@
 //! state files each time it is written — task states come from the same derivation
 //! `phase status` uses — so any process can write it and a restart changes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -45,6 +45,14 @@ impl Records {
                 .into_iter()
                 .map(|r| (r.task_id.clone(), r))
                 .collect(),
+            ..Records::read_without_results(state)?
+        })
+    }
+
+    /// Reads the files but `execution_results.json` (`results` stays empty).
+    fn read_without_results(state: &StateDir) -> Result<Records> {
+        Ok(Records {
+            results: BTreeMap::new(),
             patches: read_view(&state.file(FixPatches::FILE))?,
             health: read_view(&state.file(ToolHealth::FILE)).unwrap_or_default(),
         })
@@ -57,12 +65,10 @@ struct ResultsView {
     results: Vec<ResultView>,
 }
 
-/// One task's entry in `execution_results.json`.
+/// One task's entry in `execution_results.json`, for the run report.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ResultView {
     pub task_id: String,
-    #[serde(default)]
-    pub started_at: Option<String>,
     #[serde(default)]
     pub attempts: Vec<AttemptView>,
 }
@@ -74,8 +80,6 @@ pub(crate) struct AttemptView {
     pub status: Status,
     #[serde(default)]
     pub tool_id: String,
-    #[serde(default)]
-    pub started_at: Option<String>,
     #[serde(default)]
     pub duration_ms: Option<u64>,
     #[serde(default)]
@@ -140,9 +144,20 @@ pub(crate) struct ToolView {
 
 /// Renders the dashboard from the files, at `now` (for elapsed times).
 pub fn render(state: &StateDir, live: LivePhases) -> Result<String> {
-    let snapshot = crate::status::snapshot(state, live)?;
-    let records = Records::read(state)?;
-    Ok(render_from(state, &snapshot, &records, live))
+    // Of the results, the dashboard shows only when running attempts started, which the
+    // facts the states are derived from hold: a second read of every result with its
+    // attempts was the largest thing in memory while the phases held their documents.
+    let facts = crate::status::read_facts(state)?;
+    let snapshot = crate::lifecycle::derive(&facts, live);
+    let running: HashSet<&str> = snapshot
+        .tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Running)
+        .map(|t| t.id.as_str())
+        .collect();
+    let started = facts.latest_starts(|id| running.contains(id));
+    let records = Records::read_without_results(state)?;
+    Ok(render_from(state, &snapshot, &started, &records, live))
 }
 
 /// Renders and replaces `dashboard.md` atomically.
@@ -178,7 +193,14 @@ impl Pacer {
     }
 }
 
-fn render_from(state: &StateDir, snap: &Snapshot, rec: &Records, live: LivePhases) -> String {
+/// `started`: when each running task's latest attempt started, by task id.
+fn render_from(
+    state: &StateDir,
+    snap: &Snapshot,
+    started: &HashMap<&str, &str>,
+    rec: &Records,
+    live: LivePhases,
+) -> String {
     let mut out = String::new();
     let now = crate::model::now_rfc3339();
     let total = snap.tasks.len();
@@ -207,13 +229,8 @@ fn render_from(state: &StateDir, snap: &Snapshot, rec: &Records, live: LivePhase
     let _ = writeln!(out, "{}.\nPhases running: {phases}.\n", counts.join(", "));
 
     section(&mut out, "Running", snap, &[TaskState::Running], |t| {
-        let since = rec.results.get(&t.id).and_then(|r| {
-            r.attempts
-                .last()
-                .and_then(|a| a.started_at.clone())
-                .or(r.started_at.clone())
-        });
-        let elapsed = since.as_deref().and_then(elapsed).unwrap_or_default();
+        let since = started.get(t.id.as_str()).copied();
+        let elapsed = since.and_then(elapsed).unwrap_or_default();
         format!(
             "`{}` attempt {} on {}, {elapsed}",
             t.id,
