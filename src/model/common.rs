@@ -190,6 +190,18 @@ where
     Ok(v)
 }
 
+/// [`compact_vec`] for a [`thin_vec::ThinVec`]: a field that is usually empty costs a
+/// pointer, not three words, and one read from a file holds no spare room either.
+pub(crate) fn compact_thin_vec<'de, D, T>(deserializer: D) -> Result<thin_vec::ThinVec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    let mut v = <thin_vec::ThinVec<T> as serde::Deserialize>::deserialize(deserializer)?;
+    v.shrink_to_fit();
+    Ok(v)
+}
+
 /// Makes room for `additional` more entries in a vector that holds one per task, growing
 /// it by an eighth rather than doubling it: at 100,000 tasks a doubled vector of
 /// decisions leaves up to 40 MB unused while every phase holds its documents. A large

@@ -1,8 +1,9 @@
 //! `routing_decisions.json`, owned by the router.
 
 use serde::{Deserialize, Serialize};
+use thin_vec::ThinVec;
 
-use super::common::{compact_vec, default_schema_version, state_doc};
+use super::common::{compact_thin_vec, compact_vec, default_schema_version, state_doc};
 use super::open_enum::open_enum;
 use super::{Gate, Metadata, TaskSpec};
 use crate::schema::SchemaName;
@@ -44,11 +45,15 @@ pub struct RoutingDecision {
     /// How the tool was chosen among the candidates (`fixed`, …).
     pub strategy: RoutingStrategy,
     /// The tools that were considered, in order.
-    #[serde(default, deserialize_with = "compact_vec")]
-    pub candidates: Vec<String>,
+    #[serde(default, deserialize_with = "compact_thin_vec")]
+    pub candidates: ThinVec<String>,
     /// Candidates passed over, with why (unhealthy, missing binary, wrong kind).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub skipped: Vec<SkippedCandidate>,
+    #[serde(
+        default,
+        deserialize_with = "compact_thin_vec",
+        skip_serializing_if = "ThinVec::is_empty"
+    )]
+    pub skipped: ThinVec<SkippedCandidate>,
     /// Which rule decided: `task.tool`, `routing.rules[2]`, `routing.default_tool`.
     #[serde(default)]
     pub reason: String,
@@ -65,12 +70,20 @@ pub struct RoutingDecision {
     pub task: TaskSpec,
     /// Each candidate's score under a scoring strategy (`least_loaded`, `metrics`),
     /// higher is better, with what it is made of.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scores: Vec<CandidateScore>,
+    #[serde(
+        default,
+        deserialize_with = "compact_thin_vec",
+        skip_serializing_if = "ThinVec::is_empty"
+    )]
+    pub scores: ThinVec<CandidateScore>,
     /// Every time the router moved the task to another tool after the first decision
     /// (a failed attempt, an open circuit), oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fallbacks: Vec<Fallback>,
+    #[serde(
+        default,
+        deserialize_with = "compact_thin_vec",
+        skip_serializing_if = "ThinVec::is_empty"
+    )]
+    pub fallbacks: ThinVec<Fallback>,
     /// Set while no candidate may take the task (every circuit open, or cooling down):
     /// the executor starts no attempt while it is present.
     #[serde(default, skip_serializing_if = "Option::is_none")]

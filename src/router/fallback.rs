@@ -46,8 +46,8 @@ impl Amendment {
             *seen = (*seen).max(r);
         }
         if let Some(f) = &self.fallback {
-            d.skipped = self.skipped.clone();
-            d.scores = self.scores.clone();
+            d.skipped = self.skipped.as_slice().into();
+            d.scores = self.scores.as_slice().into();
             d.fallbacks.push(f.clone());
         }
     }

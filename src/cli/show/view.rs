@@ -174,7 +174,7 @@ fn decision_show(d: &RoutingDecision, config: Option<&Config>) -> DecisionShow {
         tool: d.selected_tool.clone(),
         strategy: name(&d.strategy),
         reason: d.reason.clone(),
-        candidates: d.candidates.clone(),
+        candidates: d.candidates.to_vec(),
         command: d.task.command.clone(),
         tool_command,
         workdir: d.task.workdir.clone().unwrap_or_else(|| ".".to_string()),
