@@ -34,7 +34,7 @@ pub use common::part_fingerprint;
 pub use common::{
     Metadata, Part, SCHEMA_VERSION, SplicedDoc, StateDoc, is_valid_task_id, now_rfc3339,
 };
-pub(crate) use common::{compact_vec, reserve_gently};
+pub(crate) use common::{compact_thin_vec, compact_vec, reserve_gently};
 pub use control::{Control, Request, RequestAction};
 pub use event::{Event, EventType};
 pub use gate::{Gate, GateRun, GateStep, GateVerdict};

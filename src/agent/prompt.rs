@@ -81,7 +81,7 @@ mod tests {
         let task = TaskSpec {
             kind: "code".into(),
             description: "Make add() add".into(),
-            files: vec!["calc.py".into()],
+            files: vec!["calc.py".into()].into(),
             ..TaskSpec::default()
         };
         let text = render_task(&task, "t1", 2, Path::new("/w"));

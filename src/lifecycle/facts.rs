@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::stage::Stage;
 use crate::model::Status;
-use crate::model::compact_vec;
+use crate::model::{compact_thin_vec, compact_vec};
+use thin_vec::ThinVec;
 
 /// What the files say, as far as the lifecycle is concerned. Read by `crate::status`.
 #[derive(Debug, Default)]
@@ -73,11 +74,11 @@ pub(crate) struct WaitingView {
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct SpecView {
-    #[serde(default, deserialize_with = "compact_vec")]
-    pub(crate) depends_on: Vec<String>,
+    #[serde(default, deserialize_with = "compact_thin_vec")]
+    pub(crate) depends_on: ThinVec<String>,
     /// What it may touch, for the fixes in progress it waits on.
-    #[serde(default, deserialize_with = "compact_vec")]
-    pub(crate) files: Vec<String>,
+    #[serde(default, deserialize_with = "compact_thin_vec")]
+    pub(crate) files: ThinVec<String>,
     #[serde(default)]
     pub(crate) workdir: Option<String>,
 }
@@ -103,8 +104,8 @@ pub(crate) struct ResultView {
     pub(crate) retry_at: Option<String>,
     #[serde(default)]
     pub(crate) budget_from_attempt: u32,
-    #[serde(default, deserialize_with = "compact_vec")]
-    pub(crate) handled_requests: Vec<String>,
+    #[serde(default, deserialize_with = "compact_thin_vec")]
+    pub(crate) handled_requests: ThinVec<String>,
     /// When its latest attempt started and ended: activity, for the run it belongs to.
     #[serde(default)]
     pub(crate) started_at: String,

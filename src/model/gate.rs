@@ -38,7 +38,7 @@ impl Gate {
         let own_verify = !task.verify.is_empty();
         let gate = Gate {
             verify: if own_verify {
-                task.verify.clone()
+                task.verify.to_vec()
             } else {
                 rule.verify
             },

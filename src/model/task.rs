@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use thin_vec::ThinVec;
 
-use super::common::compact_vec;
+use super::common::{compact_thin_vec, compact_vec};
 
 use super::Metadata;
 
@@ -29,11 +30,19 @@ pub struct TaskSpec {
     )]
     pub command: Vec<String>,
     /// Files the task works on, relative to its workdir.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub files: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "ThinVec::is_empty",
+        deserialize_with = "compact_thin_vec"
+    )]
+    pub files: ThinVec<String>,
     /// Ids of tasks that must succeed before this one runs.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub depends_on: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "ThinVec::is_empty",
+        deserialize_with = "compact_thin_vec"
+    )]
+    pub depends_on: ThinVec<String>,
     /// Explicit tool (a `[tools.<name>]` entry); overrides routing rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
@@ -58,8 +67,12 @@ pub struct TaskSpec {
     pub env: BTreeMap<String, String>,
     /// Acceptance gate: argv run in the workdir after an attempt exits 0; the attempt
     /// succeeds only if it exits 0 too (see [`super::Gate`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub verify: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "ThinVec::is_empty",
+        deserialize_with = "compact_thin_vec"
+    )]
+    pub verify: ThinVec<String>,
     /// Wall-clock limit of `verify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_timeout_seconds: Option<u64>,

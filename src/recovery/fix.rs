@@ -204,7 +204,7 @@ fn fixers_for(shared: &Engine, analysis: &ErrorAnalysis) -> Vec<(String, Vec<Str
 /// detector found fixable issues in (never an empty list that a tool reads as "all").
 fn fixer_files(ws: &Workspace, analysis: &ErrorAnalysis, detector: &str) -> Vec<String> {
     if !ws.task.files.is_empty() {
-        return ws.task.files.clone();
+        return ws.task.files.to_vec();
     }
     let mut files: Vec<String> = analysis
         .issues

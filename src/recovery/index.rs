@@ -31,7 +31,7 @@ impl TaskIndex {
             .map(|d| {
                 let footprint = Footprint {
                     area: Area::of_task(&workdir_of(root, &d.task), &d.task.files),
-                    depends_on: d.task.depends_on.clone(),
+                    depends_on: d.task.depends_on.to_vec(),
                 };
                 (d.task_id.clone(), footprint)
             })

@@ -77,8 +77,8 @@ pub(crate) fn gather(
             .as_ref()
             .map(|s| s.description.clone())
             .filter(|d| !d.is_empty()),
-        files: spec.as_ref().map(|s| s.files.clone()).unwrap_or_default(),
-        depends_on,
+        files: spec.as_ref().map(|s| s.files.to_vec()).unwrap_or_default(),
+        depends_on: depends_on.to_vec(),
         dependents: dependents(state, snap, id),
         blocked_on,
         decision: decision.as_ref().map(|d| decision_show(d, config)),
@@ -178,7 +178,7 @@ fn decision_show(d: &RoutingDecision, config: Option<&Config>) -> DecisionShow {
         command: d.task.command.clone(),
         tool_command,
         workdir: d.task.workdir.clone().unwrap_or_else(|| ".".to_string()),
-        depends_on: d.task.depends_on.clone(),
+        depends_on: d.task.depends_on.to_vec(),
         decided_at: d.decided_at.clone(),
         waiting: d.waiting.as_ref().map(|w| match &w.until {
             Some(until) => format!("{} (until {until})", w.reason),

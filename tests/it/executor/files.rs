@@ -26,7 +26,8 @@ fn listed_files_are_compared_before_and_after() {
     d.task.workdir = Some("w".to_string());
     d.task.files = ["kept.txt", "edited.txt", "made.txt", "absent.txt"]
         .map(String::from)
-        .to_vec();
+        .into_iter()
+        .collect();
     h.decide(vec![d]);
     h.settle(Duration::from_secs(10));
 

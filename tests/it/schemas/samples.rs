@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use phase_coordinator::model::*;
 use phase_coordinator::schema::SchemaName;
 use serde_json::{Value, json};
+use thin_vec::thin_vec;
 
 /// The run id every sample document is stamped with.
 pub(super) const RUN_ID: &str = "0198c0de-0000-7000-8000-000000000001";
@@ -36,8 +37,8 @@ pub(super) fn full_task() -> TaskSpec {
         kind: "lint".into(),
         description: "Lint the Python sources".into(),
         command: strings(&["ruff", "check", "src"]),
-        files: strings(&["src/app.py"]),
-        depends_on: strings(&["build", "gen.proto"]),
+        files: strings(&["src/app.py"]).into(),
+        depends_on: strings(&["build", "gen.proto"]).into(),
         tool: Some("ruff".into()),
         priority: -3,
         timeout_seconds: Some(120),
@@ -49,7 +50,7 @@ pub(super) fn full_task() -> TaskSpec {
         })),
         workdir: Some("services/api".into()),
         env: BTreeMap::from([("RUFF_CACHE_DIR".to_string(), ".cache/ruff".to_string())]),
-        verify: strings(&["pytest", "-q", "{files}"]),
+        verify: strings(&["pytest", "-q", "{files}"]).into(),
         verify_timeout_seconds: Some(300),
         review: Some("claude".into()),
         isolation: Some(Isolation::Worktree),
@@ -79,8 +80,8 @@ pub(super) fn full_routing() -> RoutingDecisions {
             task_kind: "lint".into(),
             selected_tool: "ruff".into(),
             strategy: "fixed".into(),
-            candidates: strings(&["aider", "ruff"]),
-            skipped: vec![SkippedCandidate {
+            candidates: strings(&["aider", "ruff"]).into(),
+            skipped: thin_vec![SkippedCandidate {
                 tool: "aider".into(),
                 reason: "binary not found on PATH".into(),
             }],
@@ -89,12 +90,12 @@ pub(super) fn full_routing() -> RoutingDecisions {
             submission_seq: 7,
             metadata: metadata(),
             task: full_task(),
-            scores: vec![CandidateScore {
+            scores: thin_vec![CandidateScore {
                 tool: "ruff".into(),
                 score: 0.75,
                 detail: "3 of 4 recent attempts succeeded, median 120 ms".into(),
             }],
-            fallbacks: vec![Fallback {
+            fallbacks: thin_vec![Fallback {
                 after_attempt: 1,
                 from: "aider".into(),
                 to: "ruff".into(),

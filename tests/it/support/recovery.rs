@@ -154,7 +154,7 @@ impl Harness {
             task_kind: task.kind.clone(),
             selected_tool: "shell".to_string(),
             strategy: "fixed".into(),
-            candidates: vec!["shell".to_string()],
+            candidates: vec!["shell".to_string()].into(),
             reason: "routing.default_tool".to_string(),
             decided_at: now_rfc3339(),
             task,
