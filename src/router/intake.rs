@@ -117,6 +117,10 @@ impl Intake {
             }
         }
         self.seen.retain(|name, _| listed.contains(name));
+        // The table a large drop needed is given back once the drop is routed.
+        if self.seen.capacity() > 4 * self.seen.len() + 64 {
+            self.seen.shrink_to_fit();
+        }
         Ok(out)
     }
 }

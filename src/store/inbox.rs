@@ -110,7 +110,8 @@ fn list_inbox_reusing(
             file_name,
         });
     }
-    known.clear();
+    // Not `clear()`: the table a drop of 100,000 files needed would stay for the run.
+    *known = HashMap::new();
     files.sort_by(|a, b| (a.modified, &a.file_name).cmp(&(b.modified, &b.file_name)));
     Ok(files)
 }
